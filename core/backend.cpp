@@ -1,0 +1,292 @@
+#include "core/backend.hpp"
+
+#include "core/packet_build.hpp"
+
+namespace baton {
+
+const char* be_state_name(BeState s) {
+  switch (s) {
+    case BeState::kSynReplayed: return "syn-replayed";
+    case BeState::kEstablished: return "established";
+    case BeState::kClosed: return "closed";
+  }
+  return "unknown";
+}
+
+size_t Backend::live_flows() const {
+  size_t n = 0;
+  for (const auto& [k, f] : flows_) n += f.state != BeState::kClosed;
+  return n;
+}
+
+namespace {
+
+proto::HandoffAck refusal(const FlowKey& flow, proto::Refusal why) {
+  proto::HandoffAck a;
+  a.flow = flow;
+  a.refusal = why;
+  return a;
+}
+
+// The client's SYN as our stack must see it: addressed to us, and offering only what the front end
+// granted (the client will never see our SYN/ACK, so it must not expect anything the front end refused).
+// TCP Fast Open cookies are only valid for the host that made them: always strip them.
+Bytes replayable_syn(const proto::HandoffRequest& req, uint32_t service_addr) {
+  Bytes syn = req.syn;
+  auto pkt = TcpPacket::parse(syn);
+  if (!pkt) return {};
+  pkt->set_daddr(service_addr);
+  const TcpOptions o = pkt->options();
+  if (o.timestamp_off && !(req.granted_options & proto::granted::kTimestamps)) {
+    pkt->nop_option(o.timestamp_off - 2, 10);
+  }
+  if (o.fast_open_off) pkt->nop_option(o.fast_open_off, o.fast_open_len);
+  // SACK-permitted and window scale: find them again, offsets are not kept for these two.
+  ByteView hdr = pkt->bytes().subspan(pkt->tcp_offset(), pkt->payload_offset() - pkt->tcp_offset());
+  for (size_t i = 20; i + 1 < hdr.size();) {
+    uint8_t kind = hdr[i];
+    if (kind == tcp_opt::kEnd) break;
+    if (kind == tcp_opt::kNop) {
+      ++i;
+      continue;
+    }
+    uint8_t len = hdr[i + 1];
+    if (len < 2) break;
+    bool strip = (kind == tcp_opt::kSackPermitted && !(req.granted_options & proto::granted::kSack)) ||
+                 (kind == tcp_opt::kWindowScale && !(req.granted_options & proto::granted::kWindowScale));
+    if (strip) pkt->nop_option(i, len);
+    i += len;
+  }
+  syn.resize(pkt->bytes().size());
+  return syn;
+}
+
+}  // namespace
+
+Actions Backend::on_handoff_request(NodeId from, const proto::HandoffRequest& req, uint64_t now_ms) {
+  Bytes syn_copy = req.syn;
+  Bytes ack_copy = req.ack;
+  auto syn = TcpPacket::parse(syn_copy);
+  auto ack = TcpPacket::parse(ack_copy);
+  bool valid = syn && ack && syn->has(tcp_flag::kSyn) && !syn->has(tcp_flag::kAck) && ack->has(tcp_flag::kAck) &&
+               syn->key() == req.flow && ack->key() == req.flow && ack->ack() == req.isn1 + 1 &&
+               ack->seq() == syn->seq() + 1 && req.flow.dport == cfg_.service_port;
+  if (!valid) {
+    ++counters_.handoffs_refused;
+    return {SendMessage{from, refusal(req.flow, proto::Refusal::kBadRequest)}};
+  }
+  FlowKey local{req.flow.saddr, cfg_.service_addr, req.flow.sport, cfg_.service_port};
+  auto it = flows_.find(local);
+  if (it != flows_.end()) {
+    if (it->second.state != BeState::kClosed) {
+      ++counters_.handoffs_refused;
+      return {SendMessage{from, refusal(req.flow, proto::Refusal::kDuplicate)}};
+    }
+    flows_.erase(it);  // a lingering old connection from the same port: the new one replaces it
+  }
+  if (flows_.size() >= cfg_.max_flows) {
+    ++counters_.handoffs_refused;
+    return {SendMessage{from, refusal(req.flow, proto::Refusal::kOverloaded)}};
+  }
+  BeFlow f;
+  f.local_key = local;
+  f.frontend_key = req.flow;
+  f.frontend = from;
+  f.request = req;
+  f.replayed_syn = replayable_syn(req, cfg_.service_addr);
+  f.client_isn = syn->seq();
+  f.client_next = syn->seq() + 1 + static_cast<uint32_t>(req.request.size());
+  f.last_ms = now_ms;
+  f.deadline_ms = now_ms + cfg_.syn_retry_ms;
+  Actions out{InjectLocal{f.replayed_syn}};
+  flows_[local] = std::move(f);
+  return out;
+}
+
+void Backend::replay_established(BeFlow& f, Actions& out) {
+  Translation to_self = f.xlate;
+  to_self.backend_addr = cfg_.service_addr;
+  Bytes ack = f.request.ack;
+  auto pkt = TcpPacket::parse(ack);
+  rewrite_client_to_backend(to_self, *pkt);
+  out.push_back(InjectLocal{ack});
+  const Bytes& data = f.request.request;
+  uint32_t seq = pkt->seq();
+  for (size_t off = 0; off < data.size(); off += cfg_.replay_segment_bytes) {
+    size_t n = std::min(cfg_.replay_segment_bytes, data.size() - off);
+    bool last = off + n == data.size();
+    out.push_back(InjectLocal{make_data_segment(ack, seq + static_cast<uint32_t>(off),
+                                                ByteView(data).subspan(off, n), last)});
+  }
+}
+
+Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
+  Bytes copy(bytes.begin(), bytes.end());
+  auto pkt = TcpPacket::parse(copy);
+  if (!pkt) return {accept(id)};
+  auto it = flows_.find(pkt->key().reversed());
+  if (it == flows_.end()) return {accept(id)};
+  BeFlow& f = it->second;
+  f.last_ms = now_ms;
+  Actions out;
+
+  if (f.state == BeState::kSynReplayed) {
+    // Our stack's answer to the replayed SYN: it must never reach the client, who already has one.
+    out.push_back(drop(id));
+    if (pkt->has(tcp_flag::kRst)) {
+      ++counters_.handoffs_refused;
+      out.push_back(SendMessage{f.frontend, refusal(f.frontend_key, proto::Refusal::kNoListener)});
+      flows_.erase(it);
+      return out;
+    }
+    if (!pkt->has(tcp_flag::kSyn) || !pkt->has(tcp_flag::kAck) || pkt->ack() != f.client_isn + 1) {
+      return out;  // not the answer to our SYN; the retry timer resends it
+    }
+    Translation& t = f.xlate;
+    t.frontend_addr = f.frontend_key.daddr;
+    t.backend_addr = cfg_.service_addr;
+    t.isn1 = f.request.isn1;
+    t.isn2 = pkt->seq();
+    t.timestamps = (f.request.granted_options & proto::granted::kTimestamps) && pkt->tsval();
+    uint32_t ts_base = pkt->tsval().value_or(0);
+    if (t.timestamps) {
+      Bytes ack_copy = f.request.ack;
+      auto ack = TcpPacket::parse(ack_copy);
+      t.ts_offset = ack->tsecr().value_or(ts_base) - ts_base;
+    }
+    t.frontend_wscale = f.request.frontend_wscale;
+    t.backend_wscale = pkt->options().window_scale.value_or(0);
+    f.state = BeState::kEstablished;
+    replay_established(f, out);
+    proto::HandoffAck ack;
+    ack.flow = f.frontend_key;
+    ack.isn2 = t.isn2;
+    ack.ts_base = ts_base;
+    ack.backend_wscale = t.backend_wscale;
+    out.push_back(SendMessage{f.frontend, ack});
+    ++counters_.handoffs_accepted;
+    return out;
+  }
+
+  // Established or lingering: the reply goes straight to the client, dressed as the front end's.
+  if (pkt->has(tcp_flag::kRst)) {
+    f.close_reason = proto::CloseReason::kReset;
+  }
+  if (pkt->has(tcp_flag::kFin) && !f.server_fin) {
+    f.server_fin = true;
+    f.server_fin_end = pkt->seq() + pkt->seq_len();
+  }
+  if (f.client_fin && pkt->has(tcp_flag::kAck) && seq_after_eq(pkt->ack(), f.client_fin_end)) f.client_fin_acked = true;
+  bool reset = pkt->has(tcp_flag::kRst);
+  rewrite_backend_to_client(f.xlate, *pkt);
+  copy.resize(pkt->bytes().size());
+  ++counters_.packets_rewritten;
+  out.push_back(accept_modified(id, std::move(copy)));
+  if (reset) f.client_fin_acked = f.server_fin_acked = f.client_fin = f.server_fin = true;
+  track_close(f, now_ms, out);
+  return out;
+}
+
+Actions Backend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
+  Bytes copy(bytes.begin(), bytes.end());
+  auto pkt = TcpPacket::parse(copy);
+  if (!pkt) return {accept(id)};
+  auto it = flows_.find(pkt->key());
+  if (it == flows_.end()) return {accept(id)};
+  BeFlow& f = it->second;
+  f.last_ms = now_ms;
+  Actions out{accept(id)};
+  uint32_t end = pkt->seq() + pkt->seq_len();
+  if (seq_before(f.client_next, end)) f.client_next = end;
+  if (pkt->has(tcp_flag::kRst)) {
+    f.close_reason = proto::CloseReason::kReset;
+    f.client_fin_acked = f.server_fin_acked = f.client_fin = f.server_fin = true;
+  }
+  if (pkt->has(tcp_flag::kFin) && !f.client_fin) {
+    f.client_fin = true;
+    f.client_fin_end = end;
+  }
+  if (f.server_fin && pkt->has(tcp_flag::kAck) && seq_after_eq(pkt->ack(), f.server_fin_end)) f.server_fin_acked = true;
+  track_close(f, now_ms, out);
+  return out;
+}
+
+void Backend::track_close(BeFlow& f, uint64_t now_ms, Actions& out) {
+  if (f.state != BeState::kEstablished) return;
+  if (!(f.client_fin && f.server_fin && f.client_fin_acked && f.server_fin_acked)) return;
+  f.state = BeState::kClosed;
+  f.deadline_ms = now_ms + cfg_.linger_ms;
+  ++counters_.flows_closed;
+  out.push_back(SendMessage{f.frontend, proto::FlowClosed{f.frontend_key, f.close_reason}});
+}
+
+void Backend::abort_flow(BeFlow& f, proto::CloseReason reason, bool tell_frontend, Actions& out) {
+  // Reset our own socket as the client would, so that nothing is left half-open here.
+  out.push_back(InjectLocal{make_reset(f.local_key, f.client_next)});
+  if (tell_frontend) out.push_back(SendMessage{f.frontend, proto::FlowClosed{f.frontend_key, reason}});
+  if (f.state != BeState::kClosed) ++counters_.flows_closed;
+  f.state = BeState::kClosed;
+}
+
+Actions Backend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms) {
+  FlowKey local{msg.flow.saddr, cfg_.service_addr, msg.flow.sport, cfg_.service_port};
+  auto it = flows_.find(local);
+  if (it == flows_.end() || it->second.frontend != from) return {};
+  Actions out;
+  if (it->second.state != BeState::kClosed) abort_flow(it->second, msg.reason, false, out);
+  (void)now_ms;
+  flows_.erase(it);
+  return out;
+}
+
+Actions Backend::on_peer_down(NodeId node, uint64_t now_ms) {
+  // Established flows keep going: the client's packets still arrive through the front end's datapath,
+  // which does not need the control channel. Only replays in progress are abandoned.
+  Actions out;
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    if (it->second.frontend == node && it->second.state == BeState::kSynReplayed) {
+      abort_flow(it->second, proto::CloseReason::kAborted, false, out);
+      it = flows_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  (void)now_ms;
+  return out;
+}
+
+Actions Backend::on_tick(uint64_t now_ms) {
+  Actions out;
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    BeFlow& f = it->second;
+    bool erase = false;
+    switch (f.state) {
+      case BeState::kSynReplayed:
+        if (now_ms >= f.deadline_ms) {
+          if (f.syn_retries < cfg_.syn_retries) {
+            ++f.syn_retries;
+            f.deadline_ms = now_ms + (cfg_.syn_retry_ms << f.syn_retries);
+            out.push_back(InjectLocal{f.replayed_syn});
+          } else {
+            ++counters_.handoffs_refused;
+            out.push_back(SendMessage{f.frontend, refusal(f.frontend_key, proto::Refusal::kNoListener)});
+            erase = true;
+          }
+        }
+        break;
+      case BeState::kEstablished:
+        if (now_ms >= f.last_ms + cfg_.idle_timeout_ms) {
+          abort_flow(f, proto::CloseReason::kIdle, true, out);
+          erase = true;
+        }
+        break;
+      case BeState::kClosed:
+        erase = now_ms >= f.deadline_ms;
+        break;
+    }
+    it = erase ? flows_.erase(it) : std::next(it);
+  }
+  return out;
+}
+
+}  // namespace baton

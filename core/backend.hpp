@@ -1,0 +1,91 @@
+// The back end's handoff state machine: replays a handed-off connection into the local TCP stack and
+// rewrites its replies so that they go straight to the client as if from the front end.
+//
+//   handoff request -> SYN replayed -> SYN/ACK captured (ISN2) -> ACK + request replayed -> established
+//   -> closing (FIN/RST seen) -> closed (front end told; state lingers briefly, then is freed)
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+
+#include "core/actions.hpp"
+#include "core/packet.hpp"
+#include "core/translate.hpp"
+
+namespace baton {
+
+enum class BeState { kSynReplayed, kEstablished, kClosed };
+const char* be_state_name(BeState s);
+
+struct BeFlow {
+  FlowKey local_key;     // client -> this node's service address: the replayed connection
+  FlowKey frontend_key;  // client -> the front end, as the client sees it
+  NodeId frontend = 0;
+  BeState state = BeState::kSynReplayed;
+  proto::HandoffRequest request;
+  Bytes replayed_syn;
+  Translation xlate;
+  uint32_t client_isn = 0;
+  uint32_t client_next = 0;  // highest client sequence number seen, for an in-window reset
+  bool client_fin = false;
+  bool server_fin = false;
+  bool client_fin_acked = false;
+  bool server_fin_acked = false;
+  uint32_t client_fin_end = 0;  // sequence number past the client's FIN (back-end space is the same)
+  uint32_t server_fin_end = 0;  // sequence number past our FIN, in back-end space
+  int syn_retries = 0;
+  uint64_t last_ms = 0;
+  uint64_t deadline_ms = 0;  // SYN retry or linger limit
+  proto::CloseReason close_reason = proto::CloseReason::kFin;
+};
+
+struct BackendConfig {
+  NodeId self = 0;
+  uint32_t service_addr = 0;
+  uint16_t service_port = 80;
+  uint64_t syn_retry_ms = 250;
+  int syn_retries = 3;
+  uint64_t idle_timeout_ms = 600'000;
+  uint64_t linger_ms = 2'000;
+  size_t max_flows = 65'536;
+  size_t replay_segment_bytes = 16 * 1024;
+};
+
+struct BackendCounters {
+  uint64_t handoffs_accepted = 0;
+  uint64_t handoffs_refused = 0;
+  uint64_t packets_rewritten = 0;
+  uint64_t flows_closed = 0;
+};
+
+class Backend {
+ public:
+  explicit Backend(BackendConfig cfg) : cfg_(cfg) {}
+
+  Actions on_handoff_request(NodeId from, const proto::HandoffRequest& req, uint64_t now_ms);
+  // Whether a packet from the client side (already translated by the front end) belongs to a replayed
+  // connection; if so, on_client_packet handles it.
+  bool owns_client_packet(const FlowKey& key) const { return flows_.count(key) != 0; }
+  Actions on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms);
+  // Whether a packet the local stack sends belongs to a replayed connection.
+  bool owns_local_packet(const FlowKey& key) const { return flows_.count(key.reversed()) != 0; }
+  Actions on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms);
+  Actions on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms);
+  Actions on_peer_down(NodeId node, uint64_t now_ms);
+  Actions on_tick(uint64_t now_ms);
+
+  const std::unordered_map<FlowKey, BeFlow, FlowKeyHash>& flows() const { return flows_; }
+  const BackendCounters& counters() const { return counters_; }
+  size_t live_flows() const;
+
+ private:
+  void replay_established(BeFlow& f, Actions& out);
+  void track_close(BeFlow& f, uint64_t now_ms, Actions& out);
+  void abort_flow(BeFlow& f, proto::CloseReason reason, bool tell_frontend, Actions& out);
+
+  BackendConfig cfg_;
+  std::unordered_map<FlowKey, BeFlow, FlowKeyHash> flows_;  // by local_key
+  BackendCounters counters_;
+};
+
+}  // namespace baton

@@ -1,0 +1,363 @@
+#include "core/frontend.hpp"
+
+#include "core/http_peek.hpp"
+#include "core/packet_build.hpp"
+
+namespace baton {
+
+const char* fe_state_name(FeState s) {
+  switch (s) {
+    case FeState::kSynSeen: return "syn-seen";
+    case FeState::kSynAckSeen: return "synack-seen";
+    case FeState::kHolding: return "holding";
+    case FeState::kHandoffPending: return "handoff-pending";
+    case FeState::kForwarding: return "forwarding";
+    case FeState::kClosed: return "closed";
+  }
+  return "unknown";
+}
+
+size_t Frontend::live_flows() const {
+  size_t n = 0;
+  for (const auto& [k, f] : flows_) n += f.state != FeState::kClosed;
+  return n;
+}
+
+void Frontend::start_flow(FlowKey key, ByteView syn, uint32_t isn, uint64_t now_ms) {
+  FeFlow f;
+  f.key = key;
+  f.syn.assign(syn.begin(), syn.end());
+  f.client_isn = isn;
+  f.request.reset(isn + 1);
+  f.last_ms = now_ms;
+  f.deadline_ms = now_ms + cfg_.handshake_timeout_ms;
+  flows_[key] = std::move(f);
+  ++counters_.flows_seen;
+}
+
+Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
+  Actions out;
+  Bytes copy(bytes.begin(), bytes.end());
+  auto parsed = TcpPacket::parse(copy);
+  // Not ours to judge: the local stack drops what is malformed.
+  if (!parsed) return {accept(id)};
+  TcpPacket& pkt = *parsed;
+  ByteView pkt_bytes = pkt.bytes();
+  const FlowKey key = pkt.key();
+  auto it = flows_.find(key);
+
+  if (pkt.has(tcp_flag::kSyn) && !pkt.has(tcp_flag::kAck)) {
+    bool new_connection = it == flows_.end() || it->second.client_isn != pkt.seq() || it->second.state == FeState::kClosed;
+    if (new_connection) {
+      if (it != flows_.end() && (it->second.state == FeState::kForwarding || it->second.state == FeState::kHandoffPending)) {
+        // The client reuses the port for a new connection: the old one is over on the back end too.
+        out.push_back(SendMessage{it->second.backend, proto::FlowClosed{key, proto::CloseReason::kCancelled}});
+      }
+      if (it != flows_.end()) {
+        for (const auto& h : it->second.held) out.push_back(drop(h.id));
+        flows_.erase(it);
+      }
+      if (flows_.size() >= cfg_.max_flows) {
+        ++counters_.table_full;
+        out.push_back(accept(id));  // untracked: the local server answers
+        return out;
+      }
+      start_flow(key, pkt_bytes, pkt.seq(), now_ms);
+      out.push_back(accept(id));
+      return out;
+    }
+    // A retransmitted SYN: the local stack answers it again until the client's ACK is held.
+    FeFlow& f = it->second;
+    f.last_ms = now_ms;
+    bool before_ack = f.state == FeState::kSynSeen || f.state == FeState::kSynAckSeen;
+    out.push_back(before_ack ? accept(id) : drop(id));
+    if (!before_ack) ++counters_.duplicates_dropped;
+    return out;
+  }
+
+  if (it == flows_.end()) return {accept(id)};
+  FeFlow& f = it->second;
+  f.last_ms = now_ms;
+
+  switch (f.state) {
+    case FeState::kSynSeen:
+      // We never saw our own SYN/ACK (so we do not know what the client was promised): stay out of it.
+      out.push_back(accept(id));
+      flows_.erase(it);
+      return out;
+
+    case FeState::kSynAckSeen:
+      if (pkt.has(tcp_flag::kRst) || !pkt.has(tcp_flag::kAck) || pkt.ack() != f.isn1 + 1) {
+        out.push_back(accept(id));
+        if (pkt.has(tcp_flag::kRst)) flows_.erase(it);
+        return out;
+      }
+      f.state = FeState::kHolding;
+      f.ack = strip_payload(pkt);
+      f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
+      hold(f, id, pkt_bytes);
+      f.request.add(pkt.seq(), pkt.payload());
+      if (pkt.has(tcp_flag::kFin)) {
+        serve_locally(f, out);
+        flows_.erase(it);
+        return out;
+      }
+      try_decide(f, now_ms, out);
+      break;
+
+    case FeState::kHolding: {
+      if (pkt.has(tcp_flag::kRst) || pkt.has(tcp_flag::kFin)) {
+        // The client gave up or finished early: let the local stack see everything in order.
+        hold(f, id, pkt_bytes);
+        f.request.add(pkt.seq(), pkt.payload());
+        serve_locally(f, out);
+        flows_.erase(it);
+        return out;
+      }
+      if (!f.request.add(pkt.seq(), pkt.payload())) {
+        // A retransmission or a duplicate ACK (the answer to our retransmitted SYN/ACK): the held
+        // packets already carry everything it says.
+        ++counters_.duplicates_dropped;
+        out.push_back(drop(id));
+        return out;
+      }
+      hold(f, id, pkt_bytes);
+      try_decide(f, now_ms, out);
+      break;
+    }
+
+    case FeState::kHandoffPending:
+      // Data already in the handoff request is a duplicate; anything else waits for the handoff ack.
+      if (pkt.payload_size() > 0 && !pkt.has(tcp_flag::kFin) && !pkt.has(tcp_flag::kRst) &&
+          seq_after_eq(f.request_end, pkt.seq() + static_cast<uint32_t>(pkt.payload_size()))) {
+        ++counters_.duplicates_dropped;
+        out.push_back(drop(id));
+        return out;
+      }
+      hold(f, id, pkt_bytes);
+      break;
+
+    case FeState::kForwarding:
+    case FeState::kClosed:
+      forward(f, id, pkt_bytes, out);
+      break;
+  }
+  if (it->second.finished) flows_.erase(it);
+  return out;
+}
+
+Actions Frontend::on_local_synack(PacketId id, ByteView bytes, uint64_t now_ms) {
+  Bytes copy(bytes.begin(), bytes.end());
+  auto pkt = TcpPacket::parse(copy);
+  if (!pkt) return {accept(id)};
+  auto it = flows_.find(pkt->key().reversed());
+  if (it == flows_.end()) return {accept(id)};
+  FeFlow& f = it->second;
+  f.last_ms = now_ms;
+  switch (f.state) {
+    case FeState::kSynSeen:
+    case FeState::kSynAckSeen: {
+      f.state = FeState::kSynAckSeen;
+      f.isn1 = pkt->seq();
+      const TcpOptions& o = pkt->options();
+      f.granted = 0;
+      if (o.timestamp_off) f.granted |= proto::granted::kTimestamps;
+      if (o.sack_permitted) f.granted |= proto::granted::kSack;
+      if (o.window_scale) f.granted |= proto::granted::kWindowScale;
+      f.wscale = o.window_scale.value_or(0);
+      f.mss = o.mss.value_or(536);
+      return {accept(id)};
+    }
+    case FeState::kHolding:
+      return {accept(id)};  // a retransmission while we decide; the client answers with a duplicate ACK
+    default:
+      // After the handoff the client must hear only the back end.
+      return {drop(id)};
+  }
+}
+
+void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
+  if (f.request.held_bytes() > cfg_.max_request_bytes) {
+    ++counters_.bad_requests;
+    serve_locally(f, out);
+    return;
+  }
+  const Bytes& data = f.request.contiguous();
+  if (data.empty()) return;
+  PeekResult peek = peek_http_request(data, cfg_.max_request_bytes);
+  if (peek.status == PeekStatus::kNeedMore) return;
+  if (peek.status == PeekStatus::kBad) {
+    ++counters_.bad_requests;
+    serve_locally(f, out);
+    return;
+  }
+  f.path = peek.head.path;
+  Decision d = choose_node(map_, peek.head.path, cfg_.self, peers_);
+  if (d.node == cfg_.self) {
+    serve_locally(f, out);
+    return;
+  }
+  start_handoff(f, d.node, now_ms, out);
+}
+
+void Frontend::serve_locally(FeFlow& f, Actions& out) {
+  ++counters_.served_locally;
+  for (auto& h : f.held) out.push_back(accept(h.id));
+  f.held.clear();
+  // A local flow needs no state: packets of unknown flows pass untouched.
+  f.finished = true;
+}
+
+void Frontend::start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out) {
+  proto::HandoffRequest req;
+  req.flow = f.key;
+  req.isn1 = f.isn1;
+  req.granted_options = f.granted;
+  req.frontend_wscale = f.wscale;
+  req.frontend_mss = f.mss;
+  req.syn = f.syn;
+  req.ack = f.ack;
+  req.request = f.request.contiguous();
+  f.request_end = f.request.contiguous_end();
+  f.backend = node;
+  f.state = FeState::kHandoffPending;
+  f.deadline_ms = now_ms + cfg_.handoff_timeout_ms;
+  out.push_back(SendMessage{node, std::move(req)});
+}
+
+void Frontend::forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out) {
+  Bytes copy(bytes.begin(), bytes.end());
+  auto pkt = TcpPacket::parse(copy);
+  if (!pkt) {
+    out.push_back(drop(id));
+    return;
+  }
+  rewrite_client_to_backend(f.xlate, *pkt);
+  copy.resize(pkt->bytes().size());
+  ++counters_.packets_forwarded;
+  out.push_back(accept_modified(id, std::move(copy)));
+}
+
+Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint64_t now_ms) {
+  Actions out;
+  auto it = flows_.find(ack.flow);
+  if (it == flows_.end() || it->second.state != FeState::kHandoffPending || it->second.backend != from) {
+    // Too late (we already served it ourselves) or unknown: make sure the back end lets go.
+    if (ack.refusal == proto::Refusal::kNone) {
+      out.push_back(SendMessage{from, proto::FlowClosed{ack.flow, proto::CloseReason::kCancelled}});
+    }
+    return out;
+  }
+  FeFlow& f = it->second;
+  f.last_ms = now_ms;
+  if (ack.refusal != proto::Refusal::kNone) {
+    ++counters_.handoff_refused;
+    serve_locally(f, out);
+    flows_.erase(it);
+    return out;
+  }
+  ++counters_.handed_off;
+  Translation& t = f.xlate;
+  t.frontend_addr = f.key.daddr;
+  t.backend_addr = address_of_(from);
+  t.isn1 = f.isn1;
+  t.isn2 = ack.isn2;
+  t.timestamps = (f.granted & proto::granted::kTimestamps) != 0;
+  if (t.timestamps) {
+    Bytes ack_copy = f.ack;
+    auto ack_pkt = TcpPacket::parse(ack_copy);
+    t.ts_offset = ack_pkt && ack_pkt->tsecr() ? *ack_pkt->tsecr() - ack.ts_base : 0;
+  }
+  t.frontend_wscale = f.wscale;
+  t.backend_wscale = ack.backend_wscale;
+  f.state = FeState::kForwarding;
+
+  // The back end replayed the handshake ACK and the request bytes; what came after goes on now.
+  std::vector<HeldPacket> held = std::move(f.held);
+  f.held.clear();
+  for (auto& h : held) {
+    auto pkt = TcpPacket::parse(h.bytes);
+    bool replayed = pkt && !pkt->has(tcp_flag::kFin) && !pkt->has(tcp_flag::kRst) &&
+                    seq_after_eq(f.request_end, pkt->seq() + static_cast<uint32_t>(pkt->payload_size()));
+    if (replayed) {
+      out.push_back(drop(h.id));
+    } else {
+      forward(f, h.id, h.bytes, out);
+    }
+  }
+  // Our own half-open connection (SYN_RECV, the ACK never reached it) must go: reset it as the client.
+  out.push_back(InjectLocal{make_reset(f.key, f.client_isn + 1)});
+  return out;
+}
+
+Actions Frontend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms) {
+  auto it = flows_.find(msg.flow);
+  if (it == flows_.end() || it->second.backend != from) return {};
+  FeFlow& f = it->second;
+  if (f.state == FeState::kForwarding) {
+    f.state = FeState::kClosed;
+    f.deadline_ms = now_ms + cfg_.linger_ms;
+  } else if (f.state == FeState::kHandoffPending) {
+    // The back end gave up before acking: nothing was forwarded yet, so we can still serve it here.
+    Actions out;
+    serve_locally(f, out);
+    flows_.erase(it);
+    return out;
+  }
+  return {};
+}
+
+Actions Frontend::on_peer_down(NodeId node, uint64_t now_ms) {
+  Actions out;
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    FeFlow& f = it->second;
+    if (f.backend == node && f.state == FeState::kHandoffPending) {
+      ++counters_.handoff_timeouts;
+      serve_locally(f, out);
+      it = flows_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  (void)now_ms;
+  return out;
+}
+
+Actions Frontend::on_tick(uint64_t now_ms) {
+  Actions out;
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    FeFlow& f = it->second;
+    bool erase = false;
+    switch (f.state) {
+      case FeState::kSynSeen:
+      case FeState::kSynAckSeen:
+        erase = now_ms >= f.deadline_ms;
+        break;
+      case FeState::kHolding:
+        if (now_ms >= f.deadline_ms) {
+          ++counters_.hold_timeouts;
+          serve_locally(f, out);
+          erase = true;
+        }
+        break;
+      case FeState::kHandoffPending:
+        if (now_ms >= f.deadline_ms) {
+          ++counters_.handoff_timeouts;
+          out.push_back(SendMessage{f.backend, proto::FlowClosed{f.key, proto::CloseReason::kCancelled}});
+          serve_locally(f, out);
+          erase = true;
+        }
+        break;
+      case FeState::kForwarding:
+        erase = now_ms >= f.last_ms + cfg_.idle_timeout_ms;
+        break;
+      case FeState::kClosed:
+        erase = now_ms >= f.deadline_ms;
+        break;
+    }
+    it = erase ? flows_.erase(it) : std::next(it);
+  }
+  return out;
+}
+
+}  // namespace baton

@@ -1,0 +1,117 @@
+// The front end's handoff state machine: every client connection to this node's service address, from
+// the SYN until it is either served locally or handed off and its packets forwarded to the back end.
+//
+//   SYN seen -> SYN/ACK seen (ISN1) -> holding ACK + request -> local (state freed at once)
+//                                                            -> handoff pending -> forwarding -> closed
+//
+// Packets come in with a PacketId; the machine answers with verdicts (possibly much later: a held packet
+// is one without a verdict yet), messages for the back end and packets to inject into the local stack.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/actions.hpp"
+#include "core/dispatch.hpp"
+#include "core/packet.hpp"
+#include "core/reassembly.hpp"
+#include "core/translate.hpp"
+
+namespace baton {
+
+enum class FeState { kSynSeen, kSynAckSeen, kHolding, kHandoffPending, kForwarding, kClosed };
+const char* fe_state_name(FeState s);
+
+struct HeldPacket {
+  PacketId id = 0;
+  Bytes bytes;
+};
+
+struct FeFlow {
+  FlowKey key;  // client -> this node
+  FeState state = FeState::kSynSeen;
+  Bytes syn;
+  uint32_t client_isn = 0;
+  // Learned from our own SYN/ACK: what the client was promised.
+  uint32_t isn1 = 0;
+  uint8_t granted = 0;  // proto::granted bits
+  uint8_t wscale = 0;
+  uint16_t mss = 0;
+  Bytes ack;  // the handshake-completing ACK, headers only
+  Reassembly request;
+  std::vector<HeldPacket> held;  // verdicts pending, in arrival order
+  uint32_t request_end = 0;      // client sequence number past the bytes sent in the handoff request
+  NodeId backend = 0;
+  Translation xlate;
+  std::string path;
+  uint64_t last_ms = 0;
+  uint64_t deadline_ms = 0;  // meaning depends on state: hold, handoff or linger limit
+  bool finished = false;     // served locally: the flow's state is to be freed
+};
+
+struct FrontendConfig {
+  NodeId self = 0;
+  uint16_t service_port = 80;
+  uint64_t handshake_timeout_ms = 10'000;  // SYN seen but no ACK: forget the flow (nothing is held)
+  uint64_t hold_timeout_ms = 5'000;        // request incomplete for this long: serve locally
+  uint64_t handoff_timeout_ms = 2'000;     // no handoff ack within this: serve locally, cancel remotely
+  uint64_t idle_timeout_ms = 600'000;      // forwarding flow without packets: forget it
+  uint64_t linger_ms = 2'000;              // keep translating late packets after the close
+  size_t max_flows = 65'536;
+  size_t max_request_bytes = 64 * 1024;
+};
+
+struct FrontendCounters {
+  uint64_t flows_seen = 0;
+  uint64_t served_locally = 0;
+  uint64_t handed_off = 0;
+  uint64_t handoff_refused = 0;
+  uint64_t handoff_timeouts = 0;
+  uint64_t bad_requests = 0;
+  uint64_t hold_timeouts = 0;
+  uint64_t duplicates_dropped = 0;
+  uint64_t packets_forwarded = 0;
+  uint64_t table_full = 0;
+};
+
+class Frontend {
+ public:
+  using AddressOf = std::function<uint32_t(NodeId)>;
+  Frontend(FrontendConfig cfg, const ContentMap& map, PeerView peers, AddressOf address_of)
+      : cfg_(cfg), map_(map), peers_(std::move(peers)), address_of_(std::move(address_of)) {}
+
+  // A packet from a client to this node's service port, before the local stack sees it.
+  Actions on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms);
+  // A SYN/ACK that the local stack is sending to a client.
+  Actions on_local_synack(PacketId id, ByteView bytes, uint64_t now_ms);
+  Actions on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint64_t now_ms);
+  Actions on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms);
+  // A peer's control channel went down: its pending handoffs will never be answered.
+  Actions on_peer_down(NodeId node, uint64_t now_ms);
+  Actions on_tick(uint64_t now_ms);
+
+  const std::unordered_map<FlowKey, FeFlow, FlowKeyHash>& flows() const { return flows_; }
+  const FrontendCounters& counters() const { return counters_; }
+  // Flows not yet closed (lingering ones excluded).
+  size_t live_flows() const;
+
+ private:
+  void start_flow(FlowKey key, ByteView syn, uint32_t isn, uint64_t now_ms);
+  void try_decide(FeFlow& f, uint64_t now_ms, Actions& out);
+  void serve_locally(FeFlow& f, Actions& out);
+  void start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out);
+  void forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out);
+  void hold(FeFlow& f, PacketId id, ByteView bytes) { f.held.push_back({id, Bytes(bytes.begin(), bytes.end())}); }
+
+  FrontendConfig cfg_;
+  const ContentMap& map_;
+  PeerView peers_;
+  AddressOf address_of_;
+  std::unordered_map<FlowKey, FeFlow, FlowKeyHash> flows_;
+  FrontendCounters counters_;
+};
+
+}  // namespace baton

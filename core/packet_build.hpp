@@ -1,0 +1,19 @@
+// Building packets from others: header-only copies, data segments on a header template, and resets.
+#pragma once
+
+#include "core/bytes.hpp"
+#include "core/packet.hpp"
+
+namespace baton {
+
+// A copy of the packet's IPv4 + TCP headers without payload (lengths and checksums fixed).
+Bytes strip_payload(const TcpPacket& pkt);
+
+// A data segment on the headers of `header_template` (which carries no payload) with the given sequence
+// number and payload; PSH is set when `push` is true.
+Bytes make_data_segment(ByteView header_template, uint32_t seq, ByteView payload, bool push);
+
+// A bare RST with the given 4-tuple and sequence number, no options.
+Bytes make_reset(const FlowKey& key, uint32_t seq);
+
+}  // namespace baton

@@ -1,0 +1,116 @@
+// The control protocol between batond instances: versioned, length-prefixed binary frames.
+//
+// Frame: u32 length of what follows | u8 version | u8 type | body. All integers big-endian; byte strings
+// are u32 length + bytes. A decoder error means the peer is broken or hostile: close the connection.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "core/bytes.hpp"
+#include "core/packet.hpp"
+#include "core/result.hpp"
+
+namespace baton::proto {
+
+inline constexpr uint8_t kVersion = 1;
+inline constexpr size_t kMaxFrame = 1 << 20;  // held requests are capped far below this
+
+enum class Type : uint8_t {
+  kHello = 1,
+  kAuth = 2,
+  kHandoffRequest = 3,
+  kHandoffAck = 4,
+  kFlowClosed = 5,
+  kHeartbeat = 6,
+};
+
+// First message each side sends: who it is and a fresh challenge for the other side.
+struct Hello {
+  uint32_t node_id = 0;
+  std::array<uint8_t, 16> nonce{};
+  bool operator==(const Hello&) const = default;
+};
+
+// Proof of the shared secret: HMAC-SHA256 over both node ids and both nonces (see daemon/auth).
+struct Auth {
+  std::array<uint8_t, 32> mac{};
+  bool operator==(const Auth&) const = default;
+};
+
+// Which options the front end granted the client in its SYN/ACK.
+namespace granted {
+inline constexpr uint8_t kTimestamps = 1;
+inline constexpr uint8_t kSack = 2;
+inline constexpr uint8_t kWindowScale = 4;
+}  // namespace granted
+
+struct HandoffRequest {
+  FlowKey flow;  // client -> front end, as the client sees it
+  uint32_t isn1 = 0;
+  uint8_t granted_options = 0;
+  uint8_t frontend_wscale = 0;
+  uint16_t frontend_mss = 0;
+  Bytes syn;      // the client's SYN, as received
+  Bytes ack;      // the client's handshake-completing ACK, as received (payload removed)
+  Bytes request;  // the held request bytes, starting at the client's ISN + 1
+  bool operator==(const HandoffRequest&) const = default;
+};
+
+enum class Refusal : uint8_t {
+  kNone = 0,
+  kNoListener = 1,     // the back end's web server did not answer the replayed SYN
+  kOverloaded = 2,     // the back end's flow table is full
+  kBadRequest = 3,     // the request's packets did not parse
+  kShuttingDown = 4,
+  kDuplicate = 5,      // a live flow with this 4-tuple already exists on the back end
+};
+const char* refusal_name(Refusal r);
+
+struct HandoffAck {
+  FlowKey flow;
+  Refusal refusal = Refusal::kNone;
+  uint32_t isn2 = 0;
+  uint32_t ts_base = 0;  // the TSval of the back end's captured SYN/ACK
+  uint8_t backend_wscale = 0;
+  bool operator==(const HandoffAck&) const = default;
+};
+
+enum class CloseReason : uint8_t { kFin = 1, kReset = 2, kIdle = 3, kCancelled = 4, kAborted = 5 };
+const char* close_reason_name(CloseReason r);
+
+struct FlowClosed {
+  FlowKey flow;
+  CloseReason reason = CloseReason::kFin;
+  bool operator==(const FlowClosed&) const = default;
+};
+
+struct Heartbeat {
+  uint32_t live_flows = 0;  // load the sender carries as a back end
+  bool operator==(const Heartbeat&) const = default;
+};
+
+using Message = std::variant<Hello, Auth, HandoffRequest, HandoffAck, FlowClosed, Heartbeat>;
+
+Bytes encode(const Message& m);
+
+// Accumulates stream bytes and yields whole messages.
+class Decoder {
+ public:
+  void feed(ByteView data);
+  // nullopt: need more bytes. Error: the stream is corrupt and must be closed.
+  Result<std::optional<Message>> next();
+  size_t buffered() const { return buf_.size() - start_; }
+
+ private:
+  Bytes buf_;
+  size_t start_ = 0;
+};
+
+// Decodes exactly one frame body (version and type included); exposed for the fuzzer.
+Result<Message> decode_body(ByteView body);
+
+}  // namespace baton::proto

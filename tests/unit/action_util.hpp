@@ -1,0 +1,29 @@
+// Helpers to pick actions of one kind out of a state machine's answer.
+#pragma once
+
+#include <variant>
+#include <vector>
+
+#include "core/actions.hpp"
+
+namespace baton::test {
+
+template <class T>
+std::vector<T> all_of(const Actions& actions) {
+  std::vector<T> out;
+  for (const auto& a : actions) {
+    if (const T* t = std::get_if<T>(&a)) out.push_back(*t);
+  }
+  return out;
+}
+
+template <class M>
+std::vector<M> messages(const Actions& actions) {
+  std::vector<M> out;
+  for (const auto& s : all_of<SendMessage>(actions)) {
+    if (const M* m = std::get_if<M>(&s.message)) out.push_back(*m);
+  }
+  return out;
+}
+
+}  // namespace baton::test

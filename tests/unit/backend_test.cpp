@@ -1,0 +1,162 @@
+#include <gtest/gtest.h>
+
+#include "core/backend.hpp"
+#include "tests/unit/action_util.hpp"
+#include "tests/unit/packet_builder.hpp"
+
+namespace baton {
+namespace {
+
+using test::all_of;
+using test::messages;
+
+constexpr uint32_t kIsn = 1000;
+constexpr uint32_t kIsn1 = 5000;
+constexpr uint32_t kIsn2 = 9000;
+
+proto::HandoffRequest request(uint8_t granted = proto::granted::kTimestamps | proto::granted::kSack | proto::granted::kWindowScale) {
+  proto::HandoffRequest r;
+  r.flow = {test::kClient, test::kNode1, 40000, 80};
+  r.isn1 = kIsn1;
+  r.granted_options = granted;
+  r.frontend_wscale = 7;
+  r.frontend_mss = 1460;
+  auto syn = test::client_syn(kIsn, 10);
+  syn.fast_open = true;
+  r.syn = test::build(syn);
+  test::Segment ack;
+  ack.seq = kIsn + 1;
+  ack.ack = kIsn1 + 1;
+  ack.timestamps = {{11, 20}};
+  r.ack = test::build(ack);
+  r.request = test::as_bytes("GET /two/x HTTP/1.1\r\n\r\n");
+  return r;
+}
+
+class BackendTest : public ::testing::Test {
+ protected:
+  BackendTest() : be(BackendConfig{.self = 2, .service_addr = test::kNode2, .syn_retry_ms = 10}) {}
+  // Replays a handoff and answers it with a SYN/ACK; returns the actions of that answer.
+  Actions establish() {
+    be.on_handoff_request(1, request(), 0);
+    return be.on_local_packet(10, test::build(test::server_synack(test::kNode2, kIsn2, kIsn, 70, 10, 7)), 1);
+  }
+  Backend be;
+};
+
+TEST_F(BackendTest, ReplayedSynOffersOnlyWhatTheFrontEndGranted) {
+  auto a = be.on_handoff_request(1, request(proto::granted::kSack), 0);
+  auto inj = all_of<InjectLocal>(a);
+  ASSERT_EQ(inj.size(), 1u);
+  auto syn = TcpPacket::parse(inj[0].packet);
+  ASSERT_TRUE(syn);
+  EXPECT_FALSE(syn->tsval());
+  EXPECT_FALSE(syn->options().window_scale);
+  EXPECT_TRUE(syn->options().sack_permitted);
+  EXPECT_EQ(syn->options().fast_open_off, 0u) << "TFO cookies only hold for the node that made them";
+  EXPECT_EQ(syn->options().mss, 1460);
+  EXPECT_TRUE(syn->tcp_checksum_ok());
+}
+
+TEST_F(BackendTest, InvalidRequestsAreRefused) {
+  auto r = request();
+  r.isn1 += 1;  // the ACK does not acknowledge this ISN
+  auto acks = messages<proto::HandoffAck>(be.on_handoff_request(1, r, 0));
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].refusal, proto::Refusal::kBadRequest);
+  r = request();
+  r.syn = {1, 2, 3};
+  EXPECT_EQ(messages<proto::HandoffAck>(be.on_handoff_request(1, r, 0))[0].refusal, proto::Refusal::kBadRequest);
+  EXPECT_TRUE(be.flows().empty());
+}
+
+TEST_F(BackendTest, DuplicateLiveFlowIsRefused) {
+  be.on_handoff_request(1, request(), 0);
+  EXPECT_EQ(messages<proto::HandoffAck>(be.on_handoff_request(1, request(), 0))[0].refusal, proto::Refusal::kDuplicate);
+}
+
+TEST_F(BackendTest, NoListenerAnswersWithRefusal) {
+  be.on_handoff_request(1, request(), 0);
+  test::Segment rst;
+  rst.saddr = test::kNode2;
+  rst.daddr = test::kClient;
+  rst.sport = 80;
+  rst.dport = 40000;
+  rst.flags = tcp_flag::kRst | tcp_flag::kAck;
+  auto a = be.on_local_packet(10, test::build(rst), 1);
+  EXPECT_EQ(all_of<Verdict>(a), std::vector<Verdict>{drop(10)});
+  EXPECT_EQ(messages<proto::HandoffAck>(a)[0].refusal, proto::Refusal::kNoListener);
+  EXPECT_TRUE(be.flows().empty());
+}
+
+TEST_F(BackendTest, SynIsRetriedThenRefused) {
+  be.on_handoff_request(1, request(), 0);
+  size_t injected = 0;
+  Actions a;
+  for (uint64_t t = 1; t < 1000 && messages<proto::HandoffAck>(a).empty(); t += 5) {
+    a = be.on_tick(t);
+    injected += all_of<InjectLocal>(a).size();
+  }
+  EXPECT_EQ(injected, 3u);
+  EXPECT_EQ(messages<proto::HandoffAck>(a)[0].refusal, proto::Refusal::kNoListener);
+}
+
+TEST_F(BackendTest, CapturedSynAckGivesTranslation) {
+  auto a = establish();
+  auto acks = messages<proto::HandoffAck>(a);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].refusal, proto::Refusal::kNone);
+  EXPECT_EQ(acks[0].ts_base, 70u);
+  const auto& f = be.flows().begin()->second;
+  EXPECT_EQ(f.xlate.ts_offset, 20u - 70u);
+  EXPECT_EQ(f.xlate.isn2, kIsn2);
+  EXPECT_EQ(f.state, BeState::kEstablished);
+}
+
+TEST_F(BackendTest, ClientResetClosesAndTellsTheFrontEnd) {
+  establish();
+  test::Segment rst;
+  rst.daddr = test::kNode2;
+  rst.seq = kIsn + 30;
+  rst.flags = tcp_flag::kRst;
+  auto a = be.on_client_packet(20, test::build(rst), 2);
+  EXPECT_EQ(all_of<Verdict>(a), std::vector<Verdict>{accept(20)});
+  auto closed = messages<proto::FlowClosed>(a);
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].reason, proto::CloseReason::kReset);
+  EXPECT_EQ(closed[0].flow.daddr, test::kNode1);
+  EXPECT_EQ(be.live_flows(), 0u);
+}
+
+TEST_F(BackendTest, CancelFromTheFrontEndResetsTheLocalSocket) {
+  establish();
+  auto a = be.on_flow_closed(1, proto::FlowClosed{request().flow, proto::CloseReason::kCancelled}, 2);
+  auto inj = all_of<InjectLocal>(a);
+  ASSERT_EQ(inj.size(), 1u);
+  auto rst = TcpPacket::parse(inj[0].packet);
+  EXPECT_EQ(rst->flags(), tcp_flag::kRst);
+  EXPECT_EQ(rst->daddr(), test::kNode2);
+  EXPECT_EQ(rst->seq(), kIsn + 1 + request().request.size());
+  EXPECT_TRUE(be.flows().empty());
+}
+
+TEST_F(BackendTest, IdleFlowsAreReset) {
+  establish();
+  auto a = be.on_tick(10'000'000);
+  EXPECT_EQ(all_of<InjectLocal>(a).size(), 1u);
+  EXPECT_EQ(messages<proto::FlowClosed>(a)[0].reason, proto::CloseReason::kIdle);
+  EXPECT_TRUE(be.flows().empty());
+}
+
+TEST_F(BackendTest, UnrelatedPacketsPassUntouched) {
+  establish();
+  test::Segment other;
+  other.sport = 40001;
+  other.daddr = test::kNode2;
+  Bytes b = test::build(other);
+  EXPECT_FALSE(be.owns_client_packet(TcpPacket::parse(b)->key()));
+  EXPECT_EQ(all_of<Verdict>(be.on_client_packet(1, test::build(other), 2)), std::vector<Verdict>{accept(1)});
+}
+
+}  // namespace
+}  // namespace baton

@@ -1,0 +1,198 @@
+#include <gtest/gtest.h>
+
+#include "core/frontend.hpp"
+#include "tests/unit/action_util.hpp"
+#include "tests/unit/packet_builder.hpp"
+
+namespace baton {
+namespace {
+
+using test::all_of;
+using test::messages;
+
+constexpr uint32_t kIsn = 1000;
+constexpr uint32_t kIsn1 = 5000;
+
+class FrontendTest : public ::testing::Test {
+ protected:
+  FrontendTest() : fe(FrontendConfig{.self = 1, .hold_timeout_ms = 100, .handoff_timeout_ms = 50}, map, peers(), addr) {
+    map.add({"/two/", {2}});
+    map.set_default({1});
+  }
+  static PeerView peers() { return {[](NodeId) { return true; }, [](NodeId) { return 0u; }}; }
+  static uint32_t addr(NodeId n) { return n == 2 ? test::kNode2 : test::kNode1; }
+
+  // SYN and SYN/ACK seen; returns the client's handshake ACK segment.
+  test::Segment handshake() {
+    fe.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
+    fe.on_local_synack(2, test::build(test::server_synack(test::kNode1, kIsn1, kIsn, 20, 10, 7)), 0);
+    test::Segment ack;
+    ack.seq = kIsn + 1;
+    ack.ack = kIsn1 + 1;
+    ack.timestamps = {{11, 20}};
+    return ack;
+  }
+  Bytes data(test::Segment s, uint32_t offset, std::string_view text) {
+    s.seq += offset;
+    s.flags |= tcp_flag::kPsh;
+    s.payload = test::as_bytes(text);
+    return test::build(s);
+  }
+
+  ContentMap map;
+  Frontend fe;
+};
+
+TEST_F(FrontendTest, LocalContentReleasesHeldPacketsInOrderAndForgetsTheFlow) {
+  auto ack = handshake();
+  EXPECT_TRUE(fe.on_client_packet(3, test::build(ack), 1).empty());
+  auto a = fe.on_client_packet(4, data(ack, 0, "GET /one HTTP/1.1\r\n\r\n"), 1);
+  EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
+  EXPECT_TRUE(all_of<SendMessage>(a).empty());
+  EXPECT_TRUE(fe.flows().empty());
+  EXPECT_EQ(fe.counters().served_locally, 1u);
+}
+
+TEST_F(FrontendTest, RequestSplitOverSegmentsAndReordered) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  std::string req = "GET /two/x HTTP/1.1\r\nHost: h\r\n\r\n";
+  EXPECT_TRUE(fe.on_client_packet(5, data(ack, 10, req.substr(10)), 1).empty());  // arrives first
+  auto a = fe.on_client_packet(4, data(ack, 0, req.substr(0, 10)), 1);
+  auto reqs = messages<proto::HandoffRequest>(a);
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].request, test::as_bytes(req));
+  EXPECT_EQ(reqs[0].isn1, kIsn1);
+  EXPECT_EQ(reqs[0].frontend_wscale, 7);
+  EXPECT_EQ(reqs[0].granted_options, proto::granted::kTimestamps | proto::granted::kSack | proto::granted::kWindowScale);
+}
+
+TEST_F(FrontendTest, DuplicatesWhileHoldingAreDropped) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  EXPECT_TRUE(fe.on_client_packet(4, data(ack, 0, "GET /two/x HT"), 1).empty());
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(5, data(ack, 0, "GET /two/x HT"), 1)), std::vector<Verdict>{drop(5)});
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(6, test::build(ack), 1)), std::vector<Verdict>{drop(6)});
+  EXPECT_EQ(fe.counters().duplicates_dropped, 2u);
+}
+
+TEST_F(FrontendTest, BadRequestIsServedLocally) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  auto a = fe.on_client_packet(4, data(ack, 0, "\x16\x03\x01 TLS hello"), 1);
+  EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
+  EXPECT_EQ(fe.counters().bad_requests, 1u);
+  EXPECT_TRUE(fe.flows().empty());
+}
+
+TEST_F(FrontendTest, HoldTimeoutServesLocally) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  fe.on_client_packet(4, data(ack, 0, "GET /two/"), 1);
+  EXPECT_TRUE(fe.on_tick(50).empty());
+  EXPECT_EQ(all_of<Verdict>(fe.on_tick(200)), (std::vector<Verdict>{accept(3), accept(4)}));
+  EXPECT_TRUE(fe.flows().empty());
+}
+
+TEST_F(FrontendTest, HandoffTimeoutFallsBackLocallyAndCancelsRemotely) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
+  auto a = fe.on_tick(100);
+  EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
+  auto cancels = messages<proto::FlowClosed>(a);
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_EQ(cancels[0].reason, proto::CloseReason::kCancelled);
+  // A late ack is answered with a cancellation too.
+  proto::HandoffAck late;
+  late.flow = cancels[0].flow;
+  EXPECT_EQ(messages<proto::FlowClosed>(fe.on_handoff_ack(2, late, 200)).size(), 1u);
+}
+
+TEST_F(FrontendTest, RefusalServesLocally) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  auto a = fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
+  proto::HandoffAck no;
+  no.flow = messages<proto::HandoffRequest>(a)[0].flow;
+  no.refusal = proto::Refusal::kNoListener;
+  EXPECT_EQ(all_of<Verdict>(fe.on_handoff_ack(2, no, 2)), (std::vector<Verdict>{accept(3), accept(4)}));
+  EXPECT_EQ(fe.counters().handoff_refused, 1u);
+}
+
+TEST_F(FrontendTest, AckFromTheWrongNodeIsIgnored) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  auto a = fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
+  proto::HandoffAck yes;
+  yes.flow = messages<proto::HandoffRequest>(a)[0].flow;
+  EXPECT_TRUE(all_of<Verdict>(fe.on_handoff_ack(3, yes, 2)).empty());
+  EXPECT_EQ(fe.flows().begin()->second.state, FeState::kHandoffPending);
+}
+
+TEST_F(FrontendTest, PacketsArrivingWhilePendingAreForwardedAfterTheAck) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  std::string req = "GET /two/x HTTP/1.1\r\n\r\n";
+  auto a = fe.on_client_packet(4, data(ack, 0, req), 1);
+  test::Segment fin = ack;
+  fin.seq += static_cast<uint32_t>(req.size());
+  fin.flags |= tcp_flag::kFin;
+  EXPECT_TRUE(fe.on_client_packet(5, test::build(fin), 2).empty());
+  // A retransmission of the request while pending is a duplicate.
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(6, data(ack, 0, req), 2)), std::vector<Verdict>{drop(6)});
+  proto::HandoffAck yes;
+  yes.flow = messages<proto::HandoffRequest>(a)[0].flow;
+  yes.isn2 = 9000;
+  yes.ts_base = 70;
+  yes.backend_wscale = 7;
+  auto v = all_of<Verdict>(fe.on_handoff_ack(2, yes, 3));
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0], drop(3));
+  EXPECT_EQ(v[1], drop(4));
+  EXPECT_EQ(v[2].id, 5u);
+  auto fwd = TcpPacket::parse(v[2].replacement);
+  ASSERT_TRUE(fwd);
+  EXPECT_TRUE(fwd->has(tcp_flag::kFin));
+  EXPECT_EQ(fwd->daddr(), test::kNode2);
+  EXPECT_EQ(fwd->ack(), 9001u);
+  EXPECT_EQ(fwd->tsecr(), 70u);
+}
+
+TEST_F(FrontendTest, UnknownFlowsAndStrayPacketsPassUntouched) {
+  test::Segment s;
+  s.seq = 1;
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(1, test::build(s), 0)), std::vector<Verdict>{accept(1)});
+  Bytes junk{1, 2, 3};
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(2, junk, 0)), std::vector<Verdict>{accept(2)});
+  EXPECT_TRUE(fe.flows().empty());
+}
+
+TEST_F(FrontendTest, WithoutOurSynAckWeStayOut) {
+  fe.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
+  test::Segment ack;
+  ack.seq = kIsn + 1;
+  ack.ack = kIsn1 + 1;
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(2, test::build(ack), 0)), std::vector<Verdict>{accept(2)});
+  EXPECT_TRUE(fe.flows().empty());
+}
+
+TEST_F(FrontendTest, RetransmittedSynPassesAndHandshakeTimesOut) {
+  fe.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(2, test::build(test::client_syn(kIsn, 10)), 1)), std::vector<Verdict>{accept(2)});
+  EXPECT_EQ(fe.flows().size(), 1u);
+  fe.on_tick(60'000);
+  EXPECT_TRUE(fe.flows().empty());
+}
+
+TEST_F(FrontendTest, ClientFinBeforeCompleteRequestIsServedLocally) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  test::Segment fin = ack;
+  fin.flags |= tcp_flag::kFin;
+  fin.payload = test::as_bytes("GET /two");
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(4, test::build(fin), 1)), (std::vector<Verdict>{accept(3), accept(4)}));
+}
+
+}  // namespace
+}  // namespace baton

@@ -1,0 +1,40 @@
+#include <gtest/gtest.h>
+
+#include "core/reassembly.hpp"
+#include "tests/unit/packet_builder.hpp"
+
+namespace baton {
+namespace {
+
+TEST(Reassembly, InOrderAndDuplicates) {
+  Reassembly r;
+  r.reset(0xfffffffe);  // wraps
+  EXPECT_TRUE(r.add(0xfffffffe, test::as_bytes("abcd")));
+  EXPECT_FALSE(r.add(0xfffffffe, test::as_bytes("abcd")));
+  EXPECT_FALSE(r.add(0xffffffff, test::as_bytes("b")));
+  EXPECT_TRUE(r.add(0x00000000, test::as_bytes("cdef")));  // overlaps: only "ef" is new
+  EXPECT_EQ(r.contiguous(), test::as_bytes("abcdef"));
+  EXPECT_EQ(r.contiguous_end(), 4u);
+}
+
+TEST(Reassembly, OutOfOrderFillsIn) {
+  Reassembly r;
+  r.reset(100);
+  EXPECT_TRUE(r.add(106, test::as_bytes("ghi")));
+  EXPECT_TRUE(r.add(103, test::as_bytes("def")));
+  EXPECT_TRUE(r.contiguous().empty());
+  EXPECT_EQ(r.held_bytes(), 6u);
+  EXPECT_TRUE(r.add(100, test::as_bytes("abc")));
+  EXPECT_EQ(r.contiguous(), test::as_bytes("abcdefghi"));
+  EXPECT_EQ(r.held_bytes(), 9u);
+}
+
+TEST(Reassembly, OldDataIsDuplicate) {
+  Reassembly r;
+  r.reset(100);
+  EXPECT_FALSE(r.add(90, test::as_bytes("0123456789")));
+  EXPECT_FALSE(r.add(100, {}));
+}
+
+}  // namespace
+}  // namespace baton
