@@ -1,0 +1,100 @@
+// batonctl: asks a running batond what it holds, over its unix socket.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+int query(const std::string& socket_path, const std::string& command, nlohmann::json* out) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, socket_path.c_str(), sizeof(a.sun_path) - 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    std::cerr << "batonctl: cannot reach batond at " << socket_path << ": " << std::strerror(errno) << "\n";
+    close(fd);
+    return 1;
+  }
+  std::string line = command + "\n";
+  if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    close(fd);
+    return 1;
+  }
+  std::string reply;
+  char buf[65536];
+  ssize_t n = 0;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) reply.append(buf, static_cast<size_t>(n));
+  close(fd);
+  try {
+    *out = nlohmann::json::parse(reply);
+  } catch (const std::exception& e) {
+    std::cerr << "batonctl: bad reply from batond: " << e.what() << "\n";
+    return 1;
+  }
+  if (out->is_object() && out->contains("error")) {
+    std::cerr << "batonctl: " << (*out)["error"].get<std::string>() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+void print_status(const nlohmann::json& s) {
+  std::cout << "node " << s["node_id"] << " serving " << s["service"].get<std::string>() << " (datapath "
+            << s["datapath"].get<std::string>() << ", up " << s["uptime_ms"].get<uint64_t>() / 1000 << " s)\n";
+  std::cout << "live flows: " << s["live_flows"] << " (front end " << s["frontend"]["live_flows"] << ", back end "
+            << s["backend"]["live_flows"] << ")\n";
+  std::cout << "front end:";
+  for (const auto& [k, v] : s["frontend"].items()) std::cout << " " << k << "=" << v;
+  std::cout << "\nback end:";
+  for (const auto& [k, v] : s["backend"].items()) std::cout << " " << k << "=" << v;
+  std::cout << "\npeers:\n";
+  for (const auto& p : s["control"]["peers"]) {
+    std::cout << "  node " << p["id"] << ": " << (p["connected"].get<bool>() ? "connected" : "down") << ", load "
+              << p["load"];
+    if (!p["last_error"].get<std::string>().empty()) std::cout << ", last error: " << p["last_error"].get<std::string>();
+    std::cout << "\n";
+  }
+}
+
+void print_flows(const nlohmann::json& flows) {
+  std::printf("%-9s %-22s %-22s %-16s %-6s %s\n", "ROLE", "CLIENT", "SERVICE", "STATE", "PEER", "PATH");
+  for (const auto& f : flows) {
+    bool fe = f["role"] == "frontend";
+    std::printf("%-9s %-22s %-22s %-16s %-6s %s\n", f["role"].get<std::string>().c_str(),
+                f["client"].get<std::string>().c_str(), f["service"].get<std::string>().c_str(),
+                f["state"].get<std::string>().c_str(),
+                std::to_string(fe ? f["backend"].get<int>() : f["frontend"].get<int>()).c_str(),
+                fe ? f["path"].get<std::string>().c_str() : "");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"batonctl: inspect a running batond"};
+  std::string socket_path = "/run/baton/batond.sock";
+  bool json = false;
+  app.add_option("-s,--socket", socket_path, "batond's status socket")->capture_default_str();
+  app.add_flag("--json", json, "print the raw JSON");
+  app.require_subcommand(1);
+  auto* status = app.add_subcommand("status", "node summary: flows, counters, peers");
+  auto* flows = app.add_subcommand("flows", "live flows with their state");
+  CLI11_PARSE(app, argc, argv);
+
+  nlohmann::json reply;
+  std::string command = status->parsed() ? "status" : "flows";
+  if (int rc = query(socket_path, command, &reply)) return rc;
+  if (json) {
+    std::cout << reply.dump(2) << "\n";
+  } else if (status->parsed()) {
+    print_status(reply);
+  } else if (flows->parsed()) {
+    print_flows(reply);
+  }
+  return 0;
+}

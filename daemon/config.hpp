@@ -1,0 +1,46 @@
+// batond's configuration: the TOML file described in docs/config.md, parsed and validated.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dispatch.hpp"
+#include "core/result.hpp"
+
+namespace baton {
+
+struct NodeConfig {
+  NodeId id = 0;
+  uint32_t service_addr = 0;  // clients connect here
+  uint32_t control_addr = 0;  // batond peers connect here
+  uint16_t control_port = 7700;
+};
+
+struct Config {
+  NodeId node_id = 0;
+  uint16_t service_port = 80;
+  std::string datapath = "nfqueue";
+  uint16_t queue_num = 0;
+  uint32_t packet_mark = 0xba70;  // marks the replayed connections' packets on a back end
+  std::string status_socket = "/run/baton/batond.sock";
+  std::string secret;  // shared by the cluster; authenticates the control channel
+  bool manage_sysctls = true;
+  std::vector<NodeConfig> nodes;
+  ContentMap content;
+  // Timeouts, milliseconds.
+  uint64_t hold_timeout_ms = 5'000;
+  uint64_t handoff_timeout_ms = 2'000;
+  uint64_t idle_timeout_ms = 600'000;
+  uint64_t linger_ms = 2'000;
+  size_t max_flows = 65'536;
+
+  const NodeConfig* node(NodeId id) const;
+  const NodeConfig& self() const { return *node(node_id); }
+};
+
+// Parses and validates; errors name the file, the key and what is wrong with it.
+Result<Config> load_config(const std::string& path);
+Result<Config> parse_config(const std::string& text, const std::string& source_name);
+
+}  // namespace baton

@@ -1,0 +1,173 @@
+#include "daemon/engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/event_loop.hpp"
+
+namespace baton {
+
+namespace {
+FrontendConfig frontend_config(const Config& c) {
+  FrontendConfig f;
+  f.self = c.node_id;
+  f.service_port = c.service_port;
+  f.hold_timeout_ms = c.hold_timeout_ms;
+  f.handoff_timeout_ms = c.handoff_timeout_ms;
+  f.idle_timeout_ms = c.idle_timeout_ms;
+  f.linger_ms = c.linger_ms;
+  f.max_flows = c.max_flows;
+  return f;
+}
+
+BackendConfig backend_config(const Config& c) {
+  BackendConfig b;
+  b.self = c.node_id;
+  b.service_addr = c.self().service_addr;
+  b.service_port = c.service_port;
+  b.idle_timeout_ms = c.idle_timeout_ms;
+  b.linger_ms = c.linger_ms;
+  b.max_flows = c.max_flows;
+  return b;
+}
+
+std::string endpoint(uint32_t addr, uint16_t port) { return format_ipv4(addr) + ":" + std::to_string(port); }
+}  // namespace
+
+Engine::Engine(const Config& cfg, Datapath& datapath)
+    : cfg_(cfg),
+      datapath_(datapath),
+      frontend_(frontend_config(cfg), cfg.content,
+                PeerView{[this](NodeId n) { return mesh_ && mesh_->reachable(n); },
+                         [this](NodeId n) { return mesh_ ? mesh_->load(n) : 0u; }},
+                [&cfg](NodeId n) { return cfg.node(n) ? cfg.node(n)->service_addr : 0u; }),
+      backend_(backend_config(cfg)),
+      started_ms_(monotonic_ms()) {}
+
+void Engine::on_packet(const DatapathPacket& p) {
+  const uint64_t now = monotonic_ms();
+  if (p.bytes.size() < 40 || (p.bytes[0] >> 4) != 4) {
+    datapath_.verdict(accept(p.id));
+    return;
+  }
+  // Only the 4-tuple is needed to route the packet; the state machines parse it fully.
+  size_t l4 = size_t{p.bytes[0] & 0x0fu} * 4;
+  if (p.bytes.size() < l4 + 20) {
+    datapath_.verdict(accept(p.id));
+    return;
+  }
+  FlowKey key{load32(p.bytes, 12), load32(p.bytes, 16), load16(p.bytes, l4), load16(p.bytes, l4 + 2)};
+  uint8_t flags = p.bytes[l4 + 13];
+  if (p.direction == Direction::kIngress) {
+    execute(backend_.owns_client_packet(key) ? backend_.on_client_packet(p.id, p.bytes, now)
+                                             : frontend_.on_client_packet(p.id, p.bytes, now));
+    return;
+  }
+  if (backend_.owns_local_packet(key)) {
+    execute(backend_.on_local_packet(p.id, p.bytes, now));
+  } else if ((flags & (tcp_flag::kSyn | tcp_flag::kAck)) == (tcp_flag::kSyn | tcp_flag::kAck)) {
+    execute(frontend_.on_local_synack(p.id, p.bytes, now));
+  } else {
+    datapath_.verdict(accept(p.id));
+  }
+}
+
+void Engine::on_message(NodeId from, const proto::Message& m) {
+  const uint64_t now = monotonic_ms();
+  if (const auto* r = std::get_if<proto::HandoffRequest>(&m)) {
+    execute(backend_.on_handoff_request(from, *r, now));
+  } else if (const auto* a = std::get_if<proto::HandoffAck>(&m)) {
+    if (a->refusal != proto::Refusal::kNone) {
+      spdlog::info("handoff of {} refused by node {}: {}", format_key(a->flow), from, proto::refusal_name(a->refusal));
+    }
+    execute(frontend_.on_handoff_ack(from, *a, now));
+  } else if (const auto* c = std::get_if<proto::FlowClosed>(&m)) {
+    // The same message serves both directions: a back end reporting a close, a front end cancelling.
+    execute(frontend_.on_flow_closed(from, *c, now));
+    execute(backend_.on_flow_closed(from, *c, now));
+  }
+}
+
+void Engine::on_peer(NodeId node, bool up) {
+  if (up) return;
+  const uint64_t now = monotonic_ms();
+  execute(frontend_.on_peer_down(node, now));
+  execute(backend_.on_peer_down(node, now));
+}
+
+void Engine::tick(uint64_t now_ms) {
+  execute(frontend_.on_tick(now_ms));
+  execute(backend_.on_tick(now_ms));
+}
+
+void Engine::execute(Actions actions) {
+  for (auto& a : actions) {
+    if (auto* v = std::get_if<Verdict>(&a)) {
+      datapath_.verdict(*v);
+    } else if (auto* inj = std::get_if<InjectLocal>(&a)) {
+      datapath_.inject_local(inj->packet);
+    } else if (auto* s = std::get_if<SendMessage>(&a)) {
+      if (!mesh_ || !mesh_->send(s->to, s->message)) {
+        ++messages_unsent_;
+        spdlog::debug("control: node {} unreachable, message dropped", s->to);
+      }
+    }
+  }
+}
+
+nlohmann::json Engine::status() const {
+  const auto& fc = frontend_.counters();
+  const auto& bc = backend_.counters();
+  return {
+      {"node_id", cfg_.node_id},
+      {"datapath", datapath_.name()},
+      {"service", endpoint(cfg_.self().service_addr, cfg_.service_port)},
+      {"uptime_ms", monotonic_ms() - started_ms_},
+      {"live_flows", frontend_.live_flows() + backend_.live_flows()},
+      {"frontend",
+       {{"live_flows", frontend_.live_flows()},
+        {"tracked_flows", frontend_.flows().size()},
+        {"flows_seen", fc.flows_seen},
+        {"served_locally", fc.served_locally},
+        {"handed_off", fc.handed_off},
+        {"handoff_refused", fc.handoff_refused},
+        {"handoff_timeouts", fc.handoff_timeouts},
+        {"bad_requests", fc.bad_requests},
+        {"hold_timeouts", fc.hold_timeouts},
+        {"duplicates_dropped", fc.duplicates_dropped},
+        {"packets_forwarded", fc.packets_forwarded},
+        {"table_full", fc.table_full}}},
+      {"backend",
+       {{"live_flows", backend_.live_flows()},
+        {"tracked_flows", backend_.flows().size()},
+        {"handoffs_accepted", bc.handoffs_accepted},
+        {"handoffs_refused", bc.handoffs_refused},
+        {"packets_rewritten", bc.packets_rewritten},
+        {"flows_closed", bc.flows_closed}}},
+      {"control", {{"peers", mesh_ ? mesh_->status() : nlohmann::json::array()}, {"messages_unsent", messages_unsent_}}},
+  };
+}
+
+nlohmann::json Engine::flows() const {
+  const uint64_t now = monotonic_ms();
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& [k, f] : frontend_.flows()) {
+    arr.push_back({{"role", "frontend"},
+                   {"client", endpoint(k.saddr, k.sport)},
+                   {"service", endpoint(k.daddr, k.dport)},
+                   {"state", fe_state_name(f.state)},
+                   {"backend", f.backend},
+                   {"path", f.path},
+                   {"idle_ms", now - f.last_ms}});
+  }
+  for (const auto& [k, f] : backend_.flows()) {
+    arr.push_back({{"role", "backend"},
+                   {"client", endpoint(k.saddr, k.sport)},
+                   {"service", endpoint(f.frontend_key.daddr, f.frontend_key.dport)},
+                   {"state", be_state_name(f.state)},
+                   {"frontend", f.frontend},
+                   {"idle_ms", now - f.last_ms}});
+  }
+  return arr;
+}
+
+}  // namespace baton

@@ -1,0 +1,42 @@
+// The handoff engine: routes datapath packets and control messages to the front-end and back-end state
+// machines, and carries out what they ask for.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/backend.hpp"
+#include "core/frontend.hpp"
+#include "daemon/config.hpp"
+#include "daemon/datapath.hpp"
+#include "daemon/peer_mesh.hpp"
+
+namespace baton {
+
+class Engine {
+ public:
+  Engine(const Config& cfg, Datapath& datapath);
+  void attach(PeerMesh& mesh) { mesh_ = &mesh; }
+
+  void on_packet(const DatapathPacket& p);
+  void on_message(NodeId from, const proto::Message& m);
+  void on_peer(NodeId node, bool up);
+  void tick(uint64_t now_ms);
+
+  uint32_t backend_load() const { return static_cast<uint32_t>(backend_.live_flows()); }
+  nlohmann::json status() const;
+  nlohmann::json flows() const;
+
+ private:
+  void execute(Actions actions);
+
+  const Config& cfg_;
+  Datapath& datapath_;
+  PeerMesh* mesh_ = nullptr;
+  Frontend frontend_;
+  Backend backend_;
+  uint64_t started_ms_;
+  uint64_t messages_unsent_ = 0;
+};
+
+}  // namespace baton

@@ -1,0 +1,123 @@
+// batond: the Baton node daemon. Parses arguments and wires the parts together; the logic lives in
+// core/ and in the daemon's libraries.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "daemon/config.hpp"
+#include "daemon/engine.hpp"
+#include "daemon/event_loop.hpp"
+#include "daemon/kernel_settings.hpp"
+#include "daemon/nfqueue_datapath.hpp"
+#include "daemon/peer_mesh.hpp"
+#include "daemon/status_server.hpp"
+
+namespace {
+
+int run(const baton::Config& cfg) {
+  using namespace baton;
+  const NodeConfig& self = cfg.self();
+  auto iface = interface_of(self.service_addr);
+  if (!iface) {
+    spdlog::error("service address {} is not configured on any interface of this node", format_ipv4(self.service_addr));
+    return 1;
+  }
+  KernelSettings kernel;
+  if (auto s = kernel.apply(*iface, cfg.manage_sysctls); !s) {
+    spdlog::error("{}", s.error());
+    return 1;
+  }
+
+  NfqueueOptions dp_opts;
+  dp_opts.queue_num = cfg.queue_num;
+  dp_opts.service_addr = self.service_addr;
+  dp_opts.service_port = cfg.service_port;
+  dp_opts.mark = cfg.packet_mark;
+  for (const auto& n : cfg.nodes) {
+    if (n.id != cfg.node_id) dp_opts.peer_service_addrs.push_back(n.service_addr);
+  }
+  NfqueueDatapath datapath(dp_opts);
+  EventLoop loop;
+  Engine engine(cfg, datapath);
+  PeerMesh mesh(
+      cfg, loop, [&](NodeId from, const proto::Message& m) { engine.on_message(from, m); },
+      [&](NodeId n, bool up) { engine.on_peer(n, up); }, [&] { return engine.backend_load(); });
+  engine.attach(mesh);
+  StatusServer status(loop, cfg.status_socket, [&](const std::string& cmd) -> nlohmann::json {
+    if (cmd == "status") return engine.status();
+    if (cmd == "flows") return engine.flows();
+    return {{"error", "unknown command '" + cmd + "' (try: status, flows)"}};
+  });
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  loop.add(sfd, EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo si{};
+    if (read(sfd, &si, sizeof(si)) > 0) spdlog::info("signal {}: stopping", si.ssi_signo);
+    loop.stop();
+  });
+
+  int rc = 0;
+  if (auto s = status.start(); !s) {
+    spdlog::error("{}", s.error());
+    rc = 1;
+  } else if (auto s2 = mesh.start(); !s2) {
+    spdlog::error("{}", s2.error());
+    rc = 1;
+  } else if (auto s3 = datapath.start([&](const DatapathPacket& p) { engine.on_packet(p); }); !s3) {
+    spdlog::error("datapath {}: {}", datapath.name(), s3.error());
+    rc = 1;
+  } else {
+    loop.add(datapath.fd(), EPOLLIN, [&](uint32_t) { datapath.poll(); });
+    spdlog::info("batond node {} serving {}:{} with the {} datapath", cfg.node_id, format_ipv4(self.service_addr),
+                 cfg.service_port, datapath.name());
+    loop.run(20, [&](uint64_t now) {
+      mesh.tick(now);
+      engine.tick(now);
+    });
+    loop.remove(datapath.fd());
+  }
+  datapath.stop();
+  mesh.stop();
+  status.stop();
+  kernel.restore();
+  close(sfd);
+  spdlog::info("batond stopped");
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"batond: hands TCP connections off between the nodes of a web cluster"};
+  std::string config_path = "/etc/baton/batond.toml";
+  std::string log_level = "info";
+  bool check_only = false;
+  app.add_option("-c,--config", config_path, "configuration file (TOML)")->capture_default_str();
+  app.add_option("-l,--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_flag("--check", check_only, "validate the configuration and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  auto cfg = baton::load_config(config_path);
+  if (!cfg) {
+    std::cerr << "batond: " << cfg.error() << "\n";
+    return 2;
+  }
+  if (check_only) {
+    std::cout << "batond: " << config_path << " is valid (node " << cfg->node_id << ", " << cfg->nodes.size()
+              << " nodes, " << cfg->content.rules().size() << " content rules)\n";
+    return 0;
+  }
+  return run(*cfg);
+}

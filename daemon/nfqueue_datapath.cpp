@@ -1,0 +1,224 @@
+#include "daemon/nfqueue_datapath.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/netfilter.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern "C" {
+#include <libnetfilter_queue/libnetfilter_queue.h>
+}
+
+#include "core/packet.hpp"
+#include "daemon/command.hpp"
+
+namespace baton {
+
+namespace {
+constexpr const char* kChainIn = "BATON_IN";
+constexpr const char* kChainOut = "BATON_OUT";
+constexpr const char* kChainFwd = "BATON_FWD";
+
+std::vector<std::string> ipt(std::initializer_list<std::string> args) {
+  std::vector<std::string> v{"iptables", "-w"};
+  v.insert(v.end(), args);
+  return v;
+}
+}  // namespace
+
+std::vector<std::vector<std::string>> NfqueueDatapath::install_commands() const {
+  const std::string addr = format_ipv4(opts_.service_addr);
+  const std::string port = std::to_string(opts_.service_port);
+  const std::string queue = std::to_string(opts_.queue_num);
+  const std::string mark = std::to_string(opts_.mark);
+  std::vector<std::vector<std::string>> c;
+  // Connection tracking would call the forwarded and the asymmetric halves INVALID: keep it out of the
+  // service port entirely, as IPVS does. The raw table runs before conntrack (priority -300).
+  c.push_back(ipt({"-t", "raw", "-N", kChainIn}));
+  c.push_back(ipt({"-t", "raw", "-A", kChainIn, "-p", "tcp", "-d", addr, "--dport", port, "-j", "CT", "--notrack"}));
+  // --queue-bypass: while batond is not running, packets go to the local stack instead of being dropped.
+  c.push_back(ipt({"-t", "raw", "-A", kChainIn, "-p", "tcp", "-d", addr, "--dport", port, "-j", "NFQUEUE",
+                   "--queue-num", queue, "--queue-bypass"}));
+  // Packets that batond injects itself arrive on lo: never queue them a second time.
+  c.push_back(ipt({"-t", "raw", "-I", "PREROUTING", "1", "!", "-i", "lo", "-j", kChainIn}));
+  c.push_back(ipt({"-t", "raw", "-N", kChainOut}));
+  c.push_back(ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "-j", "CT", "--notrack"}));
+  // Egress: every SYN/ACK (the front end learns ISN1 and the options it granted) ...
+  c.push_back(ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "--tcp-flags", "SYN,ACK",
+                   "SYN,ACK", "-j", "NFQUEUE", "--queue-num", queue, "--queue-bypass"}));
+  // ... and every packet of a replayed connection, which carries our mark (tcp_fwmark_accept copies the
+  // replayed SYN's mark to the socket; fwmark_reflect copies it to the stack's resets).
+  c.push_back(ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "-m", "mark", "--mark",
+                   mark, "-j", "NFQUEUE", "--queue-num", queue, "--queue-bypass"}));
+  c.push_back(ipt({"-t", "raw", "-I", "OUTPUT", "1", "-j", kChainOut}));
+  c.push_back(ipt({"-t", "filter", "-N", kChainFwd}));
+  for (uint32_t peer : opts_.peer_service_addrs) {
+    c.push_back(ipt({"-t", "filter", "-A", kChainFwd, "-p", "tcp", "-d", format_ipv4(peer), "--dport", port, "-j", "ACCEPT"}));
+  }
+  c.push_back(ipt({"-t", "filter", "-I", "FORWARD", "1", "-j", kChainFwd}));
+  return c;
+}
+
+std::vector<std::vector<std::string>> NfqueueDatapath::remove_commands() {
+  return {
+      ipt({"-t", "raw", "-D", "PREROUTING", "!", "-i", "lo", "-j", kChainIn}),
+      ipt({"-t", "raw", "-F", kChainIn}),
+      ipt({"-t", "raw", "-X", kChainIn}),
+      ipt({"-t", "raw", "-D", "OUTPUT", "-j", kChainOut}),
+      ipt({"-t", "raw", "-F", kChainOut}),
+      ipt({"-t", "raw", "-X", kChainOut}),
+      ipt({"-t", "filter", "-D", "FORWARD", "-j", kChainFwd}),
+      ipt({"-t", "filter", "-F", kChainFwd}),
+      ipt({"-t", "filter", "-X", kChainFwd}),
+  };
+}
+
+namespace {
+void remove_rules() {
+  // Leftovers of a crashed run are removed the same way; errors mean "was not there".
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& cmd : NfqueueDatapath::remove_commands()) run_command(cmd);
+  }
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+  return s;
+}
+}  // namespace
+
+Status NfqueueDatapath::install_rules() {
+  remove_rules();
+  for (const auto& cmd : install_commands()) {
+    CommandResult r = run_command(cmd);
+    if (r.exit_code != 0) {
+      remove_rules();
+      return make_error("'" + join(cmd) + "' failed: " + r.output);
+    }
+  }
+  rules_installed_ = true;
+  return Ok{};
+}
+
+int NfqueueDatapath::on_packet(nfq_q_handle* /*qh*/, nfgenmsg* /*msg*/, nfq_data* nfa, void* data) {
+  auto* self = static_cast<NfqueueDatapath*>(data);
+  nfqnl_msg_packet_hdr* ph = nfq_get_msg_packet_hdr(nfa);
+  if (!ph) return 0;
+  unsigned char* payload = nullptr;
+  int len = nfq_get_payload(nfa, &payload);
+  DatapathPacket p;
+  p.id = ntohl(ph->packet_id);
+  p.direction = ph->hook == NF_INET_LOCAL_OUT ? Direction::kEgress : Direction::kIngress;
+  if (len < 0) {
+    nfq_set_verdict(self->qh_, static_cast<uint32_t>(p.id), NF_ACCEPT, 0, nullptr);
+    return 0;
+  }
+  p.bytes = ByteView(payload, static_cast<size_t>(len));
+  self->handler_(p);
+  return 0;
+}
+
+Status NfqueueDatapath::start(Handler handler) {
+  handler_ = std::move(handler);
+  raw_fd_ = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+  if (raw_fd_ < 0) return make_error(std::string("raw socket: ") + std::strerror(errno) + " (batond needs CAP_NET_RAW)");
+  if (setsockopt(raw_fd_, SOL_SOCKET, SO_MARK, &opts_.mark, sizeof(opts_.mark)) != 0) {
+    stop();
+    return make_error(std::string("SO_MARK: ") + std::strerror(errno) + " (batond needs CAP_NET_ADMIN)");
+  }
+  h_ = nfq_open();
+  if (!h_) {
+    stop();
+    return make_error("nfq_open failed: is nfnetlink_queue available in this kernel?");
+  }
+  qh_ = nfq_create_queue(h_, opts_.queue_num, &NfqueueDatapath::on_packet, this);
+  if (!qh_) {
+    stop();
+    return make_error("cannot bind NFQUEUE " + std::to_string(opts_.queue_num) +
+                      ": another process (another batond?) holds it");
+  }
+  if (nfq_set_mode(qh_, NFQNL_COPY_PACKET, 0xffff) < 0) {
+    stop();
+    return make_error("nfq_set_mode failed");
+  }
+  // Held packets wait in this queue until decided; make room for many flows at once.
+  nfq_set_queue_maxlen(qh_, 65536);
+  fd_ = nfq_fd(h_);
+  nfnl_rcvbufsiz(nfq_nfnlh(h_), 16 * 1024 * 1024);
+  int one = 1;
+  setsockopt(fd_, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
+  fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  if (auto s = install_rules(); !s) {
+    stop();
+    return s;
+  }
+  return Ok{};
+}
+
+void NfqueueDatapath::stop() {
+  if (rules_installed_) {
+    remove_rules();
+    rules_installed_ = false;
+  }
+  if (qh_) {
+    nfq_destroy_queue(qh_);
+    qh_ = nullptr;
+  }
+  if (h_) {
+    nfq_close(h_);
+    h_ = nullptr;
+    fd_ = -1;
+  }
+  if (raw_fd_ >= 0) {
+    close(raw_fd_);
+    raw_fd_ = -1;
+  }
+}
+
+void NfqueueDatapath::poll() {
+  alignas(8) static char buf[256 * 1024];
+  for (int i = 0; i < 256; ++i) {
+    ssize_t n = recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == ENOBUFS) {
+        spdlog::warn("nfqueue: netlink receive buffer overrun, packets were dropped");
+        continue;
+      }
+      spdlog::error("nfqueue recv: {}", std::strerror(errno));
+      return;
+    }
+    nfq_handle_packet(h_, buf, static_cast<int>(n));
+  }
+}
+
+void NfqueueDatapath::verdict(const Verdict& v) {
+  if (!qh_) return;
+  uint32_t verdict = v.kind == Verdict::kAccept ? NF_ACCEPT : NF_DROP;
+  if (v.replacement.empty()) {
+    nfq_set_verdict(qh_, static_cast<uint32_t>(v.id), verdict, 0, nullptr);
+  } else {
+    nfq_set_verdict(qh_, static_cast<uint32_t>(v.id), verdict, static_cast<uint32_t>(v.replacement.size()),
+                    v.replacement.data());
+  }
+}
+
+void NfqueueDatapath::inject_local(ByteView packet) {
+  if (raw_fd_ < 0 || packet.size() < 20) return;
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_addr.s_addr = htonl(load32(packet, 16));
+  if (sendto(raw_fd_, packet.data(), packet.size(), 0, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) < 0) {
+    spdlog::warn("inject: {}", std::strerror(errno));
+  }
+}
+
+}  // namespace baton

@@ -1,0 +1,303 @@
+#include "daemon/peer_mesh.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace baton {
+
+namespace {
+constexpr uint64_t kHeartbeatMs = 500;
+constexpr uint64_t kDeadAfterMs = 3'000;
+constexpr uint64_t kMaxBackoffMs = 5'000;
+constexpr size_t kMaxOutBuffer = 64 * 1024 * 1024;
+}  // namespace
+
+struct PeerMesh::Connection {
+  int fd = -1;
+  bool connecting = false;  // non-blocking connect in progress
+  NodeId dialed = 0;        // the peer we dialled, 0 for an accepted connection
+  NodeId peer = 0;          // known after HELLO
+  bool authenticated = false;
+  Nonce my_nonce{};
+  Nonce peer_nonce{};
+  proto::Decoder decoder;
+  Bytes out;
+  size_t out_pos = 0;
+  uint64_t last_rx_ms = 0;
+};
+
+PeerMesh::PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message, PeerHandler on_peer, LoadProvider load)
+    : cfg_(cfg), loop_(loop), on_message_(std::move(on_message)), on_peer_(std::move(on_peer)), load_(std::move(load)) {
+  for (const auto& n : cfg_.nodes) {
+    if (n.id != cfg_.node_id) peers_[n.id].id = n.id;
+  }
+}
+
+PeerMesh::~PeerMesh() { stop(); }
+
+Status PeerMesh::start() {
+  const NodeConfig& self = cfg_.self();
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(self.control_addr);
+  a.sin_port = htons(self.control_port);
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(listen_fd_, 64) != 0) {
+    std::string err = std::strerror(errno);
+    close(listen_fd_);
+    listen_fd_ = -1;
+    return make_error("control channel: cannot listen on " + format_ipv4(self.control_addr) + ":" +
+                      std::to_string(self.control_port) + ": " + err);
+  }
+  loop_.add(listen_fd_, EPOLLIN, [this](uint32_t) { accept_ready(); });
+  return Ok{};
+}
+
+void PeerMesh::stop() {
+  while (!conns_.empty()) drop(conns_.begin()->second.get(), "shutting down");
+  if (listen_fd_ >= 0) {
+    loop_.remove(listen_fd_);
+    close(listen_fd_);
+    listen_fd_ = -1;
+  }
+}
+
+bool PeerMesh::reachable(NodeId node) const {
+  auto it = peers_.find(node);
+  return it != peers_.end() && it->second.conn != nullptr;
+}
+
+uint32_t PeerMesh::load(NodeId node) const {
+  auto it = peers_.find(node);
+  return it == peers_.end() ? 0 : it->second.load;
+}
+
+bool PeerMesh::send(NodeId to, const proto::Message& m) {
+  auto it = peers_.find(to);
+  if (it == peers_.end() || !it->second.conn) return false;
+  queue(it->second.conn, m);
+  return true;
+}
+
+void PeerMesh::dial(Peer& p, uint64_t now_ms) {
+  const NodeConfig* n = cfg_.node(p.id);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(n->control_addr);
+  a.sin_port = htons(n->control_port);
+  // Source the connection from our own control address, so that the peer sees who we claim to be.
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  src.sin_addr.s_addr = htonl(cfg_.self().control_addr);
+  bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src));
+  p.next_dial_ms = now_ms + p.backoff_ms;
+  p.backoff_ms = std::min(p.backoff_ms * 2, kMaxBackoffMs);
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  if (rc != 0 && errno != EINPROGRESS) {
+    p.last_error = std::strerror(errno);
+    close(fd);
+    return;
+  }
+  auto c = std::make_unique<Connection>();
+  c->fd = fd;
+  c->connecting = true;
+  c->dialed = p.id;
+  c->last_rx_ms = now_ms;
+  Connection* raw = c.get();
+  conns_[fd] = std::move(c);
+  loop_.add(fd, EPOLLIN | EPOLLOUT, [this, raw](uint32_t ev) { on_event(raw, ev); });
+}
+
+void PeerMesh::accept_ready() {
+  for (;;) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto c = std::make_unique<Connection>();
+    c->fd = fd;
+    c->last_rx_ms = monotonic_ms();
+    c->my_nonce = random_nonce();
+    Connection* raw = c.get();
+    conns_[fd] = std::move(c);
+    loop_.add(fd, EPOLLIN, [this, raw](uint32_t ev) { on_event(raw, ev); });
+    queue(raw, proto::Hello{cfg_.node_id, raw->my_nonce});
+  }
+}
+
+void PeerMesh::on_event(Connection* c, uint32_t events) {
+  int fd = c->fd;
+  if (c->connecting) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      peers_[c->dialed].last_error = std::strerror(err);
+      drop(c, std::string("connect: ") + std::strerror(err));
+      return;
+    }
+    if (!(events & EPOLLOUT)) return;
+    c->connecting = false;
+    c->my_nonce = random_nonce();
+    queue(c, proto::Hello{cfg_.node_id, c->my_nonce});
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    on_readable(c);
+    if (!conns_.count(fd)) return;
+  }
+  if (events & EPOLLOUT) flush(c);
+}
+
+void PeerMesh::on_readable(Connection* c) {
+  int fd = c->fd;
+  std::array<uint8_t, 64 * 1024> buf{};
+  for (;;) {
+    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n == 0) {
+      drop(c, "closed by peer");
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      drop(c, std::string("recv: ") + std::strerror(errno));
+      return;
+    }
+    c->last_rx_ms = monotonic_ms();
+    c->decoder.feed(ByteView(buf.data(), static_cast<size_t>(n)));
+    for (;;) {
+      auto m = c->decoder.next();
+      if (!m) {
+        drop(c, "protocol error: " + m.error());
+        return;
+      }
+      if (!m->has_value()) break;
+      handle(c, **m);
+      if (!conns_.count(fd)) return;
+    }
+  }
+}
+
+void PeerMesh::handle(Connection* c, const proto::Message& m) {
+  if (const auto* h = std::get_if<proto::Hello>(&m)) {
+    if (c->peer != 0) return drop(c, "second HELLO");
+    if (!peers_.count(h->node_id)) return drop(c, "HELLO from unknown node " + std::to_string(h->node_id));
+    if (c->dialed && c->dialed != h->node_id) return drop(c, "dialled node " + std::to_string(c->dialed) + " answered as " + std::to_string(h->node_id));
+    c->peer = h->node_id;
+    c->peer_nonce = h->nonce;
+    queue(c, proto::Auth{hello_mac(cfg_.secret, cfg_.node_id, c->peer, c->peer_nonce, c->my_nonce)});
+    return;
+  }
+  if (const auto* a = std::get_if<proto::Auth>(&m)) {
+    if (c->peer == 0 || c->authenticated) return drop(c, "unexpected AUTH");
+    if (!mac_equal(a->mac, hello_mac(cfg_.secret, c->peer, cfg_.node_id, c->my_nonce, c->peer_nonce))) {
+      spdlog::warn("control: node {} failed authentication (wrong secret?)", c->peer);
+      return drop(c, "authentication failed");
+    }
+    c->authenticated = true;
+    Peer& p = peers_[c->peer];
+    if (p.conn && p.conn != c) drop(p.conn, "replaced by a newer connection");
+    p.conn = c;
+    p.backoff_ms = 100;
+    p.last_error.clear();
+    ++p.connects;
+    spdlog::info("control: node {} connected and authenticated", c->peer);
+    queue(c, proto::Heartbeat{load_()});
+    on_peer_(c->peer, true);
+    return;
+  }
+  if (!c->authenticated) return drop(c, "message before authentication");
+  if (const auto* hb = std::get_if<proto::Heartbeat>(&m)) {
+    peers_[c->peer].load = hb->live_flows;
+    return;
+  }
+  on_message_(c->peer, m);
+}
+
+void PeerMesh::queue(Connection* c, const proto::Message& m) {
+  Bytes b = proto::encode(m);
+  if (c->out.size() - c->out_pos + b.size() > kMaxOutBuffer) return drop(c, "peer is not reading");
+  c->out.insert(c->out.end(), b.begin(), b.end());
+  if (!c->connecting) flush(c);
+}
+
+void PeerMesh::flush(Connection* c) {
+  while (c->out_pos < c->out.size()) {
+    ssize_t n = ::send(c->fd, c->out.data() + c->out_pos, c->out.size() - c->out_pos, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return drop(c, std::string("send: ") + std::strerror(errno));
+    }
+    c->out_pos += static_cast<size_t>(n);
+  }
+  if (c->out_pos == c->out.size()) {
+    c->out.clear();
+    c->out_pos = 0;
+    loop_.modify(c->fd, EPOLLIN);
+  } else {
+    loop_.modify(c->fd, EPOLLIN | EPOLLOUT);
+  }
+}
+
+void PeerMesh::drop(Connection* c, const std::string& why) {
+  int fd = c->fd;
+  NodeId peer = c->peer ? c->peer : c->dialed;
+  bool was_up = false;
+  if (peer && peers_.count(peer) && peers_[peer].conn == c) {
+    peers_[peer].conn = nullptr;
+    peers_[peer].load = 0;
+    was_up = true;
+  }
+  if (c->authenticated || (peer && !c->connecting)) spdlog::info("control: connection to node {} dropped: {}", peer, why);
+  loop_.remove(fd);
+  close(fd);
+  conns_.erase(fd);
+  if (was_up) on_peer_(peer, false);
+}
+
+void PeerMesh::tick(uint64_t now_ms) {
+  for (auto& [id, p] : peers_) {
+    if (id < cfg_.node_id || p.conn) continue;
+    bool dialing = false;
+    for (const auto& [fd, c] : conns_) dialing |= c->dialed == id;
+    if (!dialing && now_ms >= p.next_dial_ms) dial(p, now_ms);
+  }
+  std::vector<Connection*> dead;
+  for (auto& [fd, c] : conns_) {
+    if (now_ms > c->last_rx_ms + kDeadAfterMs) dead.push_back(c.get());
+  }
+  for (Connection* c : dead) drop(c, "no heartbeat");
+  if (now_ms >= last_heartbeat_ms_ + kHeartbeatMs) {
+    last_heartbeat_ms_ = now_ms;
+    for (auto& [id, p] : peers_) {
+      if (p.conn) queue(p.conn, proto::Heartbeat{load_()});
+    }
+  }
+}
+
+nlohmann::json PeerMesh::status() const {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& [id, p] : peers_) {
+    arr.push_back({{"id", id},
+                   {"connected", p.conn != nullptr},
+                   {"load", p.load},
+                   {"connects", p.connects},
+                   {"last_error", p.last_error}});
+  }
+  return arr;
+}
+
+}  // namespace baton

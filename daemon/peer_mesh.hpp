@@ -1,0 +1,71 @@
+// The control channel: one persistent, authenticated TCP connection to every other node. The node with
+// the lower id dials; the other accepts. Lost connections are re-dialled with exponential backoff.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/protocol.hpp"
+#include "daemon/auth.hpp"
+#include "daemon/config.hpp"
+#include "daemon/datapath.hpp"
+#include "daemon/event_loop.hpp"
+
+namespace baton {
+
+class PeerMesh {
+ public:
+  using MessageHandler = std::function<void(NodeId from, const proto::Message& m)>;
+  using PeerHandler = std::function<void(NodeId node, bool up)>;
+  using LoadProvider = std::function<uint32_t()>;
+
+  PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message, PeerHandler on_peer, LoadProvider load);
+  ~PeerMesh();
+  PeerMesh(const PeerMesh&) = delete;
+  PeerMesh& operator=(const PeerMesh&) = delete;
+
+  Status start();
+  void stop();
+  // False when the peer is not connected and authenticated: the message is not sent.
+  bool send(NodeId to, const proto::Message& m);
+  bool reachable(NodeId node) const;
+  uint32_t load(NodeId node) const;
+  void tick(uint64_t now_ms);
+  nlohmann::json status() const;
+
+ private:
+  struct Connection;
+  struct Peer {
+    NodeId id = 0;
+    Connection* conn = nullptr;  // authenticated connection, if any
+    uint64_t next_dial_ms = 0;
+    uint64_t backoff_ms = 100;
+    uint32_t load = 0;
+    uint64_t connects = 0;
+    std::string last_error;
+  };
+
+  void dial(Peer& p, uint64_t now_ms);
+  void accept_ready();
+  void on_event(Connection* c, uint32_t events);
+  void on_readable(Connection* c);
+  void handle(Connection* c, const proto::Message& m);
+  void queue(Connection* c, const proto::Message& m);
+  void flush(Connection* c);
+  void drop(Connection* c, const std::string& why);
+
+  const Config& cfg_;
+  EventLoop& loop_;
+  MessageHandler on_message_;
+  PeerHandler on_peer_;
+  LoadProvider load_;
+  int listen_fd_ = -1;
+  std::map<NodeId, Peer> peers_;
+  std::map<int, std::unique_ptr<Connection>> conns_;
+  uint64_t last_heartbeat_ms_ = 0;
+};
+
+}  // namespace baton
