@@ -1,0 +1,57 @@
+# Shared helpers for the integration tests: they drive the testbed only through out/testbed.env, the
+# testbed's documented interface, plus batonctl.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+env_file=$root/out/testbed.env
+[ -f "$env_file" ] || { echo "FAIL: no testbed ($env_file missing)"; exit 1; }
+# shellcheck disable=SC1090
+. "$env_file"
+batonctl=$root/build/ctl/batonctl
+work=$(mktemp -d /tmp/baton-it.XXXXXX)
+cleanup_hooks=()
+on_exit() {
+  for h in "${cleanup_hooks[@]}"; do eval "$h" || true; done
+  rm -rf "$work"
+}
+trap on_exit EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "PASS: $*"; }
+in_client() { ip netns exec "$BATON_CLIENT_NS" "$@"; }
+node_addr() { local v="BATON_NODE_$1_ADDR"; echo "${!v}"; }
+node_ns() { local v="BATON_NODE_$1_NS"; echo "${!v}"; }
+node_log() { local v="BATON_NODE_$1_ACCESS_LOG"; echo "${!v}"; }
+node_socket() { local v="BATON_NODE_$1_SOCKET"; echo "${!v}"; }
+content_sha() { awk -F'\t' -v p="$1" '$1 == p {print $3}' "$BATON_CONTENT"; }
+content_holders() { awk -F'\t' -v p="$1" '$1 == p {print $4}' "$BATON_CONTENT"; }
+unique() { echo "t=$(date +%s%N)$RANDOM"; }
+
+# status NODE JQ-PATH: one number from batonctl status --json, e.g. status 1 frontend.handed_off
+status() {
+  "$batonctl" -s "$(node_socket "$1")" --json status |
+    /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin)
+for k in sys.argv[1].split("."): d=d[k]
+print(d)' "$2"
+}
+
+# fetch NODE PATH OUTFILE: GET through NODE from the client; prints the HTTP status.
+fetch() {
+  in_client curl -s -o "$3" -w '%{http_code}' --max-time 60 "http://$(node_addr "$1"):$BATON_PORT$2"
+}
+
+# Waits until every node reports zero live flows (closing flows drain within the linger time).
+wait_no_live_flows() {
+  local deadline=$((SECONDS + ${1:-15}))
+  while :; do
+    local total=0
+    for n in $BATON_NODES; do total=$((total + $(status "$n" live_flows))); done
+    [ "$total" = 0 ] && return 0
+    [ $SECONDS -ge $deadline ] && { for n in $BATON_NODES; do "$batonctl" -s "$(node_socket "$n")" flows; done; return 1; }
+    sleep 0.2
+  done
+}
+
+batond_alive() {
+  local pidf=$root/out/testbed/n$1/batond.pid
+  [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null
+}

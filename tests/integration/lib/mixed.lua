@@ -1,0 +1,19 @@
+-- wrk script: cycles through the testbed's content paths (one per line in $BATON_WRK_PATHS), with
+-- "Connection: close" when $BATON_WRK_CLOSE=1 so that every request is a new connection (a new handoff).
+local paths = {}
+for line in io.lines(os.getenv("BATON_WRK_PATHS")) do paths[#paths + 1] = line end
+local close = os.getenv("BATON_WRK_CLOSE") == "1"
+local counter = 0
+
+request = function()
+  counter = counter + 1
+  local headers = {}
+  if close then headers["Connection"] = "close" end
+  return wrk.format("GET", paths[(counter % #paths) + 1], headers)
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BATON_WRK requests=%d bytes=%d connect=%d read=%d write=%d timeout=%d status=%d\n",
+    summary.requests, summary.bytes, e.connect, e.read, e.write, e.timeout, e.status))
+end
