@@ -38,8 +38,14 @@ struct SendMessage {
 using Action = std::variant<Verdict, InjectLocal, SendMessage>;
 using Actions = std::vector<Action>;
 
-inline Verdict accept(PacketId id) { return {id, Verdict::kAccept, {}}; }
-inline Verdict accept_modified(PacketId id, Bytes b) { return {id, Verdict::kAccept, std::move(b)}; }
-inline Verdict drop(PacketId id) { return {id, Verdict::kDrop, {}}; }
+inline Verdict accept(PacketId id) {
+  return {id, Verdict::kAccept, {}};
+}
+inline Verdict accept_modified(PacketId id, Bytes b) {
+  return {id, Verdict::kAccept, std::move(b)};
+}
+inline Verdict drop(PacketId id) {
+  return {id, Verdict::kDrop, {}};
+}
 
 }  // namespace baton

@@ -6,16 +6,20 @@ namespace baton {
 
 const char* be_state_name(BeState s) {
   switch (s) {
-    case BeState::kSynReplayed: return "syn-replayed";
-    case BeState::kEstablished: return "established";
-    case BeState::kClosed: return "closed";
+    case BeState::kSynReplayed:
+      return "syn-replayed";
+    case BeState::kEstablished:
+      return "established";
+    case BeState::kClosed:
+      return "closed";
   }
   return "unknown";
 }
 
 size_t Backend::live_flows() const {
   size_t n = 0;
-  for (const auto& [k, f] : flows_) n += f.state != BeState::kClosed;
+  for (const auto& [k, f] : flows_)
+    n += f.state != BeState::kClosed;
   return n;
 }
 
@@ -68,9 +72,10 @@ Actions Backend::on_handoff_request(NodeId from, const proto::HandoffRequest& re
   Bytes ack_copy = req.ack;
   auto syn = TcpPacket::parse(syn_copy);
   auto ack = TcpPacket::parse(ack_copy);
-  bool valid = syn && ack && syn->has(tcp_flag::kSyn) && !syn->has(tcp_flag::kAck) && ack->has(tcp_flag::kAck) &&
-               syn->key() == req.flow && ack->key() == req.flow && ack->ack() == req.isn1 + 1 &&
-               ack->seq() == syn->seq() + 1 && req.flow.dport == cfg_.service_port;
+  bool valid = syn && ack && syn->has(tcp_flag::kSyn) && !syn->has(tcp_flag::kAck) &&
+               ack->has(tcp_flag::kAck) && syn->key() == req.flow && ack->key() == req.flow &&
+               ack->ack() == req.isn1 + 1 && ack->seq() == syn->seq() + 1 &&
+               req.flow.dport == cfg_.service_port;
   if (!valid) {
     ++counters_.handoffs_refused;
     return {SendMessage{from, refusal(req.flow, proto::Refusal::kBadRequest)}};
@@ -115,8 +120,8 @@ void Backend::replay_established(BeFlow& f, Actions& out) {
   for (size_t off = 0; off < data.size(); off += cfg_.replay_segment_bytes) {
     size_t n = std::min(cfg_.replay_segment_bytes, data.size() - off);
     bool last = off + n == data.size();
-    out.push_back(InjectLocal{make_data_segment(ack, seq + static_cast<uint32_t>(off),
-                                                ByteView(data).subspan(off, n), last)});
+    out.push_back(InjectLocal{
+        make_data_segment(ack, seq + static_cast<uint32_t>(off), ByteView(data).subspan(off, n), last)});
   }
 }
 
@@ -176,7 +181,8 @@ Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
     f.server_fin = true;
     f.server_fin_end = pkt->seq() + pkt->seq_len();
   }
-  if (f.client_fin && pkt->has(tcp_flag::kAck) && seq_after_eq(pkt->ack(), f.client_fin_end)) f.client_fin_acked = true;
+  if (f.client_fin && pkt->has(tcp_flag::kAck) && seq_after_eq(pkt->ack(), f.client_fin_end))
+    f.client_fin_acked = true;
   bool reset = pkt->has(tcp_flag::kRst);
   rewrite_backend_to_client(f.xlate, *pkt);
   copy.resize(pkt->bytes().size());
@@ -206,7 +212,8 @@ Actions Backend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) 
     f.client_fin = true;
     f.client_fin_end = end;
   }
-  if (f.server_fin && pkt->has(tcp_flag::kAck) && seq_after_eq(pkt->ack(), f.server_fin_end)) f.server_fin_acked = true;
+  if (f.server_fin && pkt->has(tcp_flag::kAck) && seq_after_eq(pkt->ack(), f.server_fin_end))
+    f.server_fin_acked = true;
   track_close(f, now_ms, out);
   return out;
 }

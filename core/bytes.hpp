@@ -31,7 +31,9 @@ inline void store32(MutableBytes b, size_t off, uint32_t v) {
 }
 
 // Appenders for building messages.
-inline void put8(Bytes& b, uint8_t v) { b.push_back(v); }
+inline void put8(Bytes& b, uint8_t v) {
+  b.push_back(v);
+}
 inline void put16(Bytes& b, uint16_t v) {
   b.push_back(static_cast<uint8_t>(v >> 8));
   b.push_back(static_cast<uint8_t>(v));
@@ -46,7 +48,11 @@ inline void put64(Bytes& b, uint64_t v) {
 }
 
 // Sequence-space comparison (RFC 1982 style): true when a is before b, modulo 2^32.
-inline bool seq_before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
-inline bool seq_after_eq(uint32_t a, uint32_t b) { return !seq_before(a, b); }
+inline bool seq_before(uint32_t a, uint32_t b) {
+  return static_cast<int32_t>(a - b) < 0;
+}
+inline bool seq_after_eq(uint32_t a, uint32_t b) {
+  return !seq_before(a, b);
+}
 
 }  // namespace baton

@@ -7,7 +7,8 @@ namespace baton {
 
 namespace {
 uint16_t fold(uint64_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  while (sum >> 16)
+    sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<uint16_t>(sum);
 }
 }  // namespace
@@ -15,7 +16,8 @@ uint16_t fold(uint64_t sum) {
 uint16_t ones_sum(ByteView data, uint32_t initial) {
   uint64_t sum = initial;
   size_t i = 0;
-  for (; i + 1 < data.size(); i += 2) sum += load16(data, i);
+  for (; i + 1 < data.size(); i += 2)
+    sum += load16(data, i);
   if (i < data.size()) sum += static_cast<uint32_t>(data[i]) << 8;
   return fold(sum);
 }
@@ -39,11 +41,14 @@ uint16_t tcp_checksum(uint32_t saddr, uint32_t daddr, ByteView segment) {
   return static_cast<uint16_t>(~fold(sum));
 }
 
-void update_for_external_change(MutableBytes region, size_t csum_off, ByteView old_words, ByteView new_words) {
+void update_for_external_change(MutableBytes region, size_t csum_off, ByteView old_words,
+                                ByteView new_words) {
   // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), where ~m is added word by word.
   uint64_t sum = static_cast<uint16_t>(~load16(region, csum_off));
-  for (size_t i = 0; i + 1 < old_words.size(); i += 2) sum += static_cast<uint16_t>(~load16(old_words, i));
-  for (size_t i = 0; i + 1 < new_words.size(); i += 2) sum += load16(new_words, i);
+  for (size_t i = 0; i + 1 < old_words.size(); i += 2)
+    sum += static_cast<uint16_t>(~load16(old_words, i));
+  for (size_t i = 0; i + 1 < new_words.size(); i += 2)
+    sum += load16(new_words, i);
   store16(region, csum_off, static_cast<uint16_t>(~fold(sum)));
 }
 
@@ -65,9 +70,11 @@ void replace_and_update(MutableBytes region, size_t csum_off, size_t off, ByteVi
     }
     return;
   }
-  for (size_t i = 0; i < len; ++i) before[i] = start + i < region.size() ? region[start + i] : 0;
+  for (size_t i = 0; i < len; ++i)
+    before[i] = start + i < region.size() ? region[start + i] : 0;
   std::copy(replacement.begin(), replacement.end(), region.begin() + static_cast<std::ptrdiff_t>(off));
-  for (size_t i = 0; i < len; ++i) after[i] = start + i < region.size() ? region[start + i] : 0;
+  for (size_t i = 0; i < len; ++i)
+    after[i] = start + i < region.size() ? region[start + i] : 0;
   // The checksum field may lie inside the window; it must not take part in its own update.
   if (csum_off >= start && csum_off < end) {
     size_t k = csum_off - start;

@@ -6,8 +6,9 @@ namespace baton {
 
 void ContentMap::add(ContentRule rule) {
   rules_.push_back(std::move(rule));
-  std::stable_sort(rules_.begin(), rules_.end(),
-                   [](const ContentRule& a, const ContentRule& b) { return a.prefix.size() > b.prefix.size(); });
+  std::stable_sort(rules_.begin(), rules_.end(), [](const ContentRule& a, const ContentRule& b) {
+    return a.prefix.size() > b.prefix.size();
+  });
 }
 
 const std::vector<NodeId>& ContentMap::lookup(const std::string& path) const {

@@ -11,8 +11,8 @@ namespace baton {
 using NodeId = uint32_t;
 
 struct ContentRule {
-  std::string prefix;          // URL path prefix, e.g. "/videos/"
-  std::vector<NodeId> nodes;   // nodes holding that content, in order of preference
+  std::string prefix;         // URL path prefix, e.g. "/videos/"
+  std::vector<NodeId> nodes;  // nodes holding that content, in order of preference
 };
 
 // Longest-prefix match from URL path to the nodes that hold it; unmatched paths go to the default.
@@ -30,8 +30,8 @@ class ContentMap {
 };
 
 struct PeerView {
-  std::function<bool(NodeId)> reachable;      // control channel up and authenticated
-  std::function<uint32_t(NodeId)> load;       // live flows the node reports
+  std::function<bool(NodeId)> reachable;  // control channel up and authenticated
+  std::function<uint32_t(NodeId)> load;   // live flows the node reports
 };
 
 struct Decision {

@@ -7,19 +7,26 @@ namespace baton {
 
 const char* fe_state_name(FeState s) {
   switch (s) {
-    case FeState::kSynSeen: return "syn-seen";
-    case FeState::kSynAckSeen: return "synack-seen";
-    case FeState::kHolding: return "holding";
-    case FeState::kHandoffPending: return "handoff-pending";
-    case FeState::kForwarding: return "forwarding";
-    case FeState::kClosed: return "closed";
+    case FeState::kSynSeen:
+      return "syn-seen";
+    case FeState::kSynAckSeen:
+      return "synack-seen";
+    case FeState::kHolding:
+      return "holding";
+    case FeState::kHandoffPending:
+      return "handoff-pending";
+    case FeState::kForwarding:
+      return "forwarding";
+    case FeState::kClosed:
+      return "closed";
   }
   return "unknown";
 }
 
 size_t Frontend::live_flows() const {
   size_t n = 0;
-  for (const auto& [k, f] : flows_) n += f.state != FeState::kClosed;
+  for (const auto& [k, f] : flows_)
+    n += f.state != FeState::kClosed;
   return n;
 }
 
@@ -47,14 +54,18 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
   auto it = flows_.find(key);
 
   if (pkt.has(tcp_flag::kSyn) && !pkt.has(tcp_flag::kAck)) {
-    bool new_connection = it == flows_.end() || it->second.client_isn != pkt.seq() || it->second.state == FeState::kClosed;
+    bool new_connection =
+        it == flows_.end() || it->second.client_isn != pkt.seq() || it->second.state == FeState::kClosed;
     if (new_connection) {
-      if (it != flows_.end() && (it->second.state == FeState::kForwarding || it->second.state == FeState::kHandoffPending)) {
+      if (it != flows_.end() &&
+          (it->second.state == FeState::kForwarding || it->second.state == FeState::kHandoffPending)) {
         // The client reuses the port for a new connection: the old one is over on the back end too.
-        out.push_back(SendMessage{it->second.backend, proto::FlowClosed{key, proto::CloseReason::kCancelled}});
+        out.push_back(
+            SendMessage{it->second.backend, proto::FlowClosed{key, proto::CloseReason::kCancelled}});
       }
       if (it != flows_.end()) {
-        for (const auto& h : it->second.held) out.push_back(drop(h.id));
+        for (const auto& h : it->second.held)
+          out.push_back(drop(h.id));
         flows_.erase(it);
       }
       if (flows_.size() >= cfg_.max_flows) {
@@ -202,7 +213,8 @@ void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
 
 void Frontend::serve_locally(FeFlow& f, Actions& out) {
   ++counters_.served_locally;
-  for (auto& h : f.held) out.push_back(accept(h.id));
+  for (auto& h : f.held)
+    out.push_back(accept(h.id));
   f.held.clear();
   // A local flow needs no state: packets of unknown flows pass untouched.
   f.finished = true;

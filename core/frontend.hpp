@@ -104,7 +104,9 @@ class Frontend {
   void serve_locally(FeFlow& f, Actions& out);
   void start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out);
   void forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out);
-  void hold(FeFlow& f, PacketId id, ByteView bytes) { f.held.push_back({id, Bytes(bytes.begin(), bytes.end())}); }
+  void hold(FeFlow& f, PacketId id, ByteView bytes) {
+    f.held.push_back({id, Bytes(bytes.begin(), bytes.end())});
+  }
 
   FrontendConfig cfg_;
   const ContentMap& map_;

@@ -9,7 +9,8 @@ namespace baton {
 namespace {
 
 bool is_token_char(unsigned char c) {
-  return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  return std::isalnum(c) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 PeekResult bad(std::string reason) {
@@ -39,7 +40,8 @@ PeekResult peek_http_request(ByteView data, size_t max_header_bytes) {
   std::string_view s(reinterpret_cast<const char*>(data.data()), std::min(data.size(), max_header_bytes));
   // RFC 9112 2.2: ignore at least one empty line before the request line.
   size_t pos = 0;
-  while (pos < s.size() && (s[pos] == '\r' || s[pos] == '\n') && pos < 4) ++pos;
+  while (pos < s.size() && (s[pos] == '\r' || s[pos] == '\n') && pos < 4)
+    ++pos;
 
   // Reject early when the first bytes cannot start a method, so that garbage is never held for long.
   for (size_t i = pos; i < s.size() && s[i] != ' '; ++i) {
@@ -60,7 +62,8 @@ PeekResult peek_http_request(ByteView data, size_t max_header_bytes) {
   std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
-  if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || !std::isdigit(static_cast<unsigned char>(version[7]))) {
+  if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." ||
+      !std::isdigit(static_cast<unsigned char>(version[7]))) {
     return bad("not HTTP/1.x");
   }
   if (target.empty()) return bad("empty request target");
@@ -104,8 +107,10 @@ PeekResult peek_http_request(ByteView data, size_t max_header_bytes) {
     }
     if (lower(field.substr(0, colon)) == "host") {
       std::string_view v = field.substr(colon + 1);
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+        v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+        v.remove_suffix(1);
       r.head.host = std::string(v);
     }
     cur = eol + eol_len;

@@ -126,12 +126,24 @@ void TcpPacket::set_addr(size_t ip_off, uint32_t addr) {
   update_for_external_change(buf_.subspan(l4_), 16, old_w, new_w);
 }
 
-void TcpPacket::set_saddr(uint32_t addr) { set_addr(12, addr); }
-void TcpPacket::set_daddr(uint32_t addr) { set_addr(16, addr); }
-void TcpPacket::set_seq(uint32_t v) { set_tcp32(4, v); }
-void TcpPacket::set_ack(uint32_t v) { set_tcp32(8, v); }
-void TcpPacket::set_tsval(uint32_t v) { set_tcp32(opts_.timestamp_off, v); }
-void TcpPacket::set_tsecr(uint32_t v) { set_tcp32(opts_.timestamp_off + 4, v); }
+void TcpPacket::set_saddr(uint32_t addr) {
+  set_addr(12, addr);
+}
+void TcpPacket::set_daddr(uint32_t addr) {
+  set_addr(16, addr);
+}
+void TcpPacket::set_seq(uint32_t v) {
+  set_tcp32(4, v);
+}
+void TcpPacket::set_ack(uint32_t v) {
+  set_tcp32(8, v);
+}
+void TcpPacket::set_tsval(uint32_t v) {
+  set_tcp32(opts_.timestamp_off, v);
+}
+void TcpPacket::set_tsecr(uint32_t v) {
+  set_tcp32(opts_.timestamp_off + 4, v);
+}
 
 void TcpPacket::set_window(uint16_t v) {
   std::array<uint8_t, 2> w{};
@@ -157,7 +169,9 @@ void TcpPacket::nop_option(size_t off, size_t len) {
   if (auto o = parse_tcp_options(ByteView(buf_).subspan(l4_, payload_ - l4_))) opts_ = *o;
 }
 
-bool TcpPacket::ip_checksum_ok() const { return ipv4_header_checksum(buf_.first(l4_)) == load16(buf_, 10); }
+bool TcpPacket::ip_checksum_ok() const {
+  return ipv4_header_checksum(buf_.first(l4_)) == load16(buf_, 10);
+}
 
 bool TcpPacket::tcp_checksum_ok() const {
   return tcp_checksum(saddr(), daddr(), ByteView(buf_).subspan(l4_)) == load16(buf_, l4_ + 16);

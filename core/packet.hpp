@@ -93,7 +93,8 @@ class TcpPacket {
   FlowKey key() const { return {saddr(), daddr(), sport(), dport()}; }
   // Sequence space the segment occupies: payload plus one for each of SYN and FIN.
   uint32_t seq_len() const {
-    return static_cast<uint32_t>(payload_size()) + (has(tcp_flag::kSyn) ? 1 : 0) + (has(tcp_flag::kFin) ? 1 : 0);
+    return static_cast<uint32_t>(payload_size()) + (has(tcp_flag::kSyn) ? 1 : 0) +
+           (has(tcp_flag::kFin) ? 1 : 0);
   }
 
   std::optional<uint32_t> tsval() const;

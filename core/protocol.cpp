@@ -7,23 +7,34 @@ namespace baton::proto {
 
 const char* refusal_name(Refusal r) {
   switch (r) {
-    case Refusal::kNone: return "none";
-    case Refusal::kNoListener: return "no-listener";
-    case Refusal::kOverloaded: return "overloaded";
-    case Refusal::kBadRequest: return "bad-request";
-    case Refusal::kShuttingDown: return "shutting-down";
-    case Refusal::kDuplicate: return "duplicate";
+    case Refusal::kNone:
+      return "none";
+    case Refusal::kNoListener:
+      return "no-listener";
+    case Refusal::kOverloaded:
+      return "overloaded";
+    case Refusal::kBadRequest:
+      return "bad-request";
+    case Refusal::kShuttingDown:
+      return "shutting-down";
+    case Refusal::kDuplicate:
+      return "duplicate";
   }
   return "unknown";
 }
 
 const char* close_reason_name(CloseReason r) {
   switch (r) {
-    case CloseReason::kFin: return "fin";
-    case CloseReason::kReset: return "reset";
-    case CloseReason::kIdle: return "idle";
-    case CloseReason::kCancelled: return "cancelled";
-    case CloseReason::kAborted: return "aborted";
+    case CloseReason::kFin:
+      return "fin";
+    case CloseReason::kReset:
+      return "reset";
+    case CloseReason::kIdle:
+      return "idle";
+    case CloseReason::kCancelled:
+      return "cancelled";
+    case CloseReason::kAborted:
+      return "aborted";
   }
   return "unknown";
 }
@@ -60,7 +71,9 @@ void encode_body(Bytes& b, const Hello& m) {
   put32(b, m.node_id);
   b.insert(b.end(), m.nonce.begin(), m.nonce.end());
 }
-void encode_body(Bytes& b, const Auth& m) { b.insert(b.end(), m.mac.begin(), m.mac.end()); }
+void encode_body(Bytes& b, const Auth& m) {
+  b.insert(b.end(), m.mac.begin(), m.mac.end());
+}
 void encode_body(Bytes& b, const HandoffRequest& m) {
   put_flow(b, m.flow);
   put32(b, m.isn1);
@@ -82,7 +95,9 @@ void encode_body(Bytes& b, const FlowClosed& m) {
   put_flow(b, m.flow);
   put8(b, static_cast<uint8_t>(m.reason));
 }
-void encode_body(Bytes& b, const Heartbeat& m) { put32(b, m.live_flows); }
+void encode_body(Bytes& b, const Heartbeat& m) {
+  put32(b, m.live_flows);
+}
 
 // Bounds-checked reader over one frame body; every getter fails softly and poisons the reader.
 class Reader {
@@ -112,7 +127,8 @@ class Reader {
   Bytes bytes() {
     uint32_t n = u32();
     if (!need(n)) return {};
-    Bytes out(b_.begin() + static_cast<std::ptrdiff_t>(pos_), b_.begin() + static_cast<std::ptrdiff_t>(pos_ + n));
+    Bytes out(b_.begin() + static_cast<std::ptrdiff_t>(pos_),
+              b_.begin() + static_cast<std::ptrdiff_t>(pos_ + n));
     pos_ += n;
     return out;
   }
@@ -195,7 +211,8 @@ Result<Message> decode_body(ByteView body) {
       FlowClosed f;
       f.flow = r.flow();
       uint8_t reason = r.u8();
-      if (reason < 1 || reason > static_cast<uint8_t>(CloseReason::kAborted)) return make_error("unknown close reason");
+      if (reason < 1 || reason > static_cast<uint8_t>(CloseReason::kAborted))
+        return make_error("unknown close reason");
       f.reason = static_cast<CloseReason>(reason);
       m = f;
       break;

@@ -62,11 +62,11 @@ struct HandoffRequest {
 
 enum class Refusal : uint8_t {
   kNone = 0,
-  kNoListener = 1,     // the back end's web server did not answer the replayed SYN
-  kOverloaded = 2,     // the back end's flow table is full
-  kBadRequest = 3,     // the request's packets did not parse
+  kNoListener = 1,  // the back end's web server did not answer the replayed SYN
+  kOverloaded = 2,  // the back end's flow table is full
+  kBadRequest = 3,  // the request's packets did not parse
   kShuttingDown = 4,
-  kDuplicate = 5,      // a live flow with this 4-tuple already exists on the back end
+  kDuplicate = 5,  // a live flow with this 4-tuple already exists on the back end
 };
 const char* refusal_name(Refusal r);
 

@@ -29,7 +29,8 @@ bool Reassembly::add(uint32_t seq, ByteView payload) {
     auto cur = static_cast<int64_t>(contiguous_.size());
     if (p_off > cur) break;
     auto p_end = p_off + static_cast<int64_t>(it->second.size());
-    if (p_end > cur) contiguous_.insert(contiguous_.end(), it->second.begin() + (cur - p_off), it->second.end());
+    if (p_end > cur)
+      contiguous_.insert(contiguous_.end(), it->second.begin() + (cur - p_off), it->second.end());
     it = pieces_.erase(it);
   }
   return fresh;
@@ -37,7 +38,8 @@ bool Reassembly::add(uint32_t seq, ByteView payload) {
 
 size_t Reassembly::held_bytes() const {
   size_t n = contiguous_.size();
-  for (const auto& [off, b] : pieces_) n += b.size();
+  for (const auto& [off, b] : pieces_)
+    n += b.size();
   return n;
 }
 

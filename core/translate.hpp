@@ -9,12 +9,12 @@
 namespace baton {
 
 struct Translation {
-  uint32_t frontend_addr = 0;  // the address the client connected to
-  uint32_t backend_addr = 0;   // the address the replayed connection lives on
-  uint32_t isn1 = 0;           // front end's initial sequence number (the one the client knows)
-  uint32_t isn2 = 0;           // back end's initial sequence number
-  uint32_t ts_offset = 0;      // added to back-end TSvals so that the client sees the front end's clock
-  bool timestamps = false;     // timestamps were negotiated with the client
+  uint32_t frontend_addr = 0;   // the address the client connected to
+  uint32_t backend_addr = 0;    // the address the replayed connection lives on
+  uint32_t isn1 = 0;            // front end's initial sequence number (the one the client knows)
+  uint32_t isn2 = 0;            // back end's initial sequence number
+  uint32_t ts_offset = 0;       // added to back-end TSvals so that the client sees the front end's clock
+  bool timestamps = false;      // timestamps were negotiated with the client
   uint8_t frontend_wscale = 0;  // window scale the client applies to our windows
   uint8_t backend_wscale = 0;   // window scale the back end's kernel uses for its windows
 

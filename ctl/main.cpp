@@ -28,7 +28,8 @@ int query(const std::string& socket_path, const std::string& command, nlohmann::
   std::string reply;
   char buf[65536];
   ssize_t n = 0;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) reply.append(buf, static_cast<size_t>(n));
+  while ((n = read(fd, buf, sizeof(buf))) > 0)
+    reply.append(buf, static_cast<size_t>(n));
   close(fd);
   try {
     *out = nlohmann::json::parse(reply);
@@ -45,18 +46,22 @@ int query(const std::string& socket_path, const std::string& command, nlohmann::
 
 void print_status(const nlohmann::json& s) {
   std::cout << "node " << s["node_id"] << " serving " << s["service"].get<std::string>() << " (datapath "
-            << s["datapath"].get<std::string>() << ", up " << s["uptime_ms"].get<uint64_t>() / 1000 << " s)\n";
-  std::cout << "live flows: " << s["live_flows"] << " (front end " << s["frontend"]["live_flows"] << ", back end "
-            << s["backend"]["live_flows"] << ")\n";
+            << s["datapath"].get<std::string>() << ", up " << s["uptime_ms"].get<uint64_t>() / 1000
+            << " s)\n";
+  std::cout << "live flows: " << s["live_flows"] << " (front end " << s["frontend"]["live_flows"]
+            << ", back end " << s["backend"]["live_flows"] << ")\n";
   std::cout << "front end:";
-  for (const auto& [k, v] : s["frontend"].items()) std::cout << " " << k << "=" << v;
+  for (const auto& [k, v] : s["frontend"].items())
+    std::cout << " " << k << "=" << v;
   std::cout << "\nback end:";
-  for (const auto& [k, v] : s["backend"].items()) std::cout << " " << k << "=" << v;
+  for (const auto& [k, v] : s["backend"].items())
+    std::cout << " " << k << "=" << v;
   std::cout << "\npeers:\n";
   for (const auto& p : s["control"]["peers"]) {
-    std::cout << "  node " << p["id"] << ": " << (p["connected"].get<bool>() ? "connected" : "down") << ", load "
-              << p["load"];
-    if (!p["last_error"].get<std::string>().empty()) std::cout << ", last error: " << p["last_error"].get<std::string>();
+    std::cout << "  node " << p["id"] << ": " << (p["connected"].get<bool>() ? "connected" : "down")
+              << ", load " << p["load"];
+    if (!p["last_error"].get<std::string>().empty())
+      std::cout << ", last error: " << p["last_error"].get<std::string>();
     std::cout << "\n";
   }
 }

@@ -26,10 +26,13 @@ Mac hello_mac(const std::string& secret, uint32_t sender, uint32_t receiver, con
   msg.insert(msg.end(), sender_nonce.begin(), sender_nonce.end());
   Mac mac{};
   unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), msg.data(), msg.size(), mac.data(), &len);
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), msg.data(), msg.size(), mac.data(),
+       &len);
   return mac;
 }
 
-bool mac_equal(const Mac& a, const Mac& b) { return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0; }
+bool mac_equal(const Mac& a, const Mac& b) {
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
 }  // namespace baton

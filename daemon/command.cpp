@@ -20,7 +20,8 @@ CommandResult run_command(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
   posix_spawn_file_actions_addclose(&fa, pipefd[0]);
   std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
   int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
@@ -33,7 +34,8 @@ CommandResult run_command(const std::vector<std::string>& argv) {
   }
   std::array<char, 4096> buf{};
   ssize_t n = 0;
-  while ((n = read(pipefd[0], buf.data(), buf.size())) > 0) r.output.append(buf.data(), static_cast<size_t>(n));
+  while ((n = read(pipefd[0], buf.data(), buf.size())) > 0)
+    r.output.append(buf.data(), static_cast<size_t>(n));
   close(pipefd[0]);
   int status = 0;
   waitpid(pid, &status, 0);

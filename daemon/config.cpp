@@ -1,9 +1,9 @@
 #include "daemon/config.hpp"
 
+#include <toml++/toml.h>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "core/packet.hpp"
 
@@ -59,7 +59,8 @@ std::vector<NodeId> node_list(const toml::node_view<const toml::node>& v, const 
   for (const auto& e : *arr) {
     auto id = e.value<int64_t>();
     if (!id) throw Fail{"key '" + key + "' must hold node ids (integers)"};
-    if (!known.count(static_cast<NodeId>(*id))) throw Fail{"key '" + key + "' names unknown node " + std::to_string(*id)};
+    if (!known.count(static_cast<NodeId>(*id)))
+      throw Fail{"key '" + key + "' names unknown node " + std::to_string(*id)};
     out.push_back(static_cast<NodeId>(*id));
   }
   if (out.empty()) throw Fail{"key '" + key + "' must name at least one node"};
@@ -69,13 +70,16 @@ std::vector<NodeId> node_list(const toml::node_view<const toml::node>& v, const 
 Config parse(const toml::table& t) {
   Config c;
   c.node_id = static_cast<NodeId>(in_range(required<int64_t>(t["node_id"], "node_id"), 1, 65535, "node_id"));
-  c.service_port = static_cast<uint16_t>(in_range(optional_value<int64_t>(t["service_port"], "service_port", 80), 1, 65535, "service_port"));
+  c.service_port = static_cast<uint16_t>(
+      in_range(optional_value<int64_t>(t["service_port"], "service_port", 80), 1, 65535, "service_port"));
   c.datapath = optional_value<std::string>(t["datapath"], "datapath", "nfqueue");
   if (c.datapath != "nfqueue") {
     throw Fail{"key 'datapath': '" + c.datapath + "' is not available (this build has: nfqueue)"};
   }
-  c.queue_num = static_cast<uint16_t>(in_range(optional_value<int64_t>(t["queue_num"], "queue_num", 0), 0, 65535, "queue_num"));
-  c.packet_mark = static_cast<uint32_t>(in_range(optional_value<int64_t>(t["packet_mark"], "packet_mark", 0xba70), 1, 0xffffffffLL, "packet_mark"));
+  c.queue_num = static_cast<uint16_t>(
+      in_range(optional_value<int64_t>(t["queue_num"], "queue_num", 0), 0, 65535, "queue_num"));
+  c.packet_mark = static_cast<uint32_t>(in_range(
+      optional_value<int64_t>(t["packet_mark"], "packet_mark", 0xba70), 1, 0xffffffffLL, "packet_mark"));
   c.status_socket = optional_value<std::string>(t["status_socket"], "status_socket", c.status_socket);
   c.manage_sysctls = optional_value<bool>(t["manage_sysctls"], "manage_sysctls", true);
   c.secret = required<std::string>(t["secret"], "secret");
@@ -89,16 +93,20 @@ Config parse(const toml::table& t) {
     std::string where = "nodes[" + std::to_string(i) + "]";
     if (!n) throw Fail{where + " must be a table"};
     NodeConfig nc;
-    nc.id = static_cast<NodeId>(in_range(required<int64_t>((*n)["id"], where + ".id"), 1, 65535, where + ".id"));
-    if (!ids.insert(nc.id).second) throw Fail{where + ".id: node " + std::to_string(nc.id) + " is listed twice"};
-    nc.service_addr = address(required<std::string>((*n)["service_address"], where + ".service_address"), where + ".service_address");
+    nc.id =
+        static_cast<NodeId>(in_range(required<int64_t>((*n)["id"], where + ".id"), 1, 65535, where + ".id"));
+    if (!ids.insert(nc.id).second)
+      throw Fail{where + ".id: node " + std::to_string(nc.id) + " is listed twice"};
+    nc.service_addr = address(required<std::string>((*n)["service_address"], where + ".service_address"),
+                              where + ".service_address");
     std::string control = required<std::string>((*n)["control_address"], where + ".control_address");
     size_t colon = control.rfind(':');
     if (colon != std::string::npos) {
       std::string port = control.substr(colon + 1);
       char* end = nullptr;
       long p = std::strtol(port.c_str(), &end, 10);
-      if (port.empty() || *end || p < 1 || p > 65535) throw Fail{where + ".control_address: bad port '" + port + "'"};
+      if (port.empty() || *end || p < 1 || p > 65535)
+        throw Fail{where + ".control_address: bad port '" + port + "'"};
       nc.control_port = static_cast<uint16_t>(p);
       control = control.substr(0, colon);
     }
@@ -123,20 +131,21 @@ Config parse(const toml::table& t) {
 
   if (const toml::table* to = t["timeouts"].as_table()) {
     auto ms = [&](const char* key, uint64_t fallback) {
-      return static_cast<uint64_t>(in_range(optional_value<int64_t>((*to)[key], std::string("timeouts.") + key,
-                                                                    static_cast<int64_t>(fallback)),
-                                            1, 86'400'000, std::string("timeouts.") + key));
+      return static_cast<uint64_t>(in_range(
+          optional_value<int64_t>((*to)[key], std::string("timeouts.") + key, static_cast<int64_t>(fallback)),
+          1, 86'400'000, std::string("timeouts.") + key));
     };
     c.hold_timeout_ms = ms("hold_ms", c.hold_timeout_ms);
     c.handoff_timeout_ms = ms("handoff_ms", c.handoff_timeout_ms);
     c.idle_timeout_ms = ms("idle_ms", c.idle_timeout_ms);
     c.linger_ms = ms("linger_ms", c.linger_ms);
   }
-  c.max_flows = static_cast<size_t>(in_range(optional_value<int64_t>(t["max_flows"], "max_flows", 65536), 16, 16'777'216, "max_flows"));
+  c.max_flows = static_cast<size_t>(
+      in_range(optional_value<int64_t>(t["max_flows"], "max_flows", 65536), 16, 16'777'216, "max_flows"));
 
-  static const std::set<std::string> known_keys{"node_id", "service_port", "datapath", "queue_num", "packet_mark",
-                                                "status_socket", "manage_sysctls", "secret", "nodes", "content",
-                                                "timeouts", "max_flows"};
+  static const std::set<std::string> known_keys{
+      "node_id",        "service_port", "datapath", "queue_num", "packet_mark", "status_socket",
+      "manage_sysctls", "secret",       "nodes",    "content",   "timeouts",    "max_flows"};
   for (const auto& [k, v] : t) {
     if (!known_keys.count(std::string(k.str()))) throw Fail{"unknown key '" + std::string(k.str()) + "'"};
   }
@@ -151,7 +160,8 @@ Result<Config> parse_config(const std::string& text, const std::string& source_n
     return parse(t);
   } catch (const toml::parse_error& e) {
     std::ostringstream os;
-    os << source_name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    os << source_name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+       << e.description();
     return make_error(os.str());
   } catch (const Fail& f) {
     return make_error(source_name + ": " + f.message);

@@ -30,7 +30,9 @@ BackendConfig backend_config(const Config& c) {
   return b;
 }
 
-std::string endpoint(uint32_t addr, uint16_t port) { return format_ipv4(addr) + ":" + std::to_string(port); }
+std::string endpoint(uint32_t addr, uint16_t port) {
+  return format_ipv4(addr) + ":" + std::to_string(port);
+}
 }  // namespace
 
 Engine::Engine(const Config& cfg, Datapath& datapath)
@@ -77,7 +79,8 @@ void Engine::on_message(NodeId from, const proto::Message& m) {
     execute(backend_.on_handoff_request(from, *r, now));
   } else if (const auto* a = std::get_if<proto::HandoffAck>(&m)) {
     if (a->refusal != proto::Refusal::kNone) {
-      spdlog::info("handoff of {} refused by node {}: {}", format_key(a->flow), from, proto::refusal_name(a->refusal));
+      spdlog::info("handoff of {} refused by node {}: {}", format_key(a->flow), from,
+                   proto::refusal_name(a->refusal));
     }
     execute(frontend_.on_handoff_ack(from, *a, now));
   } else if (const auto* c = std::get_if<proto::FlowClosed>(&m)) {
@@ -143,7 +146,8 @@ nlohmann::json Engine::status() const {
         {"handoffs_refused", bc.handoffs_refused},
         {"packets_rewritten", bc.packets_rewritten},
         {"flows_closed", bc.flows_closed}}},
-      {"control", {{"peers", mesh_ ? mesh_->status() : nlohmann::json::array()}, {"messages_unsent", messages_unsent_}}},
+      {"control",
+       {{"peers", mesh_ ? mesh_->status() : nlohmann::json::array()}, {"messages_unsent", messages_unsent_}}},
   };
 }
 

@@ -17,7 +17,9 @@ uint64_t monotonic_ms() {
 }
 
 EventLoop::EventLoop() : epfd_(epoll_create1(EPOLL_CLOEXEC)) {}
-EventLoop::~EventLoop() { close(epfd_); }
+EventLoop::~EventLoop() {
+  close(epfd_);
+}
 
 void EventLoop::add(int fd, uint32_t events, Callback cb) {
   epoll_event ev{};

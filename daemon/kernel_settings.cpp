@@ -43,20 +43,30 @@ std::optional<std::string> interface_of(uint32_t addr) {
 
 std::vector<SysctlRequirement> KernelSettings::requirements(const std::string& iface) {
   return {
-      {"net/ipv4/ip_forward", "1", "the front end forwards a handed-off client's packets to the back end", {"1"}},
-      {"net/ipv4/conf/all/send_redirects", "0",
+      {"net/ipv4/ip_forward",
+       "1",
+       "the front end forwards a handed-off client's packets to the back end",
+       {"1"}},
+      {"net/ipv4/conf/all/send_redirects",
+       "0",
        "forwarded packets leave by the interface they came in on; an ICMP redirect would tell the client to "
        "bypass the front end",
        {"0"}},
       {"net/ipv4/conf/" + iface + "/send_redirects", "0", "as above, for the service interface", {"0"}},
-      {"net/ipv4/conf/all/rp_filter", "2",
+      {"net/ipv4/conf/all/rp_filter",
+       "2",
        "strict reverse-path filtering drops a client's packets that reach a node by an unexpected "
        "interface; loose mode is what the kernel documents for asymmetric routing",
        {"0", "2"}},
       {"net/ipv4/conf/" + iface + "/rp_filter", "2", "as above, for the service interface", {"0", "2"}},
-      {"net/ipv4/tcp_fwmark_accept", "1",
-       "a replayed connection inherits the replayed SYN's mark, which is how the back end finds its replies", {"1"}},
-      {"net/ipv4/fwmark_reflect", "1", "resets the stack sends in answer to a replayed SYN carry its mark too", {"1"}},
+      {"net/ipv4/tcp_fwmark_accept",
+       "1",
+       "a replayed connection inherits the replayed SYN's mark, which is how the back end finds its replies",
+       {"1"}},
+      {"net/ipv4/fwmark_reflect",
+       "1",
+       "resets the stack sends in answer to a replayed SYN carry its mark too",
+       {"1"}},
   };
 }
 
@@ -89,7 +99,8 @@ Status KernelSettings::apply(const std::string& iface, bool manage) {
 }
 
 void KernelSettings::restore() {
-  for (auto it = changes_.rbegin(); it != changes_.rend(); ++it) write_sysctl(it->key, it->old_value);
+  for (auto it = changes_.rbegin(); it != changes_.rend(); ++it)
+    write_sysctl(it->key, it->old_value);
   changes_.clear();
 }
 

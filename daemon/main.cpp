@@ -24,7 +24,8 @@ int run(const baton::Config& cfg) {
   const NodeConfig& self = cfg.self();
   auto iface = interface_of(self.service_addr);
   if (!iface) {
-    spdlog::error("service address {} is not configured on any interface of this node", format_ipv4(self.service_addr));
+    spdlog::error("service address {} is not configured on any interface of this node",
+                  format_ipv4(self.service_addr));
     return 1;
   }
   KernelSettings kernel;
@@ -78,8 +79,8 @@ int run(const baton::Config& cfg) {
     rc = 1;
   } else {
     loop.add(datapath.fd(), EPOLLIN, [&](uint32_t) { datapath.poll(); });
-    spdlog::info("batond node {} serving {}:{} with the {} datapath", cfg.node_id, format_ipv4(self.service_addr),
-                 cfg.service_port, datapath.name());
+    spdlog::info("batond node {} serving {}:{} with the {} datapath", cfg.node_id,
+                 format_ipv4(self.service_addr), cfg.service_port, datapath.name());
     loop.run(20, [&](uint64_t now) {
       mesh.tick(now);
       engine.tick(now);

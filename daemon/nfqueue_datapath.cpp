@@ -42,25 +42,28 @@ std::vector<std::vector<std::string>> NfqueueDatapath::install_commands() const 
   // Connection tracking would call the forwarded and the asymmetric halves INVALID: keep it out of the
   // service port entirely, as IPVS does. The raw table runs before conntrack (priority -300).
   c.push_back(ipt({"-t", "raw", "-N", kChainIn}));
-  c.push_back(ipt({"-t", "raw", "-A", kChainIn, "-p", "tcp", "-d", addr, "--dport", port, "-j", "CT", "--notrack"}));
+  c.push_back(
+      ipt({"-t", "raw", "-A", kChainIn, "-p", "tcp", "-d", addr, "--dport", port, "-j", "CT", "--notrack"}));
   // --queue-bypass: while batond is not running, packets go to the local stack instead of being dropped.
   c.push_back(ipt({"-t", "raw", "-A", kChainIn, "-p", "tcp", "-d", addr, "--dport", port, "-j", "NFQUEUE",
                    "--queue-num", queue, "--queue-bypass"}));
   // Packets that batond injects itself arrive on lo: never queue them a second time.
   c.push_back(ipt({"-t", "raw", "-I", "PREROUTING", "1", "!", "-i", "lo", "-j", kChainIn}));
   c.push_back(ipt({"-t", "raw", "-N", kChainOut}));
-  c.push_back(ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "-j", "CT", "--notrack"}));
+  c.push_back(
+      ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "-j", "CT", "--notrack"}));
   // Egress: every SYN/ACK (the front end learns ISN1 and the options it granted) ...
-  c.push_back(ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "--tcp-flags", "SYN,ACK",
-                   "SYN,ACK", "-j", "NFQUEUE", "--queue-num", queue, "--queue-bypass"}));
+  c.push_back(ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "--tcp-flags",
+                   "SYN,ACK", "SYN,ACK", "-j", "NFQUEUE", "--queue-num", queue, "--queue-bypass"}));
   // ... and every packet of a replayed connection, which carries our mark (tcp_fwmark_accept copies the
   // replayed SYN's mark to the socket; fwmark_reflect copies it to the stack's resets).
-  c.push_back(ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "-m", "mark", "--mark",
-                   mark, "-j", "NFQUEUE", "--queue-num", queue, "--queue-bypass"}));
+  c.push_back(ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "-m", "mark",
+                   "--mark", mark, "-j", "NFQUEUE", "--queue-num", queue, "--queue-bypass"}));
   c.push_back(ipt({"-t", "raw", "-I", "OUTPUT", "1", "-j", kChainOut}));
   c.push_back(ipt({"-t", "filter", "-N", kChainFwd}));
   for (uint32_t peer : opts_.peer_service_addrs) {
-    c.push_back(ipt({"-t", "filter", "-A", kChainFwd, "-p", "tcp", "-d", format_ipv4(peer), "--dport", port, "-j", "ACCEPT"}));
+    c.push_back(ipt({"-t", "filter", "-A", kChainFwd, "-p", "tcp", "-d", format_ipv4(peer), "--dport", port,
+                     "-j", "ACCEPT"}));
   }
   c.push_back(ipt({"-t", "filter", "-I", "FORWARD", "1", "-j", kChainFwd}));
   return c;
@@ -84,13 +87,15 @@ namespace {
 void remove_rules() {
   // Leftovers of a crashed run are removed the same way; errors mean "was not there".
   for (int pass = 0; pass < 2; ++pass) {
-    for (const auto& cmd : NfqueueDatapath::remove_commands()) run_command(cmd);
+    for (const auto& cmd : NfqueueDatapath::remove_commands())
+      run_command(cmd);
   }
 }
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+  for (const auto& x : v)
+    s += (s.empty() ? "" : " ") + x;
   return s;
 }
 }  // namespace
@@ -129,7 +134,8 @@ int NfqueueDatapath::on_packet(nfq_q_handle* /*qh*/, nfgenmsg* /*msg*/, nfq_data
 Status NfqueueDatapath::start(Handler handler) {
   handler_ = std::move(handler);
   raw_fd_ = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-  if (raw_fd_ < 0) return make_error(std::string("raw socket: ") + std::strerror(errno) + " (batond needs CAP_NET_RAW)");
+  if (raw_fd_ < 0)
+    return make_error(std::string("raw socket: ") + std::strerror(errno) + " (batond needs CAP_NET_RAW)");
   if (setsockopt(raw_fd_, SOL_SOCKET, SO_MARK, &opts_.mark, sizeof(opts_.mark)) != 0) {
     stop();
     return make_error(std::string("SO_MARK: ") + std::strerror(errno) + " (batond needs CAP_NET_ADMIN)");

@@ -35,14 +35,21 @@ struct PeerMesh::Connection {
   uint64_t last_rx_ms = 0;
 };
 
-PeerMesh::PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message, PeerHandler on_peer, LoadProvider load)
-    : cfg_(cfg), loop_(loop), on_message_(std::move(on_message)), on_peer_(std::move(on_peer)), load_(std::move(load)) {
+PeerMesh::PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message, PeerHandler on_peer,
+                   LoadProvider load)
+    : cfg_(cfg),
+      loop_(loop),
+      on_message_(std::move(on_message)),
+      on_peer_(std::move(on_peer)),
+      load_(std::move(load)) {
   for (const auto& n : cfg_.nodes) {
     if (n.id != cfg_.node_id) peers_[n.id].id = n.id;
   }
 }
 
-PeerMesh::~PeerMesh() { stop(); }
+PeerMesh::~PeerMesh() {
+  stop();
+}
 
 Status PeerMesh::start() {
   const NodeConfig& self = cfg_.self();
@@ -65,7 +72,8 @@ Status PeerMesh::start() {
 }
 
 void PeerMesh::stop() {
-  while (!conns_.empty()) drop(conns_.begin()->second.get(), "shutting down");
+  while (!conns_.empty())
+    drop(conns_.begin()->second.get(), "shutting down");
   if (listen_fd_ >= 0) {
     loop_.remove(listen_fd_);
     close(listen_fd_);
@@ -195,7 +203,9 @@ void PeerMesh::handle(Connection* c, const proto::Message& m) {
   if (const auto* h = std::get_if<proto::Hello>(&m)) {
     if (c->peer != 0) return drop(c, "second HELLO");
     if (!peers_.count(h->node_id)) return drop(c, "HELLO from unknown node " + std::to_string(h->node_id));
-    if (c->dialed && c->dialed != h->node_id) return drop(c, "dialled node " + std::to_string(c->dialed) + " answered as " + std::to_string(h->node_id));
+    if (c->dialed && c->dialed != h->node_id)
+      return drop(c,
+                  "dialled node " + std::to_string(c->dialed) + " answered as " + std::to_string(h->node_id));
     c->peer = h->node_id;
     c->peer_nonce = h->nonce;
     queue(c, proto::Auth{hello_mac(cfg_.secret, cfg_.node_id, c->peer, c->peer_nonce, c->my_nonce)});
@@ -261,7 +271,8 @@ void PeerMesh::drop(Connection* c, const std::string& why) {
     peers_[peer].load = 0;
     was_up = true;
   }
-  if (c->authenticated || (peer && !c->connecting)) spdlog::info("control: connection to node {} dropped: {}", peer, why);
+  if (c->authenticated || (peer && !c->connecting))
+    spdlog::info("control: connection to node {} dropped: {}", peer, why);
   loop_.remove(fd);
   close(fd);
   conns_.erase(fd);
@@ -272,14 +283,16 @@ void PeerMesh::tick(uint64_t now_ms) {
   for (auto& [id, p] : peers_) {
     if (id < cfg_.node_id || p.conn) continue;
     bool dialing = false;
-    for (const auto& [fd, c] : conns_) dialing |= c->dialed == id;
+    for (const auto& [fd, c] : conns_)
+      dialing |= c->dialed == id;
     if (!dialing && now_ms >= p.next_dial_ms) dial(p, now_ms);
   }
   std::vector<Connection*> dead;
   for (auto& [fd, c] : conns_) {
     if (now_ms > c->last_rx_ms + kDeadAfterMs) dead.push_back(c.get());
   }
-  for (Connection* c : dead) drop(c, "no heartbeat");
+  for (Connection* c : dead)
+    drop(c, "no heartbeat");
   if (now_ms >= last_heartbeat_ms_ + kHeartbeatMs) {
     last_heartbeat_ms_ = now_ms;
     for (auto& [id, p] : peers_) {

@@ -22,7 +22,8 @@ class PeerMesh {
   using PeerHandler = std::function<void(NodeId node, bool up)>;
   using LoadProvider = std::function<uint32_t()>;
 
-  PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message, PeerHandler on_peer, LoadProvider load);
+  PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message, PeerHandler on_peer,
+           LoadProvider load);
   ~PeerMesh();
   PeerMesh(const PeerMesh&) = delete;
   PeerMesh& operator=(const PeerMesh&) = delete;

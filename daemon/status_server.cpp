@@ -51,7 +51,8 @@ void StatusServer::serve(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   std::string line;
   char ch = 0;
-  while (line.size() < 256 && read(fd, &ch, 1) == 1 && ch != '\n') line += ch;
+  while (line.size() < 256 && read(fd, &ch, 1) == 1 && ch != '\n')
+    line += ch;
   std::string reply;
   try {
     reply = handler_(line).dump() + "\n";

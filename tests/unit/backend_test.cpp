@@ -14,7 +14,8 @@ constexpr uint32_t kIsn = 1000;
 constexpr uint32_t kIsn1 = 5000;
 constexpr uint32_t kIsn2 = 9000;
 
-proto::HandoffRequest request(uint8_t granted = proto::granted::kTimestamps | proto::granted::kSack | proto::granted::kWindowScale) {
+proto::HandoffRequest request(uint8_t granted = proto::granted::kTimestamps | proto::granted::kSack |
+                                                proto::granted::kWindowScale) {
   proto::HandoffRequest r;
   r.flow = {test::kClient, test::kNode1, 40000, 80};
   r.isn1 = kIsn1;
@@ -66,13 +67,15 @@ TEST_F(BackendTest, InvalidRequestsAreRefused) {
   EXPECT_EQ(acks[0].refusal, proto::Refusal::kBadRequest);
   r = request();
   r.syn = {1, 2, 3};
-  EXPECT_EQ(messages<proto::HandoffAck>(be.on_handoff_request(1, r, 0))[0].refusal, proto::Refusal::kBadRequest);
+  EXPECT_EQ(messages<proto::HandoffAck>(be.on_handoff_request(1, r, 0))[0].refusal,
+            proto::Refusal::kBadRequest);
   EXPECT_TRUE(be.flows().empty());
 }
 
 TEST_F(BackendTest, DuplicateLiveFlowIsRefused) {
   be.on_handoff_request(1, request(), 0);
-  EXPECT_EQ(messages<proto::HandoffAck>(be.on_handoff_request(1, request(), 0))[0].refusal, proto::Refusal::kDuplicate);
+  EXPECT_EQ(messages<proto::HandoffAck>(be.on_handoff_request(1, request(), 0))[0].refusal,
+            proto::Refusal::kDuplicate);
 }
 
 TEST_F(BackendTest, NoListenerAnswersWithRefusal) {

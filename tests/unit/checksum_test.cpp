@@ -30,14 +30,16 @@ TEST(Checksum, IncrementalUpdateMatchesRecomputationAtEveryAlignment) {
   for (int round = 0; round < 2000; ++round) {
     size_t size = 20 + rng() % 41;  // odd and even region sizes
     Bytes b(size);
-    for (auto& x : b) x = static_cast<uint8_t>(rng());
+    for (auto& x : b)
+      x = static_cast<uint8_t>(rng());
     const size_t csum_off = 16;
     store16(b, csum_off, full(b, csum_off));
     size_t len = 1 + rng() % 8;
     size_t off = rng() % (size - len);
     if (off < csum_off + 2 && off + len > csum_off) continue;  // never edits the checksum itself
     Bytes repl(len);
-    for (auto& x : repl) x = static_cast<uint8_t>(rng());
+    for (auto& x : repl)
+      x = static_cast<uint8_t>(rng());
     replace_and_update(b, csum_off, off, repl);
     ASSERT_EQ(load16(b, csum_off), full(b, csum_off)) << "size " << size << " off " << off << " len " << len;
   }

@@ -15,11 +15,14 @@ constexpr uint32_t kIsn1 = 5000;
 
 class FrontendTest : public ::testing::Test {
  protected:
-  FrontendTest() : fe(FrontendConfig{.self = 1, .hold_timeout_ms = 100, .handoff_timeout_ms = 50}, map, peers(), addr) {
+  FrontendTest()
+      : fe(FrontendConfig{.self = 1, .hold_timeout_ms = 100, .handoff_timeout_ms = 50}, map, peers(), addr) {
     map.add({"/two/", {2}});
     map.set_default({1});
   }
-  static PeerView peers() { return {[](NodeId) { return true; }, [](NodeId) { return 0u; }}; }
+  static PeerView peers() {
+    return {[](NodeId) { return true; }, [](NodeId) { return 0u; }};
+  }
   static uint32_t addr(NodeId n) { return n == 2 ? test::kNode2 : test::kNode1; }
 
   // SYN and SYN/ACK seen; returns the client's handshake ACK segment.
@@ -64,14 +67,16 @@ TEST_F(FrontendTest, RequestSplitOverSegmentsAndReordered) {
   EXPECT_EQ(reqs[0].request, test::as_bytes(req));
   EXPECT_EQ(reqs[0].isn1, kIsn1);
   EXPECT_EQ(reqs[0].frontend_wscale, 7);
-  EXPECT_EQ(reqs[0].granted_options, proto::granted::kTimestamps | proto::granted::kSack | proto::granted::kWindowScale);
+  EXPECT_EQ(reqs[0].granted_options,
+            proto::granted::kTimestamps | proto::granted::kSack | proto::granted::kWindowScale);
 }
 
 TEST_F(FrontendTest, DuplicatesWhileHoldingAreDropped) {
   auto ack = handshake();
   fe.on_client_packet(3, test::build(ack), 1);
   EXPECT_TRUE(fe.on_client_packet(4, data(ack, 0, "GET /two/x HT"), 1).empty());
-  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(5, data(ack, 0, "GET /two/x HT"), 1)), std::vector<Verdict>{drop(5)});
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(5, data(ack, 0, "GET /two/x HT"), 1)),
+            std::vector<Verdict>{drop(5)});
   EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(6, test::build(ack), 1)), std::vector<Verdict>{drop(6)});
   EXPECT_EQ(fe.counters().duplicates_dropped, 2u);
 }
@@ -179,7 +184,8 @@ TEST_F(FrontendTest, WithoutOurSynAckWeStayOut) {
 
 TEST_F(FrontendTest, RetransmittedSynPassesAndHandshakeTimesOut) {
   fe.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
-  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(2, test::build(test::client_syn(kIsn, 10)), 1)), std::vector<Verdict>{accept(2)});
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(2, test::build(test::client_syn(kIsn, 10)), 1)),
+            std::vector<Verdict>{accept(2)});
   EXPECT_EQ(fe.flows().size(), 1u);
   fe.on_tick(60'000);
   EXPECT_TRUE(fe.flows().empty());
@@ -191,7 +197,8 @@ TEST_F(FrontendTest, ClientFinBeforeCompleteRequestIsServedLocally) {
   test::Segment fin = ack;
   fin.flags |= tcp_flag::kFin;
   fin.payload = test::as_bytes("GET /two");
-  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(4, test::build(fin), 1)), (std::vector<Verdict>{accept(3), accept(4)}));
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(4, test::build(fin), 1)),
+            (std::vector<Verdict>{accept(3), accept(4)}));
 }
 
 }  // namespace

@@ -24,9 +24,7 @@ struct Cluster {
   Frontend fe;
   Backend be;
   Cluster()
-      : fe(FrontendConfig{.self = 1},
-           map,
-           PeerView{[](NodeId) { return true; }, [](NodeId) { return 0u; }},
+      : fe(FrontendConfig{.self = 1}, map, PeerView{[](NodeId) { return true; }, [](NodeId) { return 0u; }},
            [](NodeId n) { return n == 2 ? test::kNode2 : test::kNode1; }),
         be(BackendConfig{.self = 2, .service_addr = test::kNode2}) {
     map.add({"/two/", {2}});
@@ -41,7 +39,8 @@ TEST(HandoffRoundTrip, WholeConnectionAsTheClientSeesIt) {
   // Handshake on the front end.
   auto a = c.fe.on_client_packet(1, test::build(test::client_syn(kClientIsn, 500)), 0);
   ASSERT_EQ(all_of<Verdict>(a), std::vector<Verdict>{accept(1)});
-  a = c.fe.on_local_synack(2, test::build(test::server_synack(test::kNode1, kIsn1, kClientIsn, kFeTs, 500, 7)), 0);
+  a = c.fe.on_local_synack(
+      2, test::build(test::server_synack(test::kNode1, kIsn1, kClientIsn, kFeTs, 500, 7)), 0);
   ASSERT_EQ(all_of<Verdict>(a), std::vector<Verdict>{accept(2)});
 
   test::Segment ack;
@@ -136,7 +135,8 @@ TEST(HandoffRoundTrip, WholeConnectionAsTheClientSeesIt) {
   EXPECT_TRUE(fwd->tcp_checksum_ok());
 
   // The front end never lets its own retransmitted SYN/ACK reach the client again.
-  a = c.fe.on_local_synack(6, test::build(test::server_synack(test::kNode1, kIsn1, kClientIsn, kFeTs, 500, 7)), 7);
+  a = c.fe.on_local_synack(
+      6, test::build(test::server_synack(test::kNode1, kIsn1, kClientIsn, kFeTs, 500, 7)), 7);
   EXPECT_EQ(all_of<Verdict>(a), std::vector<Verdict>{drop(6)});
 
   // Close: back end FIN, client FIN+ACK, back end ACK.

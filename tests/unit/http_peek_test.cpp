@@ -6,7 +6,9 @@
 namespace baton {
 namespace {
 
-PeekResult peek(std::string_view s) { return peek_http_request(test::as_bytes(s)); }
+PeekResult peek(std::string_view s) {
+  return peek_http_request(test::as_bytes(s));
+}
 
 TEST(HttpPeek, CompleteRequest) {
   auto r = peek("GET /videos/a.mp4?x=1 HTTP/1.1\r\nHost: example\r\nUser-Agent: t\r\n\r\n");

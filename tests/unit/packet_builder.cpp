@@ -23,14 +23,16 @@ Bytes build(const Segment& s) {
   }
   if (s.wscale) opt.insert(opt.end(), {tcp_opt::kNop, tcp_opt::kWindowScale, 3, *s.wscale});
   if (!s.sack.empty()) {
-    opt.insert(opt.end(), {tcp_opt::kNop, tcp_opt::kNop, tcp_opt::kSack, static_cast<uint8_t>(2 + 8 * s.sack.size())});
+    opt.insert(opt.end(),
+               {tcp_opt::kNop, tcp_opt::kNop, tcp_opt::kSack, static_cast<uint8_t>(2 + 8 * s.sack.size())});
     for (auto [l, r] : s.sack) {
       put32(opt, l);
       put32(opt, r);
     }
   }
   if (s.fast_open) opt.insert(opt.end(), {tcp_opt::kFastOpen, 10, 1, 2, 3, 4, 5, 6, 7, 8});
-  while (opt.size() % 4) opt.push_back(tcp_opt::kEnd);
+  while (opt.size() % 4)
+    opt.push_back(tcp_opt::kEnd);
 
   Bytes b(20, 0);
   b[0] = 0x45;
@@ -69,7 +71,8 @@ Segment client_syn(uint32_t isn, uint32_t tsval) {
   return s;
 }
 
-Segment server_synack(uint32_t saddr, uint32_t isn, uint32_t client_isn, uint32_t tsval, uint32_t tsecr, uint8_t wscale) {
+Segment server_synack(uint32_t saddr, uint32_t isn, uint32_t client_isn, uint32_t tsval, uint32_t tsecr,
+                      uint8_t wscale) {
   Segment s;
   s.saddr = saddr;
   s.daddr = kClient;

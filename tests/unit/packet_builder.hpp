@@ -38,8 +38,11 @@ Bytes build(const Segment& s);
 
 // The segment a Linux client would send, with timestamps.
 Segment client_syn(uint32_t isn, uint32_t tsval);
-Segment server_synack(uint32_t saddr, uint32_t isn, uint32_t client_isn, uint32_t tsval, uint32_t tsecr, uint8_t wscale);
+Segment server_synack(uint32_t saddr, uint32_t isn, uint32_t client_isn, uint32_t tsval, uint32_t tsecr,
+                      uint8_t wscale);
 
-inline Bytes as_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+inline Bytes as_bytes(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 
 }  // namespace baton::test

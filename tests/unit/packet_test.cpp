@@ -30,7 +30,8 @@ TEST(Packet, ParsesLinuxSynOptions) {
 TEST(Packet, ParsesSackBlocksOneToFour) {
   for (size_t n = 1; n <= 4; ++n) {
     Segment s;
-    for (size_t i = 0; i < n; ++i) s.sack.push_back({static_cast<uint32_t>(100 * i), static_cast<uint32_t>(100 * i + 50)});
+    for (size_t i = 0; i < n; ++i)
+      s.sack.push_back({static_cast<uint32_t>(100 * i), static_cast<uint32_t>(100 * i + 50)});
     if (n < 4) s.timestamps = {{1, 2}};  // 4 blocks leave no room for timestamps, as in real TCP
     Bytes b = build(s);
     auto pkt = TcpPacket::parse(b);
