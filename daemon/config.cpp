@@ -67,6 +67,12 @@ std::vector<NodeId> node_list(const toml::node_view<const toml::node>& v, const 
   return out;
 }
 
+void reject_unknown(const toml::table& t, const std::set<std::string>& known, const std::string& where) {
+  for (const auto& [k, v] : t) {
+    if (!known.count(std::string(k.str()))) throw Fail{"unknown key '" + where + std::string(k.str()) + "'"};
+  }
+}
+
 Config parse(const toml::table& t) {
   Config c;
   c.node_id = static_cast<NodeId>(in_range(required<int64_t>(t["node_id"], "node_id"), 1, 65535, "node_id"));
@@ -92,6 +98,7 @@ Config parse(const toml::table& t) {
     const toml::table* n = (*nodes)[i].as_table();
     std::string where = "nodes[" + std::to_string(i) + "]";
     if (!n) throw Fail{where + " must be a table"};
+    reject_unknown(*n, {"id", "service_address", "control_address"}, where + ".");
     NodeConfig nc;
     nc.id =
         static_cast<NodeId>(in_range(required<int64_t>((*n)["id"], where + ".id"), 1, 65535, where + ".id"));
@@ -117,12 +124,14 @@ Config parse(const toml::table& t) {
 
   const toml::table* content = t["content"].as_table();
   if (!content) throw Fail{"missing [content] section"};
+  reject_unknown(*content, {"default", "rules"}, "content.");
   c.content.set_default(node_list((*content)["default"], "content.default", ids));
   if (const toml::array* rules = (*content)["rules"].as_array()) {
     for (size_t i = 0; i < rules->size(); ++i) {
       const toml::table* r = (*rules)[i].as_table();
       std::string where = "content.rules[" + std::to_string(i) + "]";
       if (!r) throw Fail{where + " must be a table"};
+      reject_unknown(*r, {"prefix", "nodes"}, where + ".");
       std::string prefix = required<std::string>((*r)["prefix"], where + ".prefix");
       if (prefix.empty() || prefix[0] != '/') throw Fail{where + ".prefix must start with '/'"};
       c.content.add({prefix, node_list((*r)["nodes"], where + ".nodes", ids)});
@@ -130,6 +139,7 @@ Config parse(const toml::table& t) {
   }
 
   if (const toml::table* to = t["timeouts"].as_table()) {
+    reject_unknown(*to, {"hold_ms", "handoff_ms", "idle_ms", "linger_ms"}, "timeouts.");
     auto ms = [&](const char* key, uint64_t fallback) {
       return static_cast<uint64_t>(in_range(
           optional_value<int64_t>((*to)[key], std::string("timeouts.") + key, static_cast<int64_t>(fallback)),

@@ -1,0 +1,85 @@
+#include <gtest/gtest.h>
+
+#include "daemon/config.hpp"
+
+namespace baton {
+namespace {
+
+const std::string kGood = R"(
+node_id = 1
+secret = "0123456789abcdef"
+[[nodes]]
+id = 1
+service_address = "10.0.0.1"
+control_address = "10.0.1.1:7000"
+[[nodes]]
+id = 2
+service_address = "10.0.0.2"
+control_address = "10.0.1.2"
+[content]
+default = [1]
+[[content.rules]]
+prefix = "/two/"
+nodes = [2]
+[timeouts]
+hold_ms = 100
+)";
+
+TEST(Config, ParsesAGoodFile) {
+  auto c = parse_config(kGood, "good.toml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->node_id, 1u);
+  EXPECT_EQ(c->service_port, 80);
+  EXPECT_EQ(c->nodes.size(), 2u);
+  EXPECT_EQ(c->self().control_port, 7000);
+  EXPECT_EQ(c->node(2)->control_port, 7700);
+  EXPECT_EQ(c->node(2)->service_addr, 0x0a000002u);
+  EXPECT_EQ(c->content.lookup("/two/x"), std::vector<NodeId>{2});
+  EXPECT_EQ(c->content.lookup("/else"), std::vector<NodeId>{1});
+  EXPECT_EQ(c->hold_timeout_ms, 100u);
+  EXPECT_EQ(c->handoff_timeout_ms, 2000u);
+}
+
+// Each bad variant must fail with a message that names what is wrong.
+TEST(Config, BadFilesGetClearErrors) {
+  auto replace = [](std::string s, const std::string& from, const std::string& to) {
+    auto at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return s.replace(at, from.size(), to);
+  };
+  struct Case {
+    std::string text;
+    std::string expect;
+  } cases[] = {
+      {replace(kGood, "node_id = 1", "node_id = 9"), "node_id 9 is not among [[nodes]]"},
+      {replace(kGood, "node_id = 1", ""), "missing required key 'node_id'"},
+      {replace(kGood, "\"10.0.0.2\"", "\"10.0.0.300\""), "nodes[1].service_address"},
+      {replace(kGood, "10.0.1.1:7000", "10.0.1.1:99999"), "bad port"},
+      {replace(kGood, "id = 2", "id = 1"), "listed twice"},
+      {replace(kGood, "nodes = [2]", "nodes = [7]"), "unknown node 7"},
+      {replace(kGood, "nodes = [2]", "nodes = []"), "at least one node"},
+      {replace(kGood, "prefix = \"/two/\"", "prefix = \"two\""), "must start with '/'"},
+      {replace(kGood, "\"0123456789abcdef\"", "\"short\""), "at least 16 characters"},
+      {replace(kGood, "hold_ms = 100", "hold_ms = -1"), "timeouts.hold_ms"},
+      {replace(kGood, "hold_ms = 100", "hold_ms = \"soon\""), "wrong type"},
+      {"sevrice_port = 8080\n" + kGood, "unknown key 'sevrice_port'"},
+      {kGood + "linger = 5\n", "unknown key 'timeouts.linger'"},
+      {"datapath = \"dpdk\"\n" + kGood, "'dpdk' is not available"},
+      {"node_id = [", "bad.toml:1"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_config(c.text, "bad.toml");
+    ASSERT_FALSE(r) << c.expect;
+    EXPECT_NE(r.error().find(c.expect), std::string::npos) << "got: " << r.error();
+    EXPECT_EQ(r.error().rfind("bad.toml", 0), 0u) << "errors name the file: " << r.error();
+  }
+}
+
+TEST(Config, MissingFile) {
+  auto r = load_config("/nonexistent/batond.toml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("cannot open"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace baton
