@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one ABI shared by the BPF programs and batond: map keys and values, events, counters. Plain C,
+ * fixed-width types, explicit padding; daemon/bpf_abi_check.cpp static_asserts every size and offset so
+ * that a change on one side cannot go unnoticed on the other.
+ *
+ * Byte order: addresses and ports in network order (as in the packet, so that keys are built without
+ * conversion); sequence numbers, timestamps and offsets in host order (as the rewrite arithmetic needs).
+ */
+#ifndef BATON_ABI_H
+#define BATON_ABI_H
+
+#include <linux/types.h>
+
+/* A TCP flow, always in the client -> server direction. */
+struct baton_flow_key {
+	__u32 saddr; /* client */
+	__u32 daddr; /* this node's service address */
+	__u16 sport;
+	__u16 dport;
+};
+
+/* How a flow translates between the client's view (the front end) and the back end's connection. */
+struct baton_xlate {
+	__u32 frontend_addr; /* network order */
+	__u32 backend_addr;  /* network order */
+	__u32 isn1;	     /* front end's ISN, the one the client knows */
+	__u32 isn2;	     /* back end's ISN */
+	__u32 ts_offset;     /* added to back-end TSvals on the way to the client */
+	__u8 timestamps;     /* timestamps were negotiated */
+	__u8 frontend_wscale;
+	__u8 backend_wscale;
+	__u8 pad;
+};
+
+enum baton_fe_state {
+	BATON_FE_WATCH = 1,   /* being decided: every packet goes to batond (marked for NFQUEUE) */
+	BATON_FE_FORWARD = 2, /* handed off: translate and redirect to the back end */
+};
+
+struct baton_fe_flow {
+	__u32 state;
+	__u32 pad;
+	struct baton_xlate xlate;
+	__u64 last_ns; /* bpf_ktime_get_ns() of the last packet (CLOCK_MONOTONIC) */
+	__u64 packets;
+};
+
+enum baton_be_state {
+	BATON_BE_CAPTURE = 1,	  /* SYN replayed: capture the stack's SYN/ACK, never send it */
+	BATON_BE_ESTABLISHED = 2, /* rewrite replies to the client; watch for the close */
+};
+
+/* Close tracking bits in baton_be_flow.close_flags, set with atomic or (ingress and egress race). */
+#define BATON_CLOSE_CLIENT_FIN (1u << 0)
+#define BATON_CLOSE_SERVER_FIN (1u << 1)
+#define BATON_CLOSE_CLIENT_FIN_ACKED (1u << 2)
+#define BATON_CLOSE_SERVER_FIN_ACKED (1u << 3)
+#define BATON_CLOSE_RESET (1u << 4)
+#define BATON_CLOSE_REPORTED (1u << 5)
+
+struct baton_be_flow {
+	__u32 state;
+	__u32 close_flags;
+	__u32 client_fin_end; /* sequence number after the client's FIN */
+	__u32 server_fin_end; /* sequence number after our FIN, back-end space */
+	struct baton_xlate xlate;
+	__u64 last_ns;
+	__u64 packets;
+};
+
+enum baton_event_type {
+	BATON_EV_FE_SYNACK = 1,	  /* the front end's stack answered a watched SYN */
+	BATON_EV_BE_SYNACK = 2,	  /* the back end's stack answered a replayed SYN (captured, dropped) */
+	BATON_EV_BE_REFUSED = 3,  /* the back end's stack reset a replayed SYN: nothing listens */
+	BATON_EV_BE_CLOSED = 4,	  /* a handed-off flow finished (both FINs acked) or was reset */
+};
+
+/* Ring buffer record, BPF -> batond. */
+struct baton_event {
+	__u32 type;
+	__u32 reset; /* BE_CLOSED: 1 when by RST */
+	struct baton_flow_key key;
+	__u32 seq; /* SYN/ACK: the ISN */
+	__u32 ack;
+	__u32 tsval;
+	__u16 mss;
+	__u8 has_timestamp;
+	__u8 wscale; /* 0xff: no window scale option */
+	__u8 sack_permitted;
+	__u8 pad[3];
+};
+
+/* Per-CPU counters, indexed by these. */
+enum baton_counter {
+	BATON_CNT_FE_FORWARDED = 0,   /* packets translated and redirected to a back end */
+	BATON_CNT_FE_FORWARDED_BYTES,
+	BATON_CNT_FE_SLOW,	      /* packets marked for batond (SYNs, flows being decided) */
+	BATON_CNT_FE_SYNACK_SEEN,
+	BATON_CNT_FE_SYNACK_DROPPED,  /* our own SYN/ACK retransmissions after a handoff */
+	BATON_CNT_BE_REWRITTEN,	      /* replies translated on their way to the client */
+	BATON_CNT_BE_REWRITTEN_BYTES,
+	BATON_CNT_BE_SYNACK_CAPTURED,
+	BATON_CNT_BE_CLIENT_SEEN,     /* forwarded client packets that arrived at this back end */
+	BATON_CNT_REDIRECT_FAILED,    /* bpf_redirect_neigh failed: left to the stack to forward */
+	BATON_CNT_DROP_MALFORMED,     /* service-port packets too short or with broken options */
+	BATON_CNT_DROP_CAPTURE,	      /* packets of a replayed connection before it is established */
+	BATON_CNT_EVENT_LOST,	      /* ring buffer full */
+	BATON_CNT_MAX,
+};
+
+/* skb->mark bit set on ingress packets that batond must see (iptables queues exactly these). */
+#define BATON_SLOW_MARK_DEFAULT 0x00ba7000u
+
+#endif /* BATON_ABI_H */

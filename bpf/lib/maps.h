@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Maps shared by the ingress and egress programs. Both objects declare them with LIBBPF_PIN_BY_NAME and
+ * batond opens both with the same pin root, so they share one instance, and the flow maps outlive a
+ * program reload or a batond restart.
+ */
+#ifndef BATON_MAPS_H
+#define BATON_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "../baton_abi.h"
+
+/* Sizes are set by batond from the config before load (bpf_map__set_max_entries). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct baton_flow_key);
+	__type(value, struct baton_fe_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} baton_fe_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct baton_flow_key);
+	__type(value, struct baton_be_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} baton_be_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BATON_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} baton_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} baton_events SEC(".maps");
+
+static __always_inline void count(__u32 counter, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&baton_counters, &counter);
+
+	if (v)
+		*v += n;
+}
+
+static __always_inline void emit(const struct baton_event *ev)
+{
+	if (bpf_ringbuf_output(&baton_events, (void *)ev, sizeof(*ev), 0))
+		count(BATON_CNT_EVENT_LOST, 1);
+}
+
+/* Load-time configuration (rodata), set by batond before the object is loaded. */
+const volatile __u32 cfg_service_addr = 0; /* network order */
+const volatile __u16 cfg_service_port = 0; /* network order */
+const volatile __u32 cfg_slow_mark = BATON_SLOW_MARK_DEFAULT;
+
+#endif /* BATON_MAPS_H */

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * tc clsact egress on the service interface.
+ *   Front end: the stack's SYN/ACK to a watched flow is reported to batond (ISN1, options granted) and
+ *   sent; after a handoff, the stack's SYN/ACK retransmissions are dropped (the client hears only the
+ *   back end from then on).
+ *   Back end: the stack's SYN/ACK to a replayed SYN is captured (reported, never sent); a reset from the
+ *   stack means nothing listens (reported, dropped); established replies are translated (source, seq,
+ *   TSval, window) and go straight to the client; FIN/RST are tracked.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "baton_abi.h"
+#include "lib/close.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/rewrite.h"
+
+static __always_inline void report_synack(__u32 type, const struct baton_flow_key *key, const struct pkt *p)
+{
+	struct baton_event ev = {};
+
+	ev.type = type;
+	ev.key = *key;
+	ev.seq = p->seq;
+	ev.ack = p->ack;
+	ev.tsval = p->tsval;
+	ev.has_timestamp = p->ts_off ? 1 : 0;
+	ev.wscale = p->wscale;
+	ev.mss = p->mss;
+	ev.sack_permitted = p->sack_permitted;
+	emit(&ev);
+}
+
+SEC("tc")
+int baton_egress(struct __sk_buff *skb)
+{
+	struct baton_flow_key key = {};
+	struct baton_fe_flow *fe;
+	struct baton_be_flow *be;
+	struct pkt p = {};
+	int synack;
+	int rc = parse_packet(skb, &p);
+
+	if (rc != PARSE_OK)
+		return TC_ACT_OK;
+	if (p.saddr != cfg_service_addr || p.sport != cfg_service_port)
+		return TC_ACT_OK;
+
+	/* Keys name the client -> server direction. */
+	key.saddr = p.daddr;
+	key.daddr = p.saddr;
+	key.sport = p.dport;
+	key.dport = p.sport;
+	synack = (p.flags & (TCP_FLAG_SYN_BIT | TCP_FLAG_ACK_BIT)) == (TCP_FLAG_SYN_BIT | TCP_FLAG_ACK_BIT);
+
+	be = bpf_map_lookup_elem(&baton_be_flows, &key);
+	if (be) {
+		struct baton_xlate x;
+
+		if (be->state == BATON_BE_CAPTURE) {
+			if (synack) {
+				report_synack(BATON_EV_BE_SYNACK, &key, &p);
+				count(BATON_CNT_BE_SYNACK_CAPTURED, 1);
+			} else if (p.flags & TCP_FLAG_RST_BIT) {
+				struct baton_event ev = {};
+
+				ev.type = BATON_EV_BE_REFUSED;
+				ev.key = key;
+				emit(&ev);
+			}
+			/* Before the flow is established nothing of it may reach the client. */
+			count(BATON_CNT_DROP_CAPTURE, 1);
+			return TC_ACT_SHOT;
+		}
+		be->last_ns = bpf_ktime_get_ns();
+		be->packets++;
+		track_server(be, &p);
+		x = be->xlate;
+		if (rewrite_backend_to_client(skb, &p, &x)) {
+			count(BATON_CNT_DROP_MALFORMED, 1);
+			return TC_ACT_SHOT;
+		}
+		count(BATON_CNT_BE_REWRITTEN, 1);
+		count(BATON_CNT_BE_REWRITTEN_BYTES, skb->len);
+		report_if_closed(be, &key);
+		return TC_ACT_OK;
+	}
+
+	if (synack) {
+		fe = bpf_map_lookup_elem(&baton_fe_flows, &key);
+		if (fe && fe->state == BATON_FE_WATCH) {
+			report_synack(BATON_EV_FE_SYNACK, &key, &p);
+			count(BATON_CNT_FE_SYNACK_SEEN, 1);
+		} else if (fe && fe->state == BATON_FE_FORWARD) {
+			count(BATON_CNT_FE_SYNACK_DROPPED, 1);
+			return TC_ACT_SHOT;
+		}
+	}
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
