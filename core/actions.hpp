@@ -8,7 +8,9 @@
 
 #include "core/bytes.hpp"
 #include "core/dispatch.hpp"
+#include "core/packet.hpp"
 #include "core/protocol.hpp"
+#include "core/translate.hpp"
 
 namespace baton {
 
@@ -35,7 +37,32 @@ struct SendMessage {
   proto::Message message;
 };
 
-using Action = std::variant<Verdict, InjectLocal, SendMessage>;
+// Which state machine a flow belongs to. Flow keys always name the client -> this node direction.
+enum class FlowRole : uint8_t { kFrontend, kBackend };
+
+// Datapath programming. A kernel datapath acts on these (the eBPF one keeps maps in step); the NFQUEUE
+// datapath, which sends every packet through user space anyway, ignores them.
+//   Watch:   front end: this flow is being decided, send its packets to user space;
+//            back end: a SYN is about to be replayed, capture the stack's SYN/ACK.
+//   Offload: the flow's steady state, with its translation, may be handled without user space.
+//   Forget:  the flow's state is gone.
+struct WatchFlow {
+  FlowRole role = FlowRole::kFrontend;
+  FlowKey key;
+  bool operator==(const WatchFlow&) const = default;
+};
+struct OffloadFlow {
+  FlowRole role = FlowRole::kFrontend;
+  FlowKey key;
+  Translation xlate;
+};
+struct ForgetFlow {
+  FlowRole role = FlowRole::kFrontend;
+  FlowKey key;
+  bool operator==(const ForgetFlow&) const = default;
+};
+
+using Action = std::variant<Verdict, InjectLocal, SendMessage, WatchFlow, OffloadFlow, ForgetFlow>;
 using Actions = std::vector<Action>;
 
 inline Verdict accept(PacketId id) {

@@ -67,6 +67,16 @@ Bytes replayable_syn(const proto::HandoffRequest& req, uint32_t service_addr) {
 
 }  // namespace
 
+Backend::Iter Backend::forget(Iter it, Actions& out) {
+  out.push_back(ForgetFlow{FlowRole::kBackend, it->first});
+  return flows_.erase(it);
+}
+
+void Backend::touch(const FlowKey& key, uint64_t last_ms) {
+  auto it = flows_.find(key);
+  if (it != flows_.end() && last_ms > it->second.last_ms) it->second.last_ms = last_ms;
+}
+
 Actions Backend::on_handoff_request(NodeId from, const proto::HandoffRequest& req, uint64_t now_ms) {
   Bytes syn_copy = req.syn;
   Bytes ack_copy = req.ack;
@@ -87,7 +97,8 @@ Actions Backend::on_handoff_request(NodeId from, const proto::HandoffRequest& re
       ++counters_.handoffs_refused;
       return {SendMessage{from, refusal(req.flow, proto::Refusal::kDuplicate)}};
     }
-    flows_.erase(it);  // a lingering old connection from the same port: the new one replaces it
+    Actions gone;
+    forget(it, gone);  // a lingering old connection from the same port: the new one replaces it
   }
   if (flows_.size() >= cfg_.max_flows) {
     ++counters_.handoffs_refused;
@@ -103,7 +114,8 @@ Actions Backend::on_handoff_request(NodeId from, const proto::HandoffRequest& re
   f.client_next = syn->seq() + 1 + static_cast<uint32_t>(req.request.size());
   f.last_ms = now_ms;
   f.deadline_ms = now_ms + cfg_.syn_retry_ms;
-  Actions out{InjectLocal{f.replayed_syn}};
+  // Watched before the SYN is injected: the datapath must capture the stack's answer.
+  Actions out{WatchFlow{FlowRole::kBackend, local}, InjectLocal{f.replayed_syn}};
   flows_[local] = std::move(f);
   return out;
 }
@@ -138,38 +150,10 @@ Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
   if (f.state == BeState::kSynReplayed) {
     // Our stack's answer to the replayed SYN: it must never reach the client, who already has one.
     out.push_back(drop(id));
-    if (pkt->has(tcp_flag::kRst)) {
-      ++counters_.handoffs_refused;
-      out.push_back(SendMessage{f.frontend, refusal(f.frontend_key, proto::Refusal::kNoListener)});
-      flows_.erase(it);
-      return out;
-    }
-    if (!pkt->has(tcp_flag::kSyn) || !pkt->has(tcp_flag::kAck) || pkt->ack() != f.client_isn + 1) {
-      return out;  // not the answer to our SYN; the retry timer resends it
-    }
-    Translation& t = f.xlate;
-    t.frontend_addr = f.frontend_key.daddr;
-    t.backend_addr = cfg_.service_addr;
-    t.isn1 = f.request.isn1;
-    t.isn2 = pkt->seq();
-    t.timestamps = (f.request.granted_options & proto::granted::kTimestamps) && pkt->tsval();
-    uint32_t ts_base = pkt->tsval().value_or(0);
-    if (t.timestamps) {
-      Bytes ack_copy = f.request.ack;
-      auto ack = TcpPacket::parse(ack_copy);
-      t.ts_offset = ack->tsecr().value_or(ts_base) - ts_base;
-    }
-    t.frontend_wscale = f.request.frontend_wscale;
-    t.backend_wscale = pkt->options().window_scale.value_or(0);
-    f.state = BeState::kEstablished;
-    replay_established(f, out);
-    proto::HandoffAck ack;
-    ack.flow = f.frontend_key;
-    ack.isn2 = t.isn2;
-    ack.ts_base = ts_base;
-    ack.backend_wscale = t.backend_wscale;
-    out.push_back(SendMessage{f.frontend, ack});
-    ++counters_.handoffs_accepted;
+    const FlowKey key = it->first;
+    Actions more = pkt->has(tcp_flag::kRst) ? on_replay_refused(key, now_ms)
+                                            : on_synack_captured(key, SynAckFacts::of(*pkt), now_ms);
+    out.insert(out.end(), more.begin(), more.end());
     return out;
   }
 
@@ -218,6 +202,62 @@ Actions Backend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) 
   return out;
 }
 
+Actions Backend::on_replay_refused(const FlowKey& key, uint64_t now_ms) {
+  auto it = flows_.find(key);
+  if (it == flows_.end() || it->second.state != BeState::kSynReplayed) return {};
+  (void)now_ms;
+  ++counters_.handoffs_refused;
+  Actions out{
+      SendMessage{it->second.frontend, refusal(it->second.frontend_key, proto::Refusal::kNoListener)}};
+  forget(it, out);
+  return out;
+}
+
+Actions Backend::on_synack_captured(const FlowKey& key, const SynAckFacts& synack, uint64_t now_ms) {
+  auto it = flows_.find(key);
+  if (it == flows_.end() || it->second.state != BeState::kSynReplayed) return {};
+  BeFlow& f = it->second;
+  if (synack.ack != f.client_isn + 1) return {};  // not the answer to our SYN; the retry timer resends it
+  f.last_ms = now_ms;
+  Translation& t = f.xlate;
+  t.frontend_addr = f.frontend_key.daddr;
+  t.backend_addr = cfg_.service_addr;
+  t.isn1 = f.request.isn1;
+  t.isn2 = synack.seq;
+  t.timestamps = (f.request.granted_options & proto::granted::kTimestamps) && synack.tsval;
+  uint32_t ts_base = synack.tsval.value_or(0);
+  if (t.timestamps) {
+    Bytes ack_copy = f.request.ack;
+    auto ack = TcpPacket::parse(ack_copy);
+    t.ts_offset = ack->tsecr().value_or(ts_base) - ts_base;
+  }
+  t.frontend_wscale = f.request.frontend_wscale;
+  t.backend_wscale = synack.wscale.value_or(0);
+  f.state = BeState::kEstablished;
+  // Offloaded before the replay: the stack's answers to it must already be translated.
+  Actions out{OffloadFlow{FlowRole::kBackend, key, t}};
+  replay_established(f, out);
+  proto::HandoffAck ack;
+  ack.flow = f.frontend_key;
+  ack.isn2 = t.isn2;
+  ack.ts_base = ts_base;
+  ack.backend_wscale = t.backend_wscale;
+  out.push_back(SendMessage{f.frontend, ack});
+  ++counters_.handoffs_accepted;
+  return out;
+}
+
+Actions Backend::on_datapath_closed(const FlowKey& key, bool reset, uint64_t now_ms) {
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return {};
+  BeFlow& f = it->second;
+  if (reset) f.close_reason = proto::CloseReason::kReset;
+  f.client_fin = f.server_fin = f.client_fin_acked = f.server_fin_acked = true;
+  Actions out;
+  track_close(f, now_ms, out);
+  return out;
+}
+
 void Backend::track_close(BeFlow& f, uint64_t now_ms, Actions& out) {
   if (f.state != BeState::kEstablished) return;
   if (!(f.client_fin && f.server_fin && f.client_fin_acked && f.server_fin_acked)) return;
@@ -242,7 +282,7 @@ Actions Backend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint6
   Actions out;
   if (it->second.state != BeState::kClosed) abort_flow(it->second, msg.reason, false, out);
   (void)now_ms;
-  flows_.erase(it);
+  forget(it, out);
   return out;
 }
 
@@ -253,7 +293,7 @@ Actions Backend::on_peer_down(NodeId node, uint64_t now_ms) {
   for (auto it = flows_.begin(); it != flows_.end();) {
     if (it->second.frontend == node && it->second.state == BeState::kSynReplayed) {
       abort_flow(it->second, proto::CloseReason::kAborted, false, out);
-      it = flows_.erase(it);
+      it = forget(it, out);
     } else {
       ++it;
     }
@@ -291,7 +331,7 @@ Actions Backend::on_tick(uint64_t now_ms) {
         erase = now_ms >= f.deadline_ms;
         break;
     }
-    it = erase ? flows_.erase(it) : std::next(it);
+    it = erase ? forget(it, out) : std::next(it);
   }
   return out;
 }

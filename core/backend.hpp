@@ -70,6 +70,11 @@ class Backend {
   // Whether a packet the local stack sends belongs to a replayed connection.
   bool owns_local_packet(const FlowKey& key) const { return flows_.count(key.reversed()) != 0; }
   Actions on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms);
+  // Inputs from a datapath that handles packets itself and only reports (eBPF). Keys: client -> us.
+  Actions on_synack_captured(const FlowKey& key, const SynAckFacts& facts, uint64_t now_ms);
+  Actions on_replay_refused(const FlowKey& key, uint64_t now_ms);
+  Actions on_datapath_closed(const FlowKey& key, bool reset, uint64_t now_ms);
+  void touch(const FlowKey& key, uint64_t last_ms);
   Actions on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms);
   Actions on_peer_down(NodeId node, uint64_t now_ms);
   Actions on_tick(uint64_t now_ms);
@@ -82,6 +87,8 @@ class Backend {
   void replay_established(BeFlow& f, Actions& out);
   void track_close(BeFlow& f, uint64_t now_ms, Actions& out);
   void abort_flow(BeFlow& f, proto::CloseReason reason, bool tell_frontend, Actions& out);
+  using Iter = std::unordered_map<FlowKey, BeFlow, FlowKeyHash>::iterator;
+  Iter forget(Iter it, Actions& out);
 
   BackendConfig cfg_;
   std::unordered_map<FlowKey, BeFlow, FlowKeyHash> flows_;  // by local_key

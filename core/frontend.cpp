@@ -30,6 +30,11 @@ size_t Frontend::live_flows() const {
   return n;
 }
 
+Frontend::Iter Frontend::forget(Iter it, Actions& out) {
+  out.push_back(ForgetFlow{FlowRole::kFrontend, it->first});
+  return flows_.erase(it);
+}
+
 void Frontend::start_flow(FlowKey key, ByteView syn, uint32_t isn, uint64_t now_ms) {
   FeFlow f;
   f.key = key;
@@ -66,7 +71,7 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
       if (it != flows_.end()) {
         for (const auto& h : it->second.held)
           out.push_back(drop(h.id));
-        flows_.erase(it);
+        forget(it, out);
       }
       if (flows_.size() >= cfg_.max_flows) {
         ++counters_.table_full;
@@ -74,6 +79,8 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
         return out;
       }
       start_flow(key, pkt_bytes, pkt.seq(), now_ms);
+      // Watched before the SYN goes on: the datapath must know the flow when the stack answers.
+      out.push_back(WatchFlow{FlowRole::kFrontend, key});
       out.push_back(accept(id));
       return out;
     }
@@ -94,13 +101,13 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
     case FeState::kSynSeen:
       // We never saw our own SYN/ACK (so we do not know what the client was promised): stay out of it.
       out.push_back(accept(id));
-      flows_.erase(it);
+      forget(it, out);
       return out;
 
     case FeState::kSynAckSeen:
       if (pkt.has(tcp_flag::kRst) || !pkt.has(tcp_flag::kAck) || pkt.ack() != f.isn1 + 1) {
         out.push_back(accept(id));
-        if (pkt.has(tcp_flag::kRst)) flows_.erase(it);
+        if (pkt.has(tcp_flag::kRst)) forget(it, out);
         return out;
       }
       f.state = FeState::kHolding;
@@ -110,7 +117,7 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
       f.request.add(pkt.seq(), pkt.payload());
       if (pkt.has(tcp_flag::kFin)) {
         serve_locally(f, out);
-        flows_.erase(it);
+        forget(it, out);
         return out;
       }
       try_decide(f, now_ms, out);
@@ -122,7 +129,7 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
         hold(f, id, pkt_bytes);
         f.request.add(pkt.seq(), pkt.payload());
         serve_locally(f, out);
-        flows_.erase(it);
+        forget(it, out);
         return out;
       }
       if (!f.request.add(pkt.seq(), pkt.payload())) {
@@ -153,7 +160,7 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
       forward(f, id, pkt_bytes, out);
       break;
   }
-  if (it->second.finished) flows_.erase(it);
+  if (it->second.finished) forget(it, out);
   return out;
 }
 
@@ -161,23 +168,15 @@ Actions Frontend::on_local_synack(PacketId id, ByteView bytes, uint64_t now_ms) 
   Bytes copy(bytes.begin(), bytes.end());
   auto pkt = TcpPacket::parse(copy);
   if (!pkt) return {accept(id)};
-  auto it = flows_.find(pkt->key().reversed());
+  const FlowKey key = pkt->key().reversed();
+  auto it = flows_.find(key);
   if (it == flows_.end()) return {accept(id)};
-  FeFlow& f = it->second;
-  f.last_ms = now_ms;
-  switch (f.state) {
+  switch (it->second.state) {
     case FeState::kSynSeen:
     case FeState::kSynAckSeen: {
-      f.state = FeState::kSynAckSeen;
-      f.isn1 = pkt->seq();
-      const TcpOptions& o = pkt->options();
-      f.granted = 0;
-      if (o.timestamp_off) f.granted |= proto::granted::kTimestamps;
-      if (o.sack_permitted) f.granted |= proto::granted::kSack;
-      if (o.window_scale) f.granted |= proto::granted::kWindowScale;
-      f.wscale = o.window_scale.value_or(0);
-      f.mss = o.mss.value_or(536);
-      return {accept(id)};
+      Actions out = on_synack_seen(key, SynAckFacts::of(*pkt), now_ms);
+      out.push_back(accept(id));
+      return out;
     }
     case FeState::kHolding:
       return {accept(id)};  // a retransmission while we decide; the client answers with a duplicate ACK
@@ -185,6 +184,29 @@ Actions Frontend::on_local_synack(PacketId id, ByteView bytes, uint64_t now_ms) 
       // After the handoff the client must hear only the back end.
       return {drop(id)};
   }
+}
+
+Actions Frontend::on_synack_seen(const FlowKey& key, const SynAckFacts& facts, uint64_t now_ms) {
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return {};
+  FeFlow& f = it->second;
+  if (f.state != FeState::kSynSeen && f.state != FeState::kSynAckSeen) return {};
+  if (facts.ack != f.client_isn + 1) return {};  // not the answer to this SYN
+  f.last_ms = now_ms;
+  f.state = FeState::kSynAckSeen;
+  f.isn1 = facts.seq;
+  f.granted = 0;
+  if (facts.tsval) f.granted |= proto::granted::kTimestamps;
+  if (facts.sack_permitted) f.granted |= proto::granted::kSack;
+  if (facts.wscale) f.granted |= proto::granted::kWindowScale;
+  f.wscale = facts.wscale.value_or(0);
+  f.mss = facts.mss.value_or(536);
+  return {};
+}
+
+void Frontend::touch(const FlowKey& key, uint64_t last_ms) {
+  auto it = flows_.find(key);
+  if (it != flows_.end() && last_ms > it->second.last_ms) it->second.last_ms = last_ms;
 }
 
 void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
@@ -265,7 +287,7 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
   if (ack.refusal != proto::Refusal::kNone) {
     ++counters_.handoff_refused;
     serve_locally(f, out);
-    flows_.erase(it);
+    forget(it, out);
     return out;
   }
   ++counters_.handed_off;
@@ -283,6 +305,7 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
   t.frontend_wscale = f.wscale;
   t.backend_wscale = ack.backend_wscale;
   f.state = FeState::kForwarding;
+  out.push_back(OffloadFlow{FlowRole::kFrontend, f.key, t});
 
   // The back end replayed the handshake ACK and the request bytes; what came after goes on now.
   std::vector<HeldPacket> held = std::move(f.held);
@@ -313,7 +336,7 @@ Actions Frontend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint
     // The back end gave up before acking: nothing was forwarded yet, so we can still serve it here.
     Actions out;
     serve_locally(f, out);
-    flows_.erase(it);
+    forget(it, out);
     return out;
   }
   return {};
@@ -326,7 +349,7 @@ Actions Frontend::on_peer_down(NodeId node, uint64_t now_ms) {
     if (f.backend == node && f.state == FeState::kHandoffPending) {
       ++counters_.handoff_timeouts;
       serve_locally(f, out);
-      it = flows_.erase(it);
+      it = forget(it, out);
     } else {
       ++it;
     }
@@ -367,7 +390,7 @@ Actions Frontend::on_tick(uint64_t now_ms) {
         erase = now_ms >= f.deadline_ms;
         break;
     }
-    it = erase ? flows_.erase(it) : std::next(it);
+    it = erase ? forget(it, out) : std::next(it);
   }
   return out;
 }

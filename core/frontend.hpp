@@ -85,8 +85,13 @@ class Frontend {
 
   // A packet from a client to this node's service port, before the local stack sees it.
   Actions on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms);
-  // A SYN/ACK that the local stack is sending to a client.
+  // A SYN/ACK that the local stack is sending to a client (held by the datapath until the verdict).
   Actions on_local_synack(PacketId id, ByteView bytes, uint64_t now_ms);
+  // The same knowledge when the datapath only reports it (the eBPF datapath sends the SYN/ACK itself).
+  // `key` is client -> this node.
+  Actions on_synack_seen(const FlowKey& key, const SynAckFacts& facts, uint64_t now_ms);
+  // The datapath saw packets of an offloaded flow (they never came to user space): not idle.
+  void touch(const FlowKey& key, uint64_t last_ms);
   Actions on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint64_t now_ms);
   Actions on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms);
   // A peer's control channel went down: its pending handoffs will never be answered.
@@ -107,6 +112,9 @@ class Frontend {
   void hold(FeFlow& f, PacketId id, ByteView bytes) {
     f.held.push_back({id, Bytes(bytes.begin(), bytes.end())});
   }
+  using Iter = std::unordered_map<FlowKey, FeFlow, FlowKeyHash>::iterator;
+  // Frees a flow's state, and tells the datapath.
+  Iter forget(Iter it, Actions& out);
 
   FrontendConfig cfg_;
   const ContentMap& map_;

@@ -133,6 +133,20 @@ class TcpPacket {
   TcpOptions opts_;
 };
 
+// What a SYN/ACK says, whether it came as a packet (NFQUEUE) or as an event from the kernel (eBPF).
+struct SynAckFacts {
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  std::optional<uint32_t> tsval;
+  std::optional<uint8_t> wscale;
+  std::optional<uint16_t> mss;
+  bool sack_permitted = false;
+  static SynAckFacts of(const TcpPacket& p) {
+    return {
+        p.seq(), p.ack(), p.tsval(), p.options().window_scale, p.options().mss, p.options().sack_permitted};
+  }
+};
+
 // Parses the option area of a TCP header; nullopt when an option's length runs past the header.
 std::optional<TcpOptions> parse_tcp_options(ByteView tcp_header);
 

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "core/actions.hpp"
@@ -25,13 +27,23 @@ struct DatapathPacket {
   ByteView bytes;
 };
 
+// What a kernel datapath reports instead of handing the packet itself to user space.
+struct DatapathEvent {
+  enum Kind { kFrontendSynAck, kBackendSynAck, kBackendRefused, kBackendClosed };
+  Kind kind = kFrontendSynAck;
+  FlowKey key;  // client -> this node, host byte order
+  SynAckFacts synack;
+  bool reset = false;  // kBackendClosed: by RST
+};
+
 class Datapath {
  public:
   using Handler = std::function<void(const DatapathPacket&)>;
+  using EventHandler = std::function<void(const DatapathEvent&)>;
   virtual ~Datapath() = default;
   virtual std::string name() const = 0;
   // Installs hooks; on error nothing is left behind.
-  virtual Status start(Handler handler) = 0;
+  virtual Status start(Handler handler, EventHandler events) = 0;
   // Removes every hook, rule and queue it installed. Safe to call twice.
   virtual void stop() = 0;
   // A file descriptor that becomes readable when packets wait; then call poll().
@@ -40,6 +52,18 @@ class Datapath {
   virtual void verdict(const Verdict& v) = 0;
   // Delivers a packet to this node's own TCP stack.
   virtual void inject_local(ByteView packet) = 0;
+
+  // WatchFlow / OffloadFlow / ForgetFlow from the state machines; a user-space datapath ignores them.
+  virtual void program(const Action& /*action*/) {}
+  // When the datapath last saw a packet of an offloaded flow (monotonic ms), if it tracks that.
+  virtual std::optional<uint64_t> last_activity_ms(FlowRole /*role*/, const FlowKey& /*key*/) const {
+    return std::nullopt;
+  }
+  // Counters and state for `batonctl status`.
+  virtual nlohmann::json stats() const { return nlohmann::json::object(); }
+  // Run-time attach/detach of kernel programs (`batonctl datapath ...`).
+  virtual Status attach() { return make_error("the " + name() + " datapath has no kernel programs"); }
+  virtual Status detach() { return make_error("the " + name() + " datapath has no kernel programs"); }
 };
 
 }  // namespace baton

@@ -73,6 +73,43 @@ void Engine::on_packet(const DatapathPacket& p) {
   }
 }
 
+void Engine::on_datapath_event(const DatapathEvent& e) {
+  const uint64_t now = monotonic_ms();
+  switch (e.kind) {
+    case DatapathEvent::kFrontendSynAck:
+      execute(frontend_.on_synack_seen(e.key, e.synack, now));
+      break;
+    case DatapathEvent::kBackendSynAck:
+      execute(backend_.on_synack_captured(e.key, e.synack, now));
+      break;
+    case DatapathEvent::kBackendRefused:
+      execute(backend_.on_replay_refused(e.key, now));
+      break;
+    case DatapathEvent::kBackendClosed:
+      execute(backend_.on_datapath_closed(e.key, e.reset, now));
+      break;
+  }
+}
+
+void Engine::refresh_activity(uint64_t now_ms) {
+  if (now_ms < next_activity_refresh_ms_) return;
+  next_activity_refresh_ms_ = now_ms + 1000;
+  std::vector<std::pair<FlowKey, uint64_t>> seen;
+  for (const auto& [key, f] : frontend_.flows()) {
+    if (f.state != FeState::kForwarding) continue;
+    if (auto t = datapath_.last_activity_ms(FlowRole::kFrontend, key)) seen.emplace_back(key, *t);
+  }
+  for (const auto& [key, t] : seen)
+    frontend_.touch(key, t);
+  seen.clear();
+  for (const auto& [key, f] : backend_.flows()) {
+    if (f.state != BeState::kEstablished) continue;
+    if (auto t = datapath_.last_activity_ms(FlowRole::kBackend, key)) seen.emplace_back(key, *t);
+  }
+  for (const auto& [key, t] : seen)
+    backend_.touch(key, t);
+}
+
 void Engine::on_message(NodeId from, const proto::Message& m) {
   const uint64_t now = monotonic_ms();
   if (const auto* r = std::get_if<proto::HandoffRequest>(&m)) {
@@ -98,6 +135,7 @@ void Engine::on_peer(NodeId node, bool up) {
 }
 
 void Engine::tick(uint64_t now_ms) {
+  refresh_activity(now_ms);
   execute(frontend_.on_tick(now_ms));
   execute(backend_.on_tick(now_ms));
 }
@@ -113,6 +151,8 @@ void Engine::execute(Actions actions) {
         ++messages_unsent_;
         spdlog::debug("control: node {} unreachable, message dropped", s->to);
       }
+    } else {
+      datapath_.program(a);
     }
   }
 }
@@ -148,6 +188,7 @@ nlohmann::json Engine::status() const {
         {"flows_closed", bc.flows_closed}}},
       {"control",
        {{"peers", mesh_ ? mesh_->status() : nlohmann::json::array()}, {"messages_unsent", messages_unsent_}}},
+      {"datapath_stats", datapath_.stats()},
   };
 }
 

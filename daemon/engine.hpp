@@ -19,6 +19,7 @@ class Engine {
   void attach(PeerMesh& mesh) { mesh_ = &mesh; }
 
   void on_packet(const DatapathPacket& p);
+  void on_datapath_event(const DatapathEvent& e);
   void on_message(NodeId from, const proto::Message& m);
   void on_peer(NodeId node, bool up);
   void tick(uint64_t now_ms);
@@ -29,6 +30,8 @@ class Engine {
 
  private:
   void execute(Actions actions);
+  // Offloaded flows are seen by the datapath only: carry its activity over to the state machines.
+  void refresh_activity(uint64_t now_ms);
 
   const Config& cfg_;
   Datapath& datapath_;
@@ -37,6 +40,7 @@ class Engine {
   Backend backend_;
   uint64_t started_ms_;
   uint64_t messages_unsent_ = 0;
+  uint64_t next_activity_refresh_ms_ = 0;
 };
 
 }  // namespace baton

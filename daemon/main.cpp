@@ -74,7 +74,9 @@ int run(const baton::Config& cfg) {
   } else if (auto s2 = mesh.start(); !s2) {
     spdlog::error("{}", s2.error());
     rc = 1;
-  } else if (auto s3 = datapath.start([&](const DatapathPacket& p) { engine.on_packet(p); }); !s3) {
+  } else if (auto s3 = datapath.start([&](const DatapathPacket& p) { engine.on_packet(p); },
+                                      [&](const DatapathEvent& e) { engine.on_datapath_event(e); });
+             !s3) {
     spdlog::error("datapath {}: {}", datapath.name(), s3.error());
     rc = 1;
   } else {

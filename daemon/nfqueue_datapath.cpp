@@ -131,7 +131,7 @@ int NfqueueDatapath::on_packet(nfq_q_handle* /*qh*/, nfgenmsg* /*msg*/, nfq_data
   return 0;
 }
 
-Status NfqueueDatapath::start(Handler handler) {
+Status NfqueueDatapath::start(Handler handler, EventHandler /*events: none in user space*/) {
   handler_ = std::move(handler);
   raw_fd_ = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
   if (raw_fd_ < 0)

@@ -32,7 +32,7 @@ class NfqueueDatapath final : public Datapath {
   NfqueueDatapath& operator=(const NfqueueDatapath&) = delete;
 
   std::string name() const override { return "nfqueue"; }
-  Status start(Handler handler) override;
+  Status start(Handler handler, EventHandler events) override;
   void stop() override;
   int fd() const override { return fd_; }
   void poll() override;

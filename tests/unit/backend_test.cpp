@@ -163,3 +163,37 @@ TEST_F(BackendTest, UnrelatedPacketsPassUntouched) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST_F(BackendTest, WatchesBeforeReplayAndOffloadsBeforeTheAck) {
+  auto a = be.on_handoff_request(1, request(), 0);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<WatchFlow>(a[0]));
+  EXPECT_TRUE(std::holds_alternative<InjectLocal>(a[1]));
+  FlowKey key = std::get<WatchFlow>(a[0]).key;
+  EXPECT_EQ(key.daddr, test::kNode2);
+  // The same capture as a kernel datapath reports it.
+  a = be.on_synack_captured(key, SynAckFacts{kIsn2, kIsn + 1, 70, 7, 1460, true}, 1);
+  ASSERT_FALSE(a.empty());
+  ASSERT_TRUE(std::holds_alternative<OffloadFlow>(a[0])) << "translation in place before the replay";
+  EXPECT_EQ(std::get<OffloadFlow>(a[0]).xlate.ts_offset, 20u - 70u);
+  EXPECT_TRUE(std::holds_alternative<InjectLocal>(a[1]));
+  // A close the datapath saw: the front end is told, the state lingers, then is forgotten.
+  auto closed = messages<proto::FlowClosed>(be.on_datapath_closed(key, true, 2));
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].reason, proto::CloseReason::kReset);
+  EXPECT_EQ(all_of<ForgetFlow>(be.on_tick(100'000)).size(), 1u);
+}
+
+TEST_F(BackendTest, RefusalReportedByTheDatapath) {
+  auto a = be.on_handoff_request(1, request(), 0);
+  FlowKey key = std::get<WatchFlow>(a[0]).key;
+  a = be.on_replay_refused(key, 1);
+  EXPECT_EQ(messages<proto::HandoffAck>(a)[0].refusal, proto::Refusal::kNoListener);
+  EXPECT_EQ(all_of<ForgetFlow>(a).size(), 1u);
+}
+
+}  // namespace
+}  // namespace baton

@@ -203,3 +203,55 @@ TEST_F(FrontendTest, ClientFinBeforeCompleteRequestIsServedLocally) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+// The datapath programming a kernel datapath relies on: watched from the SYN, offloaded with the
+// translation once handed off, forgotten when the state goes.
+TEST_F(FrontendTest, ProgramsTheDatapathThroughTheFlowsLife) {
+  auto a = fe.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
+  ASSERT_FALSE(a.empty());
+  ASSERT_TRUE(std::holds_alternative<WatchFlow>(a[0])) << "watched before the SYN's verdict";
+  FlowKey key = std::get<WatchFlow>(a[0]).key;
+  EXPECT_EQ(key.saddr, test::kClient);
+  // Facts reported by a kernel datapath count like a SYN/ACK packet.
+  SynAckFacts facts{kIsn1, kIsn + 1, 20, 7, 1460, true};
+  fe.on_synack_seen(key, facts, 0);
+  EXPECT_EQ(fe.flows().at(key).state, FeState::kSynAckSeen);
+  EXPECT_EQ(fe.flows().at(key).isn1, kIsn1);
+  test::Segment ack;
+  ack.seq = kIsn + 1;
+  ack.ack = kIsn1 + 1;
+  ack.timestamps = {{11, 20}};
+  fe.on_client_packet(3, test::build(ack), 1);
+  ack.payload = test::as_bytes("GET /two/x HTTP/1.1\r\n\r\n");
+  a = fe.on_client_packet(4, test::build(ack), 1);
+  proto::HandoffAck yes;
+  yes.flow = key;
+  yes.isn2 = 777;
+  a = fe.on_handoff_ack(2, yes, 2);
+  auto off = all_of<OffloadFlow>(a);
+  ASSERT_EQ(off.size(), 1u);
+  EXPECT_EQ(off[0].key, key);
+  EXPECT_EQ(off[0].xlate.isn2, 777u);
+  EXPECT_EQ(off[0].xlate.backend_addr, test::kNode2);
+  // Offloaded flows are not idle while the datapath sees their packets.
+  fe.touch(key, 500'000);
+  fe.on_tick(700'000);
+  EXPECT_EQ(fe.flows().size(), 1u);
+  auto gone = all_of<ForgetFlow>(fe.on_tick(500'000 + 600'001));
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].key, key);
+}
+
+TEST_F(FrontendTest, LocalDecisionForgetsTheFlow) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  ack.payload = test::as_bytes("GET /one HTTP/1.1\r\n\r\n");
+  auto a = fe.on_client_packet(4, test::build(ack), 1);
+  EXPECT_EQ(all_of<ForgetFlow>(a).size(), 1u);
+}
+
+}  // namespace
+}  // namespace baton
