@@ -109,7 +109,33 @@ enum baton_counter {
 	BATON_CNT_MAX,
 };
 
-/* skb->mark bit set on ingress packets that batond must see (iptables queues exactly these). */
-#define BATON_SLOW_MARK_DEFAULT 0x00ba7000u
+/* skb->mark bit set by tc ingress on packets that batond must see (iptables queues exactly these). */
+#define BATON_SLOW_MARK 0x40000000u
+/* skb->mark bit set by batond on packets it already translated in user space (NFQUEUE verdict), so that
+ * tc egress does not translate them a second time while the datapath switches between modes. */
+#define BATON_DONE_MARK 0x20000000u
+
+/*
+ * Layout checks, compiled by both sides (clang for BPF, g++ for batond): if either compiler laid a struct
+ * out differently, the build fails instead of the maps silently disagreeing.
+ */
+#ifdef __cplusplus
+#define BATON_ABI_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define BATON_ABI_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+BATON_ABI_ASSERT(sizeof(struct baton_flow_key) == 12, "baton_flow_key size");
+BATON_ABI_ASSERT(__builtin_offsetof(struct baton_flow_key, sport) == 8, "baton_flow_key.sport");
+BATON_ABI_ASSERT(sizeof(struct baton_xlate) == 24, "baton_xlate size");
+BATON_ABI_ASSERT(__builtin_offsetof(struct baton_xlate, timestamps) == 20, "baton_xlate.timestamps");
+BATON_ABI_ASSERT(sizeof(struct baton_fe_flow) == 48, "baton_fe_flow size");
+BATON_ABI_ASSERT(__builtin_offsetof(struct baton_fe_flow, xlate) == 8, "baton_fe_flow.xlate");
+BATON_ABI_ASSERT(__builtin_offsetof(struct baton_fe_flow, last_ns) == 32, "baton_fe_flow.last_ns");
+BATON_ABI_ASSERT(sizeof(struct baton_be_flow) == 56, "baton_be_flow size");
+BATON_ABI_ASSERT(__builtin_offsetof(struct baton_be_flow, xlate) == 16, "baton_be_flow.xlate");
+BATON_ABI_ASSERT(__builtin_offsetof(struct baton_be_flow, last_ns) == 40, "baton_be_flow.last_ns");
+BATON_ABI_ASSERT(sizeof(struct baton_event) == 40, "baton_event size");
+BATON_ABI_ASSERT(__builtin_offsetof(struct baton_event, key) == 8, "baton_event.key");
+BATON_ABI_ASSERT(__builtin_offsetof(struct baton_event, mss) == 32, "baton_event.mss");
 
 #endif /* BATON_ABI_H */

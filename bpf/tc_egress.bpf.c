@@ -48,6 +48,8 @@ int baton_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (p.saddr != cfg_service_addr || p.sport != cfg_service_port)
 		return TC_ACT_OK;
+	if (skb->mark & BATON_DONE_MARK)
+		return TC_ACT_OK; /* batond translated it already (NFQUEUE fallback) */
 
 	/* Keys name the client -> server direction. */
 	key.saddr = p.daddr;

@@ -23,7 +23,7 @@
 
 static __always_inline int mark_slow(struct __sk_buff *skb)
 {
-	skb->mark |= cfg_slow_mark;
+	skb->mark |= BATON_SLOW_MARK;
 	count(BATON_CNT_FE_SLOW, 1);
 	return TC_ACT_OK;
 }

@@ -89,10 +89,17 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* status = app.add_subcommand("status", "node summary: flows, counters, peers");
   auto* flows = app.add_subcommand("flows", "live flows with their state");
+  auto* datapath =
+      app.add_subcommand("datapath", "the kernel datapath: status, attach or detach its programs");
+  std::string datapath_action = "status";
+  datapath->add_option("action", datapath_action, "status | attach | detach")
+      ->check(CLI::IsMember({"status", "attach", "detach"}));
   CLI11_PARSE(app, argc, argv);
 
   nlohmann::json reply;
-  std::string command = status->parsed() ? "status" : "flows";
+  std::string command = status->parsed()  ? "status"
+                        : flows->parsed() ? "flows"
+                                          : "datapath " + datapath_action;
   if (int rc = query(socket_path, command, &reply)) return rc;
   if (json) {
     std::cout << reply.dump(2) << "\n";
@@ -100,6 +107,9 @@ int main(int argc, char** argv) {
     print_status(reply);
   } else if (flows->parsed()) {
     print_flows(reply);
+  } else {
+    std::cout << "datapath " << reply["datapath"].get<std::string>() << "\n"
+              << reply["stats"].dump(2) << "\n";
   }
   return 0;
 }

@@ -11,6 +11,7 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-CommandResult run_command(const std::vector<std::string>& argv);
+// `input`, if any, is written to the command's standard input.
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = "");
 
 }  // namespace baton

@@ -78,14 +78,19 @@ Config parse(const toml::table& t) {
   c.node_id = static_cast<NodeId>(in_range(required<int64_t>(t["node_id"], "node_id"), 1, 65535, "node_id"));
   c.service_port = static_cast<uint16_t>(
       in_range(optional_value<int64_t>(t["service_port"], "service_port", 80), 1, 65535, "service_port"));
-  c.datapath = optional_value<std::string>(t["datapath"], "datapath", "nfqueue");
-  if (c.datapath != "nfqueue") {
-    throw Fail{"key 'datapath': '" + c.datapath + "' is not available (this build has: nfqueue)"};
+  c.datapath = optional_value<std::string>(t["datapath"], "datapath", "ebpf");
+  if (c.datapath != "nfqueue" && c.datapath != "ebpf") {
+    throw Fail{"key 'datapath': '" + c.datapath + "' is not available (this build has: ebpf, nfqueue)"};
   }
+  c.bpf_pin_dir = optional_value<std::string>(t["bpf_pin_dir"], "bpf_pin_dir", c.bpf_pin_dir);
+  if (c.bpf_pin_dir.rfind("/sys/fs/bpf/", 0) != 0) throw Fail{"key 'bpf_pin_dir' must be below /sys/fs/bpf/"};
   c.queue_num = static_cast<uint16_t>(
       in_range(optional_value<int64_t>(t["queue_num"], "queue_num", 0), 0, 65535, "queue_num"));
   c.packet_mark = static_cast<uint32_t>(in_range(
       optional_value<int64_t>(t["packet_mark"], "packet_mark", 0xba70), 1, 0xffffffffLL, "packet_mark"));
+  // The two top bits below are the eBPF datapath's own marks (bpf/baton_abi.h).
+  if (c.packet_mark & 0x60000000u)
+    throw Fail{"key 'packet_mark' must leave bits 0x60000000 clear (used by batond)"};
   c.status_socket = optional_value<std::string>(t["status_socket"], "status_socket", c.status_socket);
   c.manage_sysctls = optional_value<bool>(t["manage_sysctls"], "manage_sysctls", true);
   c.secret = required<std::string>(t["secret"], "secret");
@@ -154,8 +159,9 @@ Config parse(const toml::table& t) {
       in_range(optional_value<int64_t>(t["max_flows"], "max_flows", 65536), 16, 16'777'216, "max_flows"));
 
   static const std::set<std::string> known_keys{
-      "node_id",        "service_port", "datapath", "queue_num", "packet_mark", "status_socket",
-      "manage_sysctls", "secret",       "nodes",    "content",   "timeouts",    "max_flows"};
+      "node_id",     "service_port",  "datapath",       "bpf_pin_dir", "queue_num",
+      "packet_mark", "status_socket", "manage_sysctls", "secret",      "nodes",
+      "content",     "timeouts",      "max_flows"};
   for (const auto& [k, v] : t) {
     if (!known_keys.count(std::string(k.str()))) throw Fail{"unknown key '" + std::string(k.str()) + "'"};
   }

@@ -20,7 +20,8 @@ struct NodeConfig {
 struct Config {
   NodeId node_id = 0;
   uint16_t service_port = 80;
-  std::string datapath = "nfqueue";
+  std::string datapath = "ebpf";  // "ebpf" (tc programs + NFQUEUE slow path) or "nfqueue" (reference)
+  std::string bpf_pin_dir = "/sys/fs/bpf/baton";
   uint16_t queue_num = 0;
   uint32_t packet_mark = 0xba70;  // marks the replayed connections' packets on a back end
   std::string status_socket = "/run/baton/batond.sock";

@@ -47,6 +47,7 @@ Engine::Engine(const Config& cfg, Datapath& datapath)
 
 void Engine::on_packet(const DatapathPacket& p) {
   const uint64_t now = monotonic_ms();
+  spdlog::trace("packet {} {} bytes", p.direction == Direction::kIngress ? "in" : "out", p.bytes.size());
   if (p.bytes.size() < 40 || (p.bytes[0] >> 4) != 4) {
     datapath_.verdict(accept(p.id));
     return;
@@ -75,6 +76,8 @@ void Engine::on_packet(const DatapathPacket& p) {
 
 void Engine::on_datapath_event(const DatapathEvent& e) {
   const uint64_t now = monotonic_ms();
+  spdlog::debug("datapath event {} for {} (seq {} ack {})", static_cast<int>(e.kind), format_key(e.key),
+                e.synack.seq, e.synack.ack);
   switch (e.kind) {
     case DatapathEvent::kFrontendSynAck:
       execute(frontend_.on_synack_seen(e.key, e.synack, now));

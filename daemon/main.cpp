@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "daemon/bpf_datapath.hpp"
 #include "daemon/config.hpp"
 #include "daemon/engine.hpp"
 #include "daemon/event_loop.hpp"
@@ -42,7 +43,18 @@ int run(const baton::Config& cfg) {
   for (const auto& n : cfg.nodes) {
     if (n.id != cfg.node_id) dp_opts.peer_service_addrs.push_back(n.service_addr);
   }
-  NfqueueDatapath datapath(dp_opts);
+  std::unique_ptr<Datapath> datapath_ptr;
+  if (cfg.datapath == "ebpf") {
+    BpfDatapathOptions bo;
+    bo.nfqueue = dp_opts;
+    bo.interface = *iface;
+    bo.pin_dir = cfg.bpf_pin_dir;
+    bo.max_flows = static_cast<uint32_t>(cfg.max_flows);
+    datapath_ptr = std::make_unique<BpfDatapath>(bo);
+  } else {
+    datapath_ptr = std::make_unique<NfqueueDatapath>(dp_opts);
+  }
+  Datapath& datapath = *datapath_ptr;
   EventLoop loop;
   Engine engine(cfg, datapath);
   PeerMesh mesh(
@@ -52,7 +64,13 @@ int run(const baton::Config& cfg) {
   StatusServer status(loop, cfg.status_socket, [&](const std::string& cmd) -> nlohmann::json {
     if (cmd == "status") return engine.status();
     if (cmd == "flows") return engine.flows();
-    return {{"error", "unknown command '" + cmd + "' (try: status, flows)"}};
+    if (cmd == "datapath status") return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
+    if (cmd == "datapath attach" || cmd == "datapath detach") {
+      auto s = cmd == "datapath attach" ? datapath.attach() : datapath.detach();
+      if (!s) return {{"error", s.error()}};
+      return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
+    }
+    return {{"error", "unknown command '" + cmd + "' (try: status, flows, datapath status|attach|detach)"}};
   });
 
   sigset_t mask;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 extern "C" {
@@ -26,90 +27,113 @@ constexpr const char* kChainIn = "BATON_IN";
 constexpr const char* kChainOut = "BATON_OUT";
 constexpr const char* kChainFwd = "BATON_FWD";
 
-std::vector<std::string> ipt(std::initializer_list<std::string> args) {
-  std::vector<std::string> v{"iptables", "-w"};
-  v.insert(v.end(), args);
+std::string hex(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof(b), "0x%x", v);
+  return b;
+}
+
+// Jumps from the built-in chains into ours: {table, chain, match...}. Installed once, removed at stop.
+const std::vector<std::vector<std::string>>& jumps() {
+  static const std::vector<std::vector<std::string>> j = {
+      // Packets that batond injects itself arrive on lo: never queue them a second time.
+      {"raw", "PREROUTING", "!", "-i", "lo", "-j", kChainIn},
+      {"raw", "OUTPUT", "-j", kChainOut},
+      {"filter", "FORWARD", "-j", kChainFwd},
+  };
+  return j;
+}
+
+std::vector<std::string> jump_command(const std::vector<std::string>& j, const std::string& op) {
+  std::vector<std::string> v{"iptables", "-w", "-t", j[0], op, j[1]};
+  if (op == "-I") v.push_back("1");
+  v.insert(v.end(), j.begin() + 2, j.end());
   return v;
 }
-}  // namespace
 
-std::vector<std::vector<std::string>> NfqueueDatapath::install_commands() const {
-  const std::string addr = format_ipv4(opts_.service_addr);
-  const std::string port = std::to_string(opts_.service_port);
-  const std::string queue = std::to_string(opts_.queue_num);
-  const std::string mark = std::to_string(opts_.mark);
-  std::vector<std::vector<std::string>> c;
-  // Connection tracking would call the forwarded and the asymmetric halves INVALID: keep it out of the
-  // service port entirely, as IPVS does. The raw table runs before conntrack (priority -300).
-  c.push_back(ipt({"-t", "raw", "-N", kChainIn}));
-  c.push_back(
-      ipt({"-t", "raw", "-A", kChainIn, "-p", "tcp", "-d", addr, "--dport", port, "-j", "CT", "--notrack"}));
-  // --queue-bypass: while batond is not running, packets go to the local stack instead of being dropped.
-  c.push_back(ipt({"-t", "raw", "-A", kChainIn, "-p", "tcp", "-d", addr, "--dport", port, "-j", "NFQUEUE",
-                   "--queue-num", queue, "--queue-bypass"}));
-  // Packets that batond injects itself arrive on lo: never queue them a second time.
-  c.push_back(ipt({"-t", "raw", "-I", "PREROUTING", "1", "!", "-i", "lo", "-j", kChainIn}));
-  c.push_back(ipt({"-t", "raw", "-N", kChainOut}));
-  c.push_back(
-      ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "-j", "CT", "--notrack"}));
-  // Egress: every SYN/ACK (the front end learns ISN1 and the options it granted) ...
-  c.push_back(ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "--tcp-flags",
-                   "SYN,ACK", "SYN,ACK", "-j", "NFQUEUE", "--queue-num", queue, "--queue-bypass"}));
-  // ... and every packet of a replayed connection, which carries our mark (tcp_fwmark_accept copies the
-  // replayed SYN's mark to the socket; fwmark_reflect copies it to the stack's resets).
-  c.push_back(ipt({"-t", "raw", "-A", kChainOut, "-p", "tcp", "-s", addr, "--sport", port, "-m", "mark",
-                   "--mark", mark, "-j", "NFQUEUE", "--queue-num", queue, "--queue-bypass"}));
-  c.push_back(ipt({"-t", "raw", "-I", "OUTPUT", "1", "-j", kChainOut}));
-  c.push_back(ipt({"-t", "filter", "-N", kChainFwd}));
-  for (uint32_t peer : opts_.peer_service_addrs) {
-    c.push_back(ipt({"-t", "filter", "-A", kChainFwd, "-p", "tcp", "-d", format_ipv4(peer), "--dport", port,
-                     "-j", "ACCEPT"}));
-  }
-  c.push_back(ipt({"-t", "filter", "-I", "FORWARD", "1", "-j", kChainFwd}));
-  return c;
-}
-
-std::vector<std::vector<std::string>> NfqueueDatapath::remove_commands() {
-  return {
-      ipt({"-t", "raw", "-D", "PREROUTING", "!", "-i", "lo", "-j", kChainIn}),
-      ipt({"-t", "raw", "-F", kChainIn}),
-      ipt({"-t", "raw", "-X", kChainIn}),
-      ipt({"-t", "raw", "-D", "OUTPUT", "-j", kChainOut}),
-      ipt({"-t", "raw", "-F", kChainOut}),
-      ipt({"-t", "raw", "-X", kChainOut}),
-      ipt({"-t", "filter", "-D", "FORWARD", "-j", kChainFwd}),
-      ipt({"-t", "filter", "-F", kChainFwd}),
-      ipt({"-t", "filter", "-X", kChainFwd}),
-  };
-}
-
-namespace {
 void remove_rules() {
   // Leftovers of a crashed run are removed the same way; errors mean "was not there".
-  for (int pass = 0; pass < 2; ++pass) {
-    for (const auto& cmd : NfqueueDatapath::remove_commands())
-      run_command(cmd);
+  for (const auto& j : jumps()) {
+    for (int i = 0; i < 8 && run_command(jump_command(j, "-D")).exit_code == 0; ++i) {
+    }
+  }
+  for (const char* table : {"raw", "filter"}) {
+    for (const char* chain : {kChainIn, kChainOut, kChainFwd}) {
+      if (run_command({"iptables", "-w", "-t", table, "-F", chain}).exit_code == 0) {
+        run_command({"iptables", "-w", "-t", table, "-X", chain});
+      }
+    }
   }
 }
-
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v)
-    s += (s.empty() ? "" : " ") + x;
-  return s;
-}
 }  // namespace
+
+std::string NfqueueDatapath::ruleset() const {
+  const std::string addr = format_ipv4(opts_.service_addr);
+  const std::string port = std::to_string(opts_.service_port);
+  const std::string queue = "-j NFQUEUE --queue-num " + std::to_string(opts_.queue_num) + " --queue-bypass";
+  const std::string in = "-A " + std::string(kChainIn) + " -p tcp -d " + addr + " --dport " + port;
+  const std::string out = "-A " + std::string(kChainOut) + " -p tcp -s " + addr + " --sport " + port;
+  std::string r = "*raw\n:" + std::string(kChainIn) + " - [0:0]\n:" + kChainOut + " - [0:0]\n";
+  // Connection tracking would call the forwarded and the asymmetric halves INVALID: keep it out of the
+  // service port entirely, as IPVS does. The raw table runs before conntrack (priority -300).
+  r += in + " -j CT --notrack\n";
+  r += out + " -j CT --notrack\n";
+  if (opts_.slow_mark) {
+    // Under the kernel datapath: only what tc ingress marked (SYNs, flows being decided).
+    r += in + " -m mark --mark " + hex(opts_.slow_mark) + "/" + hex(opts_.slow_mark) + " " + queue + "\n";
+  } else {
+    // --queue-bypass: while batond is not running, packets go to the local stack, not to a black hole.
+    r += in + " " + queue + "\n";
+    // Egress: every SYN/ACK (the front end learns ISN1 and the options it granted) ...
+    r += out + " --tcp-flags SYN,ACK SYN,ACK " + queue + "\n";
+    // ... and every packet of a replayed connection, which carries our mark (tcp_fwmark_accept copies
+    // the replayed SYN's mark to the socket; fwmark_reflect copies it to the stack's resets).
+    r += out + " -m mark --mark " + hex(opts_.mark) + " " + queue + "\n";
+  }
+  r += "COMMIT\n*filter\n:" + std::string(kChainFwd) + " - [0:0]\n";
+  for (uint32_t peer : opts_.peer_service_addrs) {
+    r += "-A " + std::string(kChainFwd) + " -p tcp -d " + format_ipv4(peer) + " --dport " + port +
+         " -j ACCEPT\n";
+  }
+  r += "COMMIT\n";
+  return r;
+}
+
+Status NfqueueDatapath::load_ruleset() {
+  // --noflush: only our chains, which the rule set declares (and so flushes and refills), change, in one
+  // transaction.
+  CommandResult r = run_command({"iptables-restore", "-w", "--noflush"}, ruleset());
+  if (r.exit_code != 0)
+    return make_error("iptables-restore failed: " + r.output + "rules were:\n" + ruleset());
+  return Ok{};
+}
 
 Status NfqueueDatapath::install_rules() {
   remove_rules();
-  for (const auto& cmd : install_commands()) {
-    CommandResult r = run_command(cmd);
+  if (auto s = load_ruleset(); !s) {
+    remove_rules();
+    return s;
+  }
+  for (const auto& j : jumps()) {
+    CommandResult r = run_command(jump_command(j, "-I"));
     if (r.exit_code != 0) {
       remove_rules();
-      return make_error("'" + join(cmd) + "' failed: " + r.output);
+      return make_error("iptables: cannot hook " + j[0] + " " + j[1] + ": " + r.output);
     }
   }
   rules_installed_ = true;
+  return Ok{};
+}
+
+Status NfqueueDatapath::set_slow_mark(uint32_t slow_mark) {
+  if (slow_mark == opts_.slow_mark) return Ok{};
+  uint32_t before = opts_.slow_mark;
+  opts_.slow_mark = slow_mark;
+  if (!rules_installed_) return Ok{};
+  if (auto s = load_ruleset(); !s) {
+    opts_.slow_mark = before;
+    return s;
+  }
   return Ok{};
 }
 
@@ -211,6 +235,11 @@ void NfqueueDatapath::verdict(const Verdict& v) {
   uint32_t verdict = v.kind == Verdict::kAccept ? NF_ACCEPT : NF_DROP;
   if (v.replacement.empty()) {
     nfq_set_verdict(qh_, static_cast<uint32_t>(v.id), verdict, 0, nullptr);
+  } else if (opts_.done_mark) {
+    // Rewritten here: mark it so that a kernel datapath does not rewrite it again. The only packets we
+    // rewrite on egress belong to replayed connections, whose mark is ours.
+    nfq_set_verdict2(qh_, static_cast<uint32_t>(v.id), verdict, opts_.mark | opts_.done_mark,
+                     static_cast<uint32_t>(v.replacement.size()), v.replacement.data());
   } else {
     nfq_set_verdict(qh_, static_cast<uint32_t>(v.id), verdict, static_cast<uint32_t>(v.replacement.size()),
                     v.replacement.data());

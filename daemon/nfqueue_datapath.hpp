@@ -22,6 +22,11 @@ struct NfqueueOptions {
   uint16_t service_port = 80;
   uint32_t mark = 0xba70;
   std::vector<uint32_t> peer_service_addrs;  // forwarded packets to these must pass the FORWARD chain
+  // Slow-path mode under a kernel datapath: only ingress packets carrying `slow_mark` are queued (tc
+  // marks them), nothing on egress. 0: every service-port packet is queued (the reference datapath).
+  uint32_t slow_mark = 0;
+  // Set on packets this datapath rewrote, so that a kernel datapath leaves them alone.
+  uint32_t done_mark = 0;
 };
 
 class NfqueueDatapath final : public Datapath {
@@ -39,13 +44,17 @@ class NfqueueDatapath final : public Datapath {
   void verdict(const Verdict& v) override;
   void inject_local(ByteView packet) override;
 
-  // The iptables commands that install (or remove) the rules; exposed for docs and `batonctl`.
-  std::vector<std::vector<std::string>> install_commands() const;
-  static std::vector<std::vector<std::string>> remove_commands();
+  // Switches between queueing everything and queueing only marked packets, atomically (one
+  // iptables-restore transaction: no packet ever sees the chains half filled).
+  Status set_slow_mark(uint32_t slow_mark);
+
+  // The rule set, in iptables-restore format (exposed for tests and docs).
+  std::string ruleset() const;
 
  private:
   static int on_packet(nfq_q_handle* qh, nfgenmsg* msg, nfq_data* nfa, void* data);
   Status install_rules();
+  Status load_ruleset();
 
   NfqueueOptions opts_;
   Handler handler_;

@@ -60,6 +60,5 @@ static __always_inline void emit(const struct baton_event *ev)
 /* Load-time configuration (rodata), set by batond before the object is loaded. */
 const volatile __u32 cfg_service_addr = 0; /* network order */
 const volatile __u16 cfg_service_port = 0; /* network order */
-const volatile __u32 cfg_slow_mark = BATON_SLOW_MARK_DEFAULT;
 
 #endif /* BATON_MAPS_H */

@@ -29,6 +29,7 @@ config() {  # extra top-level lines
   cat > "$work/batond.toml" <<CONF
 node_id = 1
 status_socket = "$work/batond.sock"
+bpf_pin_dir = "/sys/fs/bpf/$ns"
 secret = "lifecycle-test-secret"
 $1
 [[nodes]]
@@ -50,7 +51,15 @@ start() {
   done
   return 1
 }
-rules() { in_ns iptables -w -t raw -S; in_ns iptables -w -t filter -S; }
+# Everything batond may leave behind: iptables rules, tc qdiscs and filters, BPF pins.
+rules() {
+  in_ns iptables -w -t raw -S
+  in_ns iptables -w -t filter -S
+  in_ns tc qdisc show dev eth0
+  in_ns tc filter show dev eth0 ingress 2>/dev/null
+  in_ns tc filter show dev eth0 egress 2>/dev/null
+  ls /sys/fs/bpf/"$ns" 2>/dev/null || true
+}
 sysctls() { in_ns sysctl -n net.ipv4.ip_forward net.ipv4.tcp_fwmark_accept net.ipv4.conf.all.send_redirects | tr '\n' ' '; }
 
 # Bad config: exit 2, the message names the key, nothing changed.
@@ -80,7 +89,18 @@ start || fail "batond did not start"
 grep -q "BATON_IN" <<< "$(rules)" || fail "no BATON_IN chain after start"
 grep -q "NFQUEUE" <<< "$(rules)" || fail "no NFQUEUE rule after start"
 [ "$(in_ns sysctl -n net.ipv4.ip_forward)" = 1 ] || fail "ip_forward not set"
-"$batonctl" -s "$work/batond.sock" status | grep -q "datapath nfqueue" || fail "batonctl status"
+grep -q "clsact" <<< "$(rules)" || fail "no clsact qdisc after start"
+grep -q "baton_ingress" <<< "$(rules)" || fail "no tc ingress filter after start"
+grep -q "baton_egress" <<< "$(rules)" || fail "no tc egress filter after start"
+grep -q "baton_fe_flows" <<< "$(rules)" || fail "flow maps not pinned"
+"$batonctl" -s "$work/batond.sock" status | grep -q "datapath ebpf" || fail "batonctl status"
+# Run-time detach and attach: the NFQUEUE path takes every packet while detached.
+"$batonctl" -s "$work/batond.sock" datapath detach > /dev/null || fail "datapath detach"
+! grep -q "baton_ingress" <<< "$(rules)" || fail "tc filter still there after detach"
+grep -q -- "--tcp-flags SYN,ACK SYN,ACK" <<< "$(rules)" || fail "NFQUEUE did not take over after detach"
+"$batonctl" -s "$work/batond.sock" datapath attach > /dev/null || fail "datapath attach"
+grep -q "baton_ingress" <<< "$(rules)" || fail "tc filter missing after attach"
+! grep -q -- "--tcp-flags SYN,ACK SYN,ACK" <<< "$(rules)" || fail "NFQUEUE not narrowed after attach"
 "$batonctl" -s "$work/batond.sock" --json flows | grep -q '^\[' || fail "batonctl flows --json"
 kill -TERM $pid; rc=0; wait $pid || rc=$?; pid=""; [ $rc = 0 ] || fail "batond did not exit cleanly (exit $rc)"
 [ "$(rules)" = "$before_rules" ] || fail "rules left behind: $(diff <(echo "$before_rules") <(rules))"
@@ -95,5 +115,5 @@ grep -q "BATON_IN" <<< "$(rules)" || fail "expected leftovers after SIGKILL"
 start || fail "batond did not start over a crash's leftovers"
 [ "$(grep -c -- "-j BATON_IN" <<< "$(rules)")" = 1 ] || fail "rules duplicated after restart"
 kill -TERM $pid; rc=0; wait $pid || rc=$?; pid=""; [ $rc = 0 ] || fail "batond did not exit cleanly (exit $rc)"
-[ "$(rules)" = "$before_rules" ] || fail "rules left behind after restart"
+[ "$(rules)" = "$before_rules" ] || fail "rules left behind after restart: $(diff <(echo "$before_rules") <(rules))"
 echo "PASS: refusals are clear; start and stop leave the node as it was; crash leftovers are cleaned"

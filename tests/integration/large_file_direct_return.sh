@@ -6,7 +6,11 @@ path=/n2/big.bin
 size=$(awk -F'\t' -v p=$path '$1 == p {print $2}' "$BATON_CONTENT")
 [ "$size" -ge $((50 * 1024 * 1024)) ] || fail "testbed lacks the 50 MB file"
 ns1=$(node_ns 1)
-ip netns exec "$ns1" tcpdump -p -n -q -i "$BATON_NODE_1_IF" -w "$work/n1.pcap" -s 96 "tcp port $BATON_PORT" 2>"$work/tcpdump.err" &
+# nsenter execs tcpdump itself (ip netns exec would fork), so that our SIGINT reaches it; -U writes each
+# packet at once and --immediate-mode hands each to tcpdump at once, so that nothing waits in a buffer
+# when the capture stops.
+nsenter --net="/run/netns/$ns1" tcpdump --immediate-mode -U -p -n -q -i "$BATON_NODE_1_IF" -w "$work/n1.pcap" -s 96 \
+  "tcp port $BATON_PORT" 2>"$work/tcpdump.err" &
 dump=$!
 cleanup_hooks+=("kill $dump 2>/dev/null; wait $dump 2>/dev/null")
 for _ in $(seq 1 50); do grep -q "listening on" "$work/tcpdump.err" && break; sleep 0.1; done

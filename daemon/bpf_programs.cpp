@@ -1,0 +1,171 @@
+#include "daemon/bpf_programs.hpp"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "tc_egress.skel.h"
+#include "tc_ingress.skel.h"
+
+namespace baton {
+
+namespace {
+std::string errstr(int err) {
+  return std::strerror(err < 0 ? -err : err);
+}
+
+// libbpf prints the verifier log through this; route it to our log.
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[4096];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  std::string line(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1) : 0);
+  while (!line.empty() && line.back() == '\n')
+    line.pop_back();
+  // Creating the clsact hook when it exists already is expected (see attach); not worth a warning.
+  if (line.find("Exclusivity flag on") != std::string::npos) level = LIBBPF_INFO;
+  if (level == LIBBPF_WARN) {
+    spdlog::warn("libbpf: {}", line);
+  } else {
+    spdlog::debug("libbpf: {}", line);
+  }
+  return 0;
+}
+
+template <class Skel>
+void configure(Skel* s, const BpfLoadOptions& o) {
+  s->rodata->cfg_service_addr = htonl(o.service_addr);
+  s->rodata->cfg_service_port = htons(o.service_port);
+  bpf_map__set_max_entries(s->maps.baton_fe_flows, o.max_flows);
+  bpf_map__set_max_entries(s->maps.baton_be_flows, o.max_flows);
+}
+}  // namespace
+
+Status ensure_bpffs() {
+  struct statfs st {};
+  if (statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC) return Ok{};
+  if (mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0) {
+    return make_error("no bpffs at /sys/fs/bpf and cannot mount one: " + errstr(errno));
+  }
+  spdlog::info("mounted bpffs at /sys/fs/bpf");
+  return Ok{};
+}
+
+Result<std::unique_ptr<BpfPrograms>> BpfPrograms::load(const BpfLoadOptions& o) {
+  libbpf_set_print(libbpf_print);
+  if (auto s = ensure_bpffs(); !s) return make_error(s.error());
+  std::error_code ec;
+  std::filesystem::create_directories(o.pin_dir, ec);
+  if (ec) return make_error("cannot create " + o.pin_dir + ": " + ec.message());
+
+  std::unique_ptr<BpfPrograms> p(new BpfPrograms());
+  p->pin_dir_ = o.pin_dir;
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = p->pin_dir_.c_str());
+  p->ingress_ = baton_tc_ingress__open_opts(&open_opts);
+  if (!p->ingress_) return make_error("cannot open the ingress BPF object: " + errstr(errno));
+  configure(p->ingress_, o);
+  if (int err = baton_tc_ingress__load(p->ingress_)) {
+    return make_error("the kernel refused the ingress BPF program (" + errstr(err) +
+                      "); the verifier's reasons are in the log above");
+  }
+  // The egress object finds the maps pinned by the first one and shares them.
+  p->egress_ = baton_tc_egress__open_opts(&open_opts);
+  if (!p->egress_) return make_error("cannot open the egress BPF object: " + errstr(errno));
+  configure(p->egress_, o);
+  if (int err = baton_tc_egress__load(p->egress_)) {
+    return make_error("the kernel refused the egress BPF program (" + errstr(err) +
+                      "); the verifier's reasons are in the log above");
+  }
+  return p;
+}
+
+BpfPrograms::~BpfPrograms() {
+  detach();
+  if (egress_) baton_tc_egress__destroy(egress_);
+  if (ingress_) baton_tc_ingress__destroy(ingress_);
+}
+
+Status BpfPrograms::attach(int ifindex) {
+  if (attached_) return Ok{};
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) return make_error("cannot create the clsact qdisc: " + errstr(err));
+  // The hook exists already when another tool (or a crashed batond) put a clsact qdisc there. Another
+  // tool's qdisc we share and leave in place; one that still holds our own filter (handle 0xba70) is a
+  // crashed batond's, and ours to remove at detach.
+  created_qdisc_ = err == 0;
+  if (err == -EEXIST) {
+    LIBBPF_OPTS(bpf_tc_opts, ours, .handle = 0xba70, .priority = 1);
+    created_qdisc_ = bpf_tc_query(&hook, &ours) == 0;
+  }
+  ifindex_ = ifindex;
+  const std::pair<bpf_tc_attach_point, int> points[] = {{BPF_TC_INGRESS, ingress_prog_fd()},
+                                                        {BPF_TC_EGRESS, egress_prog_fd()}};
+  for (const auto& [point, fd] : points) {
+    hook.attach_point = point;
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .handle = 0xba70, .priority = 1);
+    // A filter of ours left by a crash: replace it.
+    opts.flags = BPF_TC_F_REPLACE;
+    if ((err = bpf_tc_attach(&hook, &opts))) {
+      attached_ = true;
+      detach();
+      return make_error(std::string("cannot attach the tc ") +
+                        (point == BPF_TC_INGRESS ? "ingress" : "egress") + " program: " + errstr(err));
+    }
+  }
+  attached_ = true;
+  return Ok{};
+}
+
+void BpfPrograms::detach() {
+  if (!attached_) return;
+  for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_, .attach_point = point);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0xba70, .priority = 1);
+    bpf_tc_detach(&hook, &opts);
+  }
+  if (created_qdisc_) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_,
+                .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+    bpf_tc_hook_destroy(&hook);
+    created_qdisc_ = false;
+  }
+  attached_ = false;
+}
+
+void BpfPrograms::unpin() {
+  bpf_object__unpin_maps(ingress_->obj, nullptr);
+  bpf_object__unpin_maps(egress_->obj, nullptr);
+  std::error_code ec;
+  std::filesystem::remove(pin_dir_, ec);
+}
+
+int BpfPrograms::fe_flows_fd() const {
+  return bpf_map__fd(ingress_->maps.baton_fe_flows);
+}
+int BpfPrograms::be_flows_fd() const {
+  return bpf_map__fd(ingress_->maps.baton_be_flows);
+}
+int BpfPrograms::counters_fd() const {
+  return bpf_map__fd(ingress_->maps.baton_counters);
+}
+int BpfPrograms::events_fd() const {
+  return bpf_map__fd(ingress_->maps.baton_events);
+}
+int BpfPrograms::ingress_prog_fd() const {
+  return bpf_program__fd(ingress_->progs.baton_ingress);
+}
+int BpfPrograms::egress_prog_fd() const {
+  return bpf_program__fd(egress_->progs.baton_egress);
+}
+
+}  // namespace baton

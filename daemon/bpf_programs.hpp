@@ -1,0 +1,60 @@
+// The loaded BPF objects (tc ingress + tc egress skeletons sharing pinned maps) and their tc hooks.
+// RAII: destroying this closes the objects; it never unpins (unpin() does, at a clean stop) and it
+// detaches only what attach() attached.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "daemon/datapath.hpp"
+
+struct baton_tc_ingress;
+struct baton_tc_egress;
+
+namespace baton {
+
+struct BpfLoadOptions {
+  std::string pin_dir;        // bpffs directory for the maps, one per node
+  uint32_t service_addr = 0;  // host order
+  uint16_t service_port = 80;
+  uint32_t max_flows = 65536;
+};
+
+class BpfPrograms {
+ public:
+  static Result<std::unique_ptr<BpfPrograms>> load(const BpfLoadOptions& opts);
+  ~BpfPrograms();
+  BpfPrograms(const BpfPrograms&) = delete;
+  BpfPrograms& operator=(const BpfPrograms&) = delete;
+
+  // clsact on `ifindex`, our filters on ingress and egress. The qdisc may exist already (another tool,
+  // or our own leftovers): that is fine, and then it is not ours to delete.
+  Status attach(int ifindex);
+  void detach();
+  bool attached() const { return attached_; }
+  // Removes the pinned maps (a clean stop); the maps live on while this object holds them.
+  void unpin();
+
+  int fe_flows_fd() const;
+  int be_flows_fd() const;
+  int counters_fd() const;
+  int events_fd() const;
+  int ingress_prog_fd() const;
+  int egress_prog_fd() const;
+
+ private:
+  BpfPrograms() = default;
+  baton_tc_ingress* ingress_ = nullptr;
+  baton_tc_egress* egress_ = nullptr;
+  std::string pin_dir_;
+  int ifindex_ = 0;
+  bool attached_ = false;
+  bool created_qdisc_ = false;
+};
+
+// Makes sure a bpffs is mounted at /sys/fs/bpf (systemd does it on most hosts; containers and minimal
+// systems may not have it).
+Status ensure_bpffs();
+
+}  // namespace baton
