@@ -14,7 +14,14 @@ line=$(grep '^BATON_WRK' "$work/wrk.out") || fail "no summary from wrk"
 get() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
 [ "$(get requests)" -gt 200 ] || fail "only $(get requests) requests"
 for k in connect read write timeout status; do
-  [ "$(get $k)" = 0 ] || fail "$k errors: $(get $k)"
+  if [ "$(get $k)" != 0 ]; then
+    # Enough to tell what went wrong: the answers that were not 2xx, and what each node counted.
+    for n in $BATON_NODES; do
+      echo "node $n, answers that were not 2xx:"; awk '$5 !~ /^2/' "$(node_log "$n")" | tail -n 5
+      "$batonctl" -s "$(node_socket "$n")" status
+    done
+    fail "$k errors: $(get $k)"
+  fi
 done
 handed=$(( $(status 1 frontend.handed_off) - before ))
 [ "$handed" -gt 100 ] || fail "only $handed handoffs during the run"

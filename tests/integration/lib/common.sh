@@ -34,6 +34,13 @@ for k in sys.argv[1].split("."): d=d[k]
 print(d)' "$2"
 }
 
+# datapath_counter NODE NAME: a counter of the eBPF programs (0 under the NFQUEUE datapath).
+datapath_counter() {
+  "$batonctl" -s "$(node_socket "$1")" --json status |
+    /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin)
+print(d.get("datapath_stats", {}).get("counters", {}).get(sys.argv[1], 0))' "$2"
+}
+
 # fetch NODE PATH OUTFILE: GET through NODE from the client; prints the HTTP status.
 fetch() {
   in_client curl -s -o "$3" -w '%{http_code}' --max-time 60 "http://$(node_addr "$1"):$BATON_PORT$2"
