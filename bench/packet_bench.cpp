@@ -11,10 +11,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <thread>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "baton_abi.h"
@@ -124,9 +124,11 @@ double nfqueue_path_ns(const Bytes& pkt, uint32_t addr, uint32_t peer, const Tra
         sendto(fd, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&dst), sizeof(dst));
       }
       // Keep the queue short: the consumer, not the queue limit, must set the pace.
-      while (done.load() - start < sent + burst / 2) std::this_thread::yield();
+      while (done.load() - start < sent + burst / 2)
+        std::this_thread::yield();
     }
-    while (done.load() - start < total) std::this_thread::yield();
+    while (done.load() - start < total)
+      std::this_thread::yield();
     auto t1 = std::chrono::steady_clock::now();
     rounds.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count() / total);
   }
@@ -212,8 +214,9 @@ int main() {
        user_ns(data_ip, [&](TcpPacket& p) { rewrite_backend_to_client(t, p); }), nfq},
   };
   for (const auto& c : cases) {
-    std::printf("{\"case\": \"%s\", \"bpf_ns\": %.1f, \"user_rewrite_ns\": %.1f, \"nfqueue_path_ns\": %.1f}\n",
-                c.name, c.bpf, c.user, c.nfqueue);
+    std::printf(
+        "{\"case\": \"%s\", \"bpf_ns\": %.1f, \"user_rewrite_ns\": %.1f, \"nfqueue_path_ns\": %.1f}\n",
+        c.name, c.bpf, c.user, c.nfqueue);
   }
   (*progs)->unpin();
   return 0;

@@ -72,6 +72,18 @@ Backend::Iter Backend::forget(Iter it, Actions& out) {
   return flows_.erase(it);
 }
 
+void Backend::adopt(const FlowKey& key, NodeId frontend, const Translation& xlate, uint64_t now_ms) {
+  BeFlow f;
+  f.local_key = key;
+  f.frontend_key = {key.saddr, xlate.frontend_addr, key.sport, key.dport};
+  f.frontend = frontend;
+  f.state = BeState::kEstablished;
+  f.xlate = xlate;
+  f.request.isn1 = xlate.isn1;
+  f.last_ms = now_ms;
+  flows_[key] = std::move(f);
+}
+
 void Backend::touch(const FlowKey& key, uint64_t last_ms) {
   auto it = flows_.find(key);
   if (it != flows_.end() && last_ms > it->second.last_ms) it->second.last_ms = last_ms;

@@ -75,6 +75,8 @@ class Backend {
   Actions on_replay_refused(const FlowKey& key, uint64_t now_ms);
   Actions on_datapath_closed(const FlowKey& key, bool reset, uint64_t now_ms);
   void touch(const FlowKey& key, uint64_t last_ms);
+  // Takes over an established flow an earlier batond left in the kernel datapath (a restart).
+  void adopt(const FlowKey& key, NodeId frontend, const Translation& xlate, uint64_t now_ms);
   Actions on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms);
   Actions on_peer_down(NodeId node, uint64_t now_ms);
   Actions on_tick(uint64_t now_ms);

@@ -204,6 +204,19 @@ Actions Frontend::on_synack_seen(const FlowKey& key, const SynAckFacts& facts, u
   return {};
 }
 
+void Frontend::adopt(const FlowKey& key, NodeId backend, const Translation& xlate, uint64_t now_ms) {
+  FeFlow f;
+  f.key = key;
+  f.state = FeState::kForwarding;
+  f.isn1 = xlate.isn1;
+  f.wscale = xlate.frontend_wscale;
+  f.backend = backend;
+  f.xlate = xlate;
+  f.path = "(adopted)";
+  f.last_ms = now_ms;
+  flows_[key] = std::move(f);
+}
+
 void Frontend::touch(const FlowKey& key, uint64_t last_ms) {
   auto it = flows_.find(key);
   if (it != flows_.end() && last_ms > it->second.last_ms) it->second.last_ms = last_ms;

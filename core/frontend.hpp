@@ -90,6 +90,8 @@ class Frontend {
   // The same knowledge when the datapath only reports it (the eBPF datapath sends the SYN/ACK itself).
   // `key` is client -> this node.
   Actions on_synack_seen(const FlowKey& key, const SynAckFacts& facts, uint64_t now_ms);
+  // Takes over a flow an earlier batond handed off and left in the kernel datapath (a restart).
+  void adopt(const FlowKey& key, NodeId backend, const Translation& xlate, uint64_t now_ms);
   // The datapath saw packets of an offloaded flow (they never came to user space): not idle.
   void touch(const FlowKey& key, uint64_t last_ms);
   Actions on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint64_t now_ms);

@@ -94,12 +94,17 @@ int main(int argc, char** argv) {
   std::string datapath_action = "status";
   datapath->add_option("action", datapath_action, "status | attach | detach")
       ->check(CLI::IsMember({"status", "attach", "detach"}));
+  auto* stop = app.add_subcommand("shutdown", "stop batond (cleanly: rules, programs, pins and settings go)");
+  bool keep_flows = false;
+  stop->add_flag("--keep-flows", keep_flows,
+                 "leave handed-off flows running in the kernel datapath for the next batond to adopt");
   CLI11_PARSE(app, argc, argv);
 
   nlohmann::json reply;
-  std::string command = status->parsed()  ? "status"
-                        : flows->parsed() ? "flows"
-                                          : "datapath " + datapath_action;
+  std::string command = "datapath " + datapath_action;
+  if (status->parsed()) command = "status";
+  if (flows->parsed()) command = "flows";
+  if (stop->parsed()) command = keep_flows ? "shutdown keep-flows" : "shutdown";
   if (int rc = query(socket_path, command, &reply)) return rc;
   if (json) {
     std::cout << reply.dump(2) << "\n";
@@ -107,6 +112,9 @@ int main(int argc, char** argv) {
     print_status(reply);
   } else if (flows->parsed()) {
     print_flows(reply);
+  } else if (stop->parsed()) {
+    std::cout << "batond is stopping" << (keep_flows ? ", leaving handed-off flows in the kernel" : "")
+              << "\n";
   } else {
     std::cout << "datapath " << reply["datapath"].get<std::string>() << "\n"
               << reply["stats"].dump(2) << "\n";

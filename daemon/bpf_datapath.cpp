@@ -102,13 +102,7 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
   auto progs = BpfPrograms::load(lo);
   if (!progs) return make_error(progs.error());
   progs_ = std::move(*progs);
-  // Flows left in the pinned maps by an earlier run are not known to this one: clear them, so that the
-  // kernel does not act on translations nobody will ever close.
-  for (int fd : {progs_->fe_flows_fd(), progs_->be_flows_fd()}) {
-    baton_flow_key key{};
-    while (bpf_map_get_next_key(fd, nullptr, &key) == 0)
-      bpf_map_delete_elem(fd, &key);
-  }
+  adopt_pinned_flows();
   events_ = ring_buffer__new(progs_->events_fd(), &BpfDatapath::on_event, this, nullptr);
   if (!events_) {
     stop();
@@ -136,6 +130,91 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
   }
   return Ok{};
+}
+
+namespace {
+Translation from_abi(const baton_xlate& x) {
+  Translation t;
+  t.frontend_addr = ntohl(x.frontend_addr);
+  t.backend_addr = ntohl(x.backend_addr);
+  t.isn1 = x.isn1;
+  t.isn2 = x.isn2;
+  t.ts_offset = x.ts_offset;
+  t.timestamps = x.timestamps != 0;
+  t.frontend_wscale = x.frontend_wscale;
+  t.backend_wscale = x.backend_wscale;
+  return t;
+}
+
+// Every key of a hash map (collected first: deleting while iterating would skip entries).
+std::vector<baton_flow_key> keys_of(int fd) {
+  std::vector<baton_flow_key> keys;
+  baton_flow_key k{};
+  baton_flow_key next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    k = next;
+    prev = &k;
+  }
+  return keys;
+}
+}  // namespace
+
+void BpfDatapath::adopt_pinned_flows() {
+  // Handed-off flows an earlier batond left running in the kernel go on; their state machines are
+  // rebuilt from the maps. Flows that were still being decided cannot be resumed: forgotten (their
+  // packets go to the local stack, which still has them).
+  for (const auto& k : keys_of(progs_->fe_flows_fd())) {
+    baton_fe_flow v{};
+    if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) == 0 && v.state == BATON_FE_FORWARD) {
+      adopted_.push_back({FlowRole::kFrontend, from_abi(k), from_abi(v.xlate)});
+    } else {
+      bpf_map_delete_elem(progs_->fe_flows_fd(), &k);
+    }
+  }
+  for (const auto& k : keys_of(progs_->be_flows_fd())) {
+    baton_be_flow v{};
+    if (bpf_map_lookup_elem(progs_->be_flows_fd(), &k, &v) == 0 && v.state == BATON_BE_ESTABLISHED) {
+      // One that ended meanwhile is adopted too: its front end must still be told.
+      adopted_.push_back({FlowRole::kBackend, from_abi(k), from_abi(v.xlate),
+                          (v.close_flags & BATON_CLOSE_REPORTED) != 0,
+                          (v.close_flags & BATON_CLOSE_RESET) != 0});
+    } else {
+      bpf_map_delete_elem(progs_->be_flows_fd(), &k);
+    }
+  }
+  if (!adopted_.empty())
+    spdlog::info("datapath: {} offloaded flows found in {}", adopted_.size(), opts_.pin_dir);
+}
+
+void BpfDatapath::stop_keeping_flows() {
+  if (progs_) {
+    // Flows being decided need the slow path, which goes away now: let the local stack have them.
+    for (const auto& k : keys_of(progs_->fe_flows_fd())) {
+      baton_fe_flow v{};
+      if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) == 0 && v.state != BATON_FE_FORWARD) {
+        bpf_map_delete_elem(progs_->fe_flows_fd(), &k);
+      }
+    }
+    for (const auto& k : keys_of(progs_->be_flows_fd())) {
+      baton_be_flow v{};
+      if (bpf_map_lookup_elem(progs_->be_flows_fd(), &k, &v) == 0 && v.state != BATON_BE_ESTABLISHED) {
+        bpf_map_delete_elem(progs_->be_flows_fd(), &k);
+      }
+    }
+    progs_->keep_attached();
+  }
+  progs_.reset();  // closes our handles; the programs stay attached and the maps pinned
+  slow_.stop();
+  if (events_) {
+    ring_buffer__free(events_);
+    events_ = nullptr;
+  }
+  if (epoll_fd_ >= 0) {
+    close(epoll_fd_);
+    epoll_fd_ = -1;
+  }
 }
 
 void BpfDatapath::stop() {

@@ -39,11 +39,14 @@ class BpfDatapath final : public Datapath {
   void program(const Action& action) override;
   std::optional<uint64_t> last_activity_ms(FlowRole role, const FlowKey& key) const override;
   nlohmann::json stats() const override;
+  std::vector<AdoptedFlow> adopted_flows() override { return std::move(adopted_); }
+  void stop_keeping_flows() override;
   Status attach() override;
   Status detach() override;
 
  private:
   static int on_event(void* ctx, void* data, size_t size);
+  void adopt_pinned_flows();
 
   BpfDatapathOptions opts_;
   NfqueueDatapath slow_;
@@ -53,6 +56,7 @@ class BpfDatapath final : public Datapath {
   int epoll_fd_ = -1;
   int ifindex_ = 0;
   uint64_t program_errors_ = 0;
+  std::vector<AdoptedFlow> adopted_;
 };
 
 }  // namespace baton

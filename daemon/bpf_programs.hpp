@@ -33,6 +33,8 @@ class BpfPrograms {
   Status attach(int ifindex);
   void detach();
   bool attached() const { return attached_; }
+  // The programs stay attached when this object goes (a restart that keeps the flows).
+  void keep_attached() { attached_ = false; }
   // Removes the pinned maps (a clean stop); the maps live on while this object holds them.
   void unpin();
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/actions.hpp"
 #include "core/bytes.hpp"
@@ -36,6 +37,15 @@ struct DatapathEvent {
   bool reset = false;  // kBackendClosed: by RST
 };
 
+// A flow an earlier batond left offloaded in the kernel datapath, found at start.
+struct AdoptedFlow {
+  FlowRole role = FlowRole::kFrontend;
+  FlowKey key;
+  Translation xlate;
+  bool closed = false;  // back end: the kernel saw it end while no batond ran
+  bool reset = false;
+};
+
 class Datapath {
  public:
   using Handler = std::function<void(const DatapathPacket&)>;
@@ -61,6 +71,10 @@ class Datapath {
   }
   // Counters and state for `batonctl status`.
   virtual nlohmann::json stats() const { return nlohmann::json::object(); }
+  // Offloaded flows that survived a batond restart in the kernel, for the state machines to take over.
+  virtual std::vector<AdoptedFlow> adopted_flows() { return {}; }
+  // Stop but leave offloaded flows running in the kernel, for the next batond to adopt.
+  virtual void stop_keeping_flows() { stop(); }
   // Run-time attach/detach of kernel programs (`batonctl datapath ...`).
   virtual Status attach() { return make_error("the " + name() + " datapath has no kernel programs"); }
   virtual Status detach() { return make_error("the " + name() + " datapath has no kernel programs"); }

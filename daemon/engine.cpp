@@ -130,8 +130,44 @@ void Engine::on_message(NodeId from, const proto::Message& m) {
   }
 }
 
+void Engine::adopt(const std::vector<AdoptedFlow>& flows) {
+  auto node_at = [this](uint32_t addr) -> NodeId {
+    for (const auto& n : cfg_.nodes) {
+      if (n.service_addr == addr) return n.id;
+    }
+    return 0;
+  };
+  const uint64_t now = monotonic_ms();
+  size_t taken = 0;
+  for (const auto& f : flows) {
+    NodeId peer = node_at(f.role == FlowRole::kFrontend ? f.xlate.backend_addr : f.xlate.frontend_addr);
+    if (peer == 0 || peer == cfg_.node_id) {
+      // Left by a differently configured cluster: nobody would ever close it.
+      datapath_.program(ForgetFlow{f.role, f.key});
+      continue;
+    }
+    if (f.role == FlowRole::kFrontend) {
+      frontend_.adopt(f.key, peer, f.xlate, now);
+    } else {
+      backend_.adopt(f.key, peer, f.xlate, now);
+      if (f.closed) execute(backend_.on_datapath_closed(f.key, f.reset, now));
+    }
+    ++taken;
+  }
+  if (taken) spdlog::info("adopted {} handed-off flows from the previous batond", taken);
+}
+
 void Engine::on_peer(NodeId node, bool up) {
-  if (up) return;
+  if (up) {
+    // Close notifications that could not be sent while the peer was away: its flows must still end.
+    auto it = pending_closes_.find(node);
+    if (it != pending_closes_.end()) {
+      for (const auto& m : it->second)
+        mesh_->send(node, m);
+      pending_closes_.erase(it);
+    }
+    return;
+  }
   const uint64_t now = monotonic_ms();
   execute(frontend_.on_peer_down(node, now));
   execute(backend_.on_peer_down(node, now));
@@ -151,6 +187,11 @@ void Engine::execute(Actions actions) {
       datapath_.inject_local(inj->packet);
     } else if (auto* s = std::get_if<SendMessage>(&a)) {
       if (!mesh_ || !mesh_->send(s->to, s->message)) {
+        if (std::holds_alternative<proto::FlowClosed>(s->message) &&
+            pending_closes_[s->to].size() < 100'000) {
+          pending_closes_[s->to].push_back(s->message);
+          continue;
+        }
         ++messages_unsent_;
         spdlog::debug("control: node {} unreachable, message dropped", s->to);
       }

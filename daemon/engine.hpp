@@ -2,8 +2,10 @@
 // machines, and carries out what they ask for.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "core/backend.hpp"
 #include "core/frontend.hpp"
@@ -22,6 +24,8 @@ class Engine {
   void on_datapath_event(const DatapathEvent& e);
   void on_message(NodeId from, const proto::Message& m);
   void on_peer(NodeId node, bool up);
+  // Takes over flows an earlier batond left offloaded in the kernel.
+  void adopt(const std::vector<AdoptedFlow>& flows);
   void tick(uint64_t now_ms);
 
   uint32_t backend_load() const { return static_cast<uint32_t>(backend_.live_flows()); }
@@ -41,6 +45,7 @@ class Engine {
   uint64_t started_ms_;
   uint64_t messages_unsent_ = 0;
   uint64_t next_activity_refresh_ms_ = 0;
+  std::map<NodeId, std::vector<proto::Message>> pending_closes_;  // held while the peer is unreachable
 };
 
 }  // namespace baton

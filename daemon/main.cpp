@@ -61,7 +61,16 @@ int run(const baton::Config& cfg) {
       cfg, loop, [&](NodeId from, const proto::Message& m) { engine.on_message(from, m); },
       [&](NodeId n, bool up) { engine.on_peer(n, up); }, [&] { return engine.backend_load(); });
   engine.attach(mesh);
+  bool keep_flows = false;
   StatusServer status(loop, cfg.status_socket, [&](const std::string& cmd) -> nlohmann::json {
+    if (cmd == "shutdown" || cmd == "shutdown keep-flows") {
+      // keep-flows: for a restart or an upgrade; offloaded flows go on in the kernel and the next
+      // batond adopts them.
+      keep_flows = cmd == "shutdown keep-flows";
+      spdlog::info("shutdown requested{}", keep_flows ? ", keeping offloaded flows" : "");
+      loop.stop();
+      return {{"stopping", true}, {"keep_flows", keep_flows}};
+    }
     if (cmd == "status") return engine.status();
     if (cmd == "flows") return engine.flows();
     if (cmd == "datapath status") return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
@@ -99,6 +108,7 @@ int run(const baton::Config& cfg) {
     rc = 1;
   } else {
     loop.add(datapath.fd(), EPOLLIN, [&](uint32_t) { datapath.poll(); });
+    engine.adopt(datapath.adopted_flows());
     spdlog::info("batond node {} serving {}:{} with the {} datapath", cfg.node_id,
                  format_ipv4(self.service_addr), cfg.service_port, datapath.name());
     loop.run(20, [&](uint64_t now) {
@@ -107,10 +117,15 @@ int run(const baton::Config& cfg) {
     });
     loop.remove(datapath.fd());
   }
-  datapath.stop();
+  if (keep_flows) {
+    // The kernel keeps forwarding and translating: its settings stay for the next batond too.
+    datapath.stop_keeping_flows();
+  } else {
+    datapath.stop();
+    kernel.restore();
+  }
   mesh.stop();
   status.stop();
-  kernel.restore();
   close(sfd);
   spdlog::info("batond stopped");
   return rc;

@@ -58,7 +58,33 @@ wait_no_live_flows() {
   done
 }
 
+# start_batond N: (re)starts node N's batond with the testbed's config, as scripts/testbed does.
+start_batond() {
+  local d=$root/out/testbed/n$1
+  nsenter --net="/run/netns/$(node_ns "$1")" "$root/build/daemon/batond" -c "$d/batond.toml" >> "$d/batond.log" 2>&1 &
+  echo $! > "$d/batond.pid"
+}
+
+# stop_batond N [--keep-flows]: asks node N's batond to stop and waits until it has.
+stop_batond() {
+  local pid
+  pid=$(cat "$root/out/testbed/n$1/batond.pid")
+  "$batonctl" -s "$(node_socket "$1")" shutdown ${2:-} > /dev/null
+  for _ in $(seq 1 100); do running "$pid" || return 0; sleep 0.05; done
+  return 1
+}
+
+# running PID: alive and not a zombie (a batond this shell started stays one until reaped).
+running() { [ -e "/proc/$1" ] && ! grep -q '^State:.*zombie' "/proc/$1/status" 2>/dev/null; }
+
+# peers_up N: every other node is connected to node N.
+peers_up() {
+  "$batonctl" -s "$(node_socket "$1")" --json status 2>/dev/null | /usr/bin/python3 -c '
+import json, sys; d = json.load(sys.stdin)
+print(int(all(p["connected"] for p in d["control"]["peers"])))' 2>/dev/null || echo 0
+}
+
 batond_alive() {
   local pidf=$root/out/testbed/n$1/batond.pid
-  [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null
+  [ -f "$pidf" ] && running "$(cat "$pidf")"
 }
