@@ -14,6 +14,8 @@ end
 
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("BATON_WRK requests=%d bytes=%d connect=%d read=%d write=%d timeout=%d status=%d\n",
-    summary.requests, summary.bytes, e.connect, e.read, e.write, e.timeout, e.status))
+  io.write(string.format("BATON_WRK requests=%d bytes=%d connect=%d read=%d write=%d timeout=%d status=%d" ..
+    " duration_us=%d p50_us=%d p99_us=%d p999_us=%d\n",
+    summary.requests, summary.bytes, e.connect, e.read, e.write, e.timeout, e.status, summary.duration,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
 end
