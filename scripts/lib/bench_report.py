@@ -156,3 +156,9 @@ if not quick:
     text = re.sub(r"<!-- bench:start.*?<!-- bench:end -->", lambda _: section, text, flags=re.S)
     docs.write_text(text)
     print(f"updated {docs} and docs/bench.png")
+
+# A run in which a configuration served nothing is broken, not slow: say so (CI runs --quick for this).
+empty = [f"{c}/{w}" for c in summary for w in summary[c] if not med(c, w, "requests_per_s")]
+if empty:
+    print("bench: no requests completed for " + ", ".join(empty), file=sys.stderr)
+    sys.exit(1)
