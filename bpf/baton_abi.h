@@ -38,9 +38,12 @@ enum baton_fe_state {
 	BATON_FE_FORWARD = 2, /* handed off: translate and redirect to the back end */
 };
 
+/* baton_fe_flow.flags */
+#define BATON_FE_CLIENT_ACKED (1u << 0) /* the client completed the handshake: it needs no more SYN/ACKs */
+
 struct baton_fe_flow {
 	__u32 state;
-	__u32 pad;
+	__u32 flags;
 	struct baton_xlate xlate;
 	__u64 last_ns; /* bpf_ktime_get_ns() of the last packet (CLOCK_MONOTONIC) */
 	__u64 packets;
@@ -88,7 +91,8 @@ struct baton_event {
 	__u8 has_timestamp;
 	__u8 wscale; /* 0xff: no window scale option */
 	__u8 sack_permitted;
-	__u8 pad[3];
+	__u8 pad;
+	__u16 window; /* SYN/ACK: the (unscaled) window offered */
 };
 
 /* Per-CPU counters, indexed by these. */
@@ -137,5 +141,6 @@ BATON_ABI_ASSERT(__builtin_offsetof(struct baton_be_flow, last_ns) == 40, "baton
 BATON_ABI_ASSERT(sizeof(struct baton_event) == 40, "baton_event size");
 BATON_ABI_ASSERT(__builtin_offsetof(struct baton_event, key) == 8, "baton_event.key");
 BATON_ABI_ASSERT(__builtin_offsetof(struct baton_event, mss) == 32, "baton_event.mss");
+BATON_ABI_ASSERT(__builtin_offsetof(struct baton_event, window) == 38, "baton_event.window");
 
 #endif /* BATON_ABI_H */

@@ -31,6 +31,7 @@ static __always_inline void report_synack(__u32 type, const struct baton_flow_ke
 	ev.wscale = p->wscale;
 	ev.mss = p->mss;
 	ev.sack_permitted = p->sack_permitted;
+	ev.window = p->window;
 	emit(&ev);
 }
 
@@ -93,10 +94,13 @@ int baton_egress(struct __sk_buff *skb)
 
 	if (synack) {
 		fe = bpf_map_lookup_elem(&baton_fe_flows, &key);
-		if (fe && fe->state == BATON_FE_WATCH) {
+		if (fe && fe->state == BATON_FE_WATCH && !(fe->flags & BATON_FE_CLIENT_ACKED)) {
 			report_synack(BATON_EV_FE_SYNACK, &key, &p);
 			count(BATON_CNT_FE_SYNACK_SEEN, 1);
-		} else if (fe && fe->state == BATON_FE_FORWARD) {
+		} else if (fe) {
+			/* A retransmission after the client's ACK (which we hold, so our stack still waits for it):
+			 * the client is established and needs none; one with a later TSval would only move the
+			 * client's timestamp view ahead of what the back end will send. */
 			count(BATON_CNT_FE_SYNACK_DROPPED, 1);
 			return TC_ACT_SHOT;
 		}

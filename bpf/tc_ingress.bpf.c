@@ -80,6 +80,8 @@ int baton_ingress(struct __sk_buff *skb)
 	if (fe) {
 		if (fe->state == BATON_FE_FORWARD && !((p.flags & TCP_FLAG_SYN_BIT) && !(p.flags & TCP_FLAG_ACK_BIT)))
 			return forward(skb, &p, fe);
+		if ((p.flags & TCP_FLAG_ACK_BIT) && !(fe->flags & BATON_FE_CLIENT_ACKED))
+			__sync_fetch_and_or(&fe->flags, BATON_FE_CLIENT_ACKED);
 		return mark_slow(skb);
 	}
 	be = bpf_map_lookup_elem(&baton_be_flows, &key);

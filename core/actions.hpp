@@ -26,7 +26,8 @@ struct Verdict {
   bool operator==(const Verdict&) const = default;
 };
 
-// Deliver a packet into this node's own TCP stack, as if it had arrived from the network.
+// Send a whole IPv4 packet through the raw socket: into this node's own TCP stack (replays, resets of our
+// own half-open connections) or, routed like any packet, to a client (our ACKs of held request bytes).
 struct InjectLocal {
   Bytes packet;
   bool operator==(const InjectLocal&) const = default;

@@ -41,6 +41,7 @@ void Frontend::start_flow(FlowKey key, ByteView syn, uint32_t isn, uint64_t now_
   f.syn.assign(syn.begin(), syn.end());
   f.client_isn = isn;
   f.request.reset(isn + 1);
+  f.acked_to = isn + 1;
   f.last_ms = now_ms;
   f.deadline_ms = now_ms + cfg_.handshake_timeout_ms;
   flows_[key] = std::move(f);
@@ -112,6 +113,7 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
       }
       f.state = FeState::kHolding;
       f.ack = strip_payload(pkt);
+      f.client_tsval = pkt.tsval().value_or(0);
       f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
       hold(f, id, pkt_bytes);
       f.request.add(pkt.seq(), pkt.payload());
@@ -140,6 +142,7 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
         return out;
       }
       hold(f, id, pkt_bytes);
+      if (pkt.tsval()) f.client_tsval = *pkt.tsval();
       try_decide(f, now_ms, out);
       break;
     }
@@ -179,7 +182,10 @@ Actions Frontend::on_local_synack(PacketId id, ByteView bytes, uint64_t now_ms) 
       return out;
     }
     case FeState::kHolding:
-      return {accept(id)};  // a retransmission while we decide; the client answers with a duplicate ACK
+      // A retransmission after the client's ACK (which we hold, so our stack still waits for it): the
+      // client is established and needs none; its later TSval would only move the client's timestamp
+      // view ahead of what a back end will send.
+      return {drop(id)};
     default:
       // After the handoff the client must hear only the back end.
       return {drop(id)};
@@ -201,6 +207,8 @@ Actions Frontend::on_synack_seen(const FlowKey& key, const SynAckFacts& facts, u
   if (facts.wscale) f.granted |= proto::granted::kWindowScale;
   f.wscale = facts.wscale.value_or(0);
   f.mss = facts.mss.value_or(536);
+  f.synack_window = facts.window;
+  f.synack_tsval = facts.tsval.value_or(0);
   return {};
 }
 
@@ -231,7 +239,10 @@ void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
   const Bytes& data = f.request.contiguous();
   if (data.empty()) return;
   PeekResult peek = peek_http_request(data, cfg_.max_request_bytes);
-  if (peek.status == PeekStatus::kNeedMore) return;
+  if (peek.status == PeekStatus::kNeedMore) {
+    ack_held(f, out);
+    return;
+  }
   if (peek.status == PeekStatus::kBad) {
     ++counters_.bad_requests;
     serve_locally(f, out);
@@ -244,6 +255,43 @@ void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
     return;
   }
   start_handoff(f, d.node, now_ms, out);
+}
+
+void Frontend::ack_held(FeFlow& f, Actions& out) {
+  // Only once the request outgrows what a client sends unacknowledged (its initial window): small
+  // requests, the common case, need no packet from us.
+  const uint32_t end = f.request.contiguous_end();
+  const uint32_t held = end - f.request.base();
+  if (!cfg_.ack_held_data || held < 4 * 1024 || !seq_before(f.acked_to, end) || held > cfg_.max_request_bytes)
+    return;
+  // Our ACK, as our stack would send it: our ISN1 + 1, the held bytes, the window we offered, and
+  // timestamps in our clock (the SYN/ACK's TSval: never ahead of what the stack or a back end sends later).
+  const bool ts = (f.granted & proto::granted::kTimestamps) != 0;
+  Bytes b(ts ? 52 : 40, 0);
+  b[0] = 0x45;
+  b[6] = 0x40;  // DF
+  b[8] = 64;
+  b[9] = 6;
+  store32(b, 12, f.key.daddr);
+  store32(b, 16, f.key.saddr);
+  store16(b, 20, f.key.dport);
+  store16(b, 22, f.key.sport);
+  store32(b, 24, f.isn1 + 1);
+  store32(b, 28, end);
+  b[32] = static_cast<uint8_t>((ts ? 8 : 5) << 4);
+  b[33] = tcp_flag::kAck;
+  store16(b, 34, static_cast<uint16_t>(std::min<uint32_t>(0xffff, uint32_t{f.synack_window} >> f.wscale)));
+  if (ts) {
+    b[40] = b[41] = tcp_opt::kNop;
+    b[42] = tcp_opt::kTimestamp;
+    b[43] = 10;
+    store32(b, 44, f.synack_tsval);
+    store32(b, 48, f.client_tsval);
+  }
+  store16(b, 2, static_cast<uint16_t>(b.size()));
+  if (auto p = TcpPacket::parse(b)) p->fill_checksums();
+  f.acked_to = end;
+  out.push_back(InjectLocal{std::move(b)});
 }
 
 void Frontend::serve_locally(FeFlow& f, Actions& out) {

@@ -40,7 +40,11 @@ struct FeFlow {
   uint8_t granted = 0;  // proto::granted bits
   uint8_t wscale = 0;
   uint16_t mss = 0;
-  Bytes ack;  // the handshake-completing ACK, headers only
+  uint16_t synack_window = 0;  // unscaled, as in our SYN/ACK
+  uint32_t synack_tsval = 0;
+  uint32_t client_tsval = 0;  // the client's latest TSval, echoed by our own ACKs
+  uint32_t acked_to = 0;      // how far our own ACKs of held data went
+  Bytes ack;                  // the handshake-completing ACK, headers only
   Reassembly request;
   std::vector<HeldPacket> held;  // verdicts pending, in arrival order
   uint32_t request_end = 0;      // client sequence number past the bytes sent in the handoff request
@@ -62,6 +66,9 @@ struct FrontendConfig {
   uint64_t linger_ms = 2'000;              // keep translating late packets after the close
   size_t max_flows = 65'536;
   size_t max_request_bytes = 64 * 1024;
+  // Acknowledge held request bytes ourselves, so that a request larger than the client's initial window
+  // (about 14 KB: big cookies) keeps coming while we wait for its end.
+  bool ack_held_data = true;
 };
 
 struct FrontendCounters {
@@ -111,6 +118,7 @@ class Frontend {
   void serve_locally(FeFlow& f, Actions& out);
   void start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out);
   void forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out);
+  void ack_held(FeFlow& f, Actions& out);
   void hold(FeFlow& f, PacketId id, ByteView bytes) {
     f.held.push_back({id, Bytes(bytes.begin(), bytes.end())});
   }

@@ -141,9 +141,11 @@ struct SynAckFacts {
   std::optional<uint8_t> wscale;
   std::optional<uint16_t> mss;
   bool sack_permitted = false;
+  uint16_t window = 0;  // unscaled (a SYN/ACK's window never is)
   static SynAckFacts of(const TcpPacket& p) {
     return {
-        p.seq(), p.ack(), p.tsval(), p.options().window_scale, p.options().mss, p.options().sack_permitted};
+        p.seq(),   p.ack(), p.tsval(), p.options().window_scale, p.options().mss, p.options().sack_permitted,
+        p.window()};
   }
 };
 

@@ -263,6 +263,7 @@ int BpfDatapath::on_event(void* ctx, void* data, size_t size) {
   if (ev.wscale != 0xff) e.synack.wscale = ev.wscale;
   if (ev.mss) e.synack.mss = ev.mss;
   e.synack.sack_permitted = ev.sack_permitted != 0;
+  e.synack.window = ev.window;
   e.reset = ev.reset != 0;
   self->on_event_(e);
   return 0;

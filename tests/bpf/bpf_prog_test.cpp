@@ -396,6 +396,13 @@ TEST_F(BpfProgTest, FrontEndReportsItsSynAckAndDropsItAfterTheHandoff) {
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].type, BATON_EV_FE_SYNACK);
   EXPECT_EQ(ev[0].seq, 5000u);
+  // Once the client's ACK went by, our stack's retransmissions are of no use to the client.
+  Segment ack;
+  ack.seq = 1001;
+  ack.ack = 5001;
+  ingress(test::build(ack));
+  EXPECT_EQ(egress(ip).retval, TC_ACT_SHOT);
+  EXPECT_EQ(events().size(), 1u) << "no second report";
   seed_frontend(k, BATON_FE_FORWARD, wrapping_translation());
   EXPECT_EQ(egress(ip).retval, TC_ACT_SHOT);
 }

@@ -255,3 +255,60 @@ TEST_F(FrontendTest, LocalDecisionForgetsTheFlow) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+// A request larger than the client's initial window: we acknowledge held bytes ourselves, in our own
+// sequence and timestamp space, so that the client keeps sending until the header block is complete.
+TEST_F(FrontendTest, LargeRequestsAreAcknowledgedWhileHeld) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  std::string req = "GET /two/x HTTP/1.1\r\nCookie: " + std::string(12000, 'c') + "\r\n\r\n";
+  Actions last;
+  uint32_t off = 0;
+  PacketId id = 4;
+  while (off < req.size()) {
+    size_t n = std::min<size_t>(1448, req.size() - off);
+    test::Segment s = ack;
+    s.seq += off;
+    s.timestamps = {{100 + off, 20}};
+    s.payload = test::as_bytes(req.substr(off, n));
+    last = fe.on_client_packet(id++, test::build(s), 1);
+    off += static_cast<uint32_t>(n);
+    if (off < req.size() && off >= 4096) {
+      auto sent = all_of<InjectLocal>(last);
+      ASSERT_EQ(sent.size(), 1u) << "no ACK of held data at " << off;
+      auto p = TcpPacket::parse(sent[0].packet);
+      ASSERT_TRUE(p);
+      EXPECT_EQ(p->saddr(), test::kNode1);
+      EXPECT_EQ(p->daddr(), test::kClient);
+      EXPECT_EQ(p->seq(), kIsn1 + 1);
+      EXPECT_EQ(p->ack(), kIsn + 1 + off);
+      EXPECT_EQ(p->tsval(), 20u) << "our SYN/ACK's clock";
+      EXPECT_EQ(p->tsecr(), 100 + off - n);
+      EXPECT_EQ(p->window(), 65160 >> 7);
+      EXPECT_TRUE(p->tcp_checksum_ok());
+    }
+  }
+  auto reqs = messages<proto::HandoffRequest>(last);
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].request, test::as_bytes(req));
+}
+
+TEST_F(FrontendTest, OurSynAckRetransmissionsStopOnceTheClientAcked) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  Bytes synack = test::build(test::server_synack(test::kNode1, kIsn1, kIsn, 1020, 10, 7));
+  EXPECT_EQ(all_of<Verdict>(fe.on_local_synack(9, synack, 1000)), std::vector<Verdict>{drop(9)});
+}
+
+TEST_F(FrontendTest, SmallRequestsNeedNoAckFromUs) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  ack.payload = test::as_bytes("GET /two/x HTTP/1.1\r\nHost: a\r\n");
+  EXPECT_TRUE(all_of<InjectLocal>(fe.on_client_packet(4, test::build(ack), 1)).empty());
+}
+
+}  // namespace
+}  // namespace baton
