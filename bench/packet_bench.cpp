@@ -19,6 +19,7 @@
 
 #include "baton_abi.h"
 #include "core/translate.hpp"
+#include "daemon/bpf_abi_convert.hpp"
 #include "daemon/bpf_programs.hpp"
 #include "daemon/nfqueue_datapath.hpp"
 #include "tests/unit/packet_builder.hpp"
@@ -166,7 +167,7 @@ int main() {
   t.timestamps = true;
   t.frontend_wscale = 7;
   t.backend_wscale = 7;
-  baton_xlate x{htonl(t.frontend_addr), htonl(t.backend_addr), t.isn1, t.isn2, t.ts_offset, 1, 7, 7, 0};
+  baton_xlate x = to_abi(t);
 
   // Front end: a client ACK with timestamps and two SACK blocks (a lossy download's typical ACK).
   test::Segment ack;
@@ -175,7 +176,7 @@ int main() {
   ack.sack = {{3, 4}, {5, 6}};
   Bytes ack_ip = test::build(ack);
   auto k = TcpPacket::parse(ack_ip)->key();
-  baton_flow_key fk{htonl(k.saddr), htonl(k.daddr), htons(k.sport), htons(k.dport)};
+  baton_flow_key fk = to_abi(k);
   baton_fe_flow fv{};
   fv.state = BATON_FE_FORWARD;
   fv.xlate = x;

@@ -148,6 +148,8 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
     }
 
     case FeState::kHandoffPending:
+      // What the client acknowledges tells how far the back end's answer already got to it.
+      if (pkt.has(tcp_flag::kAck) && seq_before(f.client_acked, pkt.ack())) f.client_acked = pkt.ack();
       // Data already in the handoff request is a duplicate; anything else waits for the handoff ack.
       if (pkt.payload_size() > 0 && !pkt.has(tcp_flag::kFin) && !pkt.has(tcp_flag::kRst) &&
           seq_after_eq(f.request_end, pkt.seq() + static_cast<uint32_t>(pkt.payload_size()))) {
@@ -208,6 +210,7 @@ Actions Frontend::on_synack_seen(const FlowKey& key, const SynAckFacts& facts, u
   f.wscale = facts.wscale.value_or(0);
   f.mss = facts.mss.value_or(536);
   f.synack_window = facts.window;
+  f.client_acked = facts.seq + 1;
   f.synack_tsval = facts.tsval.value_or(0);
   return {};
 }
@@ -403,13 +406,41 @@ Actions Frontend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint
   return {};
 }
 
+void Frontend::abort_pending(FeFlow& f, Actions& out) {
+  // The back end may have taken the connection and answered (its replies go straight to the client):
+  // serving it here as well would give the client two answers in one sequence space. Reset it on all
+  // sides instead; the client retries on a new connection.
+  for (const auto& h : f.held)
+    out.push_back(drop(h.id));
+  f.held.clear();
+  out.push_back(SendMessage{f.backend, proto::FlowClosed{f.key, proto::CloseReason::kCancelled}});
+  out.push_back(InjectLocal{make_reset(f.key, f.client_isn + 1)});
+  // To the client, in its window: at what it acknowledged last (our ISN1 + 1 or beyond, if the back
+  // end's answer got there), as our stack would reset.
+  uint32_t seq = seq_before(f.isn1 + 1, f.client_acked) ? f.client_acked : f.isn1 + 1;
+  out.push_back(InjectLocal{make_reset(f.key.reversed(), seq)});
+  ++counters_.handoffs_aborted;
+}
+
+Actions Frontend::on_handoff_unsent(const FlowKey& key) {
+  // The request never left this node: serving locally is safe.
+  auto it = flows_.find(key);
+  if (it == flows_.end() || it->second.state != FeState::kHandoffPending) return {};
+  Actions out;
+  serve_locally(it->second, out);
+  forget(it, out);
+  return out;
+}
+
 Actions Frontend::on_peer_down(NodeId node, uint64_t now_ms) {
   Actions out;
   for (auto it = flows_.begin(); it != flows_.end();) {
     FeFlow& f = it->second;
     if (f.backend == node && f.state == FeState::kHandoffPending) {
+      // The request may have reached the back end before its channel went down: abort, never serve
+      // the same connection twice.
       ++counters_.handoff_timeouts;
-      serve_locally(f, out);
+      abort_pending(f, out);
       it = forget(it, out);
     } else {
       ++it;
@@ -439,8 +470,7 @@ Actions Frontend::on_tick(uint64_t now_ms) {
       case FeState::kHandoffPending:
         if (now_ms >= f.deadline_ms) {
           ++counters_.handoff_timeouts;
-          out.push_back(SendMessage{f.backend, proto::FlowClosed{f.key, proto::CloseReason::kCancelled}});
-          serve_locally(f, out);
+          abort_pending(f, out);
           erase = true;
         }
         break;

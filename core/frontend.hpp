@@ -44,6 +44,7 @@ struct FeFlow {
   uint32_t synack_tsval = 0;
   uint32_t client_tsval = 0;  // the client's latest TSval, echoed by our own ACKs
   uint32_t acked_to = 0;      // how far our own ACKs of held data went
+  uint32_t client_acked = 0;  // the highest acknowledgement from the client (our sequence space)
   Bytes ack;                  // the handshake-completing ACK, headers only
   Reassembly request;
   std::vector<HeldPacket> held;  // verdicts pending, in arrival order
@@ -77,6 +78,7 @@ struct FrontendCounters {
   uint64_t handed_off = 0;
   uint64_t handoff_refused = 0;
   uint64_t handoff_timeouts = 0;
+  uint64_t handoffs_aborted = 0;
   uint64_t bad_requests = 0;
   uint64_t hold_timeouts = 0;
   uint64_t duplicates_dropped = 0;
@@ -103,6 +105,8 @@ class Frontend {
   void touch(const FlowKey& key, uint64_t last_ms);
   Actions on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint64_t now_ms);
   Actions on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms);
+  // The handoff request could not be sent (the peer's channel was down): serve locally after all.
+  Actions on_handoff_unsent(const FlowKey& key);
   // A peer's control channel went down: its pending handoffs will never be answered.
   Actions on_peer_down(NodeId node, uint64_t now_ms);
   Actions on_tick(uint64_t now_ms);
@@ -119,6 +123,7 @@ class Frontend {
   void start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out);
   void forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out);
   void ack_held(FeFlow& f, Actions& out);
+  void abort_pending(FeFlow& f, Actions& out);
   void hold(FeFlow& f, PacketId id, ByteView bytes) {
     f.held.push_back({id, Bytes(bytes.begin(), bytes.end())});
   }

@@ -11,37 +11,12 @@
 #include <cstring>
 
 #include "baton_abi.h"
+#include "daemon/bpf_abi_convert.hpp"
 #include "daemon/event_loop.hpp"
 
 namespace baton {
 
 namespace {
-
-baton_flow_key to_abi(const FlowKey& k) {
-  baton_flow_key a{};
-  a.saddr = htonl(k.saddr);
-  a.daddr = htonl(k.daddr);
-  a.sport = htons(k.sport);
-  a.dport = htons(k.dport);
-  return a;
-}
-
-FlowKey from_abi(const baton_flow_key& a) {
-  return {ntohl(a.saddr), ntohl(a.daddr), ntohs(a.sport), ntohs(a.dport)};
-}
-
-baton_xlate to_abi(const Translation& t) {
-  baton_xlate x{};
-  x.frontend_addr = htonl(t.frontend_addr);
-  x.backend_addr = htonl(t.backend_addr);
-  x.isn1 = t.isn1;
-  x.isn2 = t.isn2;
-  x.ts_offset = t.ts_offset;
-  x.timestamps = t.timestamps ? 1 : 0;
-  x.frontend_wscale = t.frontend_wscale;
-  x.backend_wscale = t.backend_wscale;
-  return x;
-}
 
 const char* counter_name(int i) {
   switch (i) {
@@ -133,18 +108,6 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
 }
 
 namespace {
-Translation from_abi(const baton_xlate& x) {
-  Translation t;
-  t.frontend_addr = ntohl(x.frontend_addr);
-  t.backend_addr = ntohl(x.backend_addr);
-  t.isn1 = x.isn1;
-  t.isn2 = x.isn2;
-  t.ts_offset = x.ts_offset;
-  t.timestamps = x.timestamps != 0;
-  t.frontend_wscale = x.frontend_wscale;
-  t.backend_wscale = x.backend_wscale;
-  return t;
-}
 
 // Every key of a hash map (collected first: deleting while iterating would skip entries).
 std::vector<baton_flow_key> keys_of(int fd) {

@@ -187,6 +187,10 @@ void Engine::execute(Actions actions) {
       datapath_.inject_local(inj->packet);
     } else if (auto* s = std::get_if<SendMessage>(&a)) {
       if (!mesh_ || !mesh_->send(s->to, s->message)) {
+        if (const auto* r = std::get_if<proto::HandoffRequest>(&s->message)) {
+          execute(frontend_.on_handoff_unsent(r->flow));
+          continue;
+        }
         if (std::holds_alternative<proto::FlowClosed>(s->message) &&
             pending_closes_[s->to].size() < 100'000) {
           pending_closes_[s->to].push_back(s->message);
@@ -218,6 +222,7 @@ nlohmann::json Engine::status() const {
         {"handed_off", fc.handed_off},
         {"handoff_refused", fc.handoff_refused},
         {"handoff_timeouts", fc.handoff_timeouts},
+        {"handoffs_aborted", fc.handoffs_aborted},
         {"bad_requests", fc.bad_requests},
         {"hold_timeouts", fc.hold_timeouts},
         {"duplicates_dropped", fc.duplicates_dropped},

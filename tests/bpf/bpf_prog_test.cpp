@@ -13,6 +13,7 @@
 
 #include "baton_abi.h"
 #include "core/translate.hpp"
+#include "daemon/bpf_abi_convert.hpp"
 #include "daemon/bpf_programs.hpp"
 #include "tests/unit/packet_builder.hpp"
 
@@ -119,37 +120,22 @@ class BpfProgTest : public ::testing::Test {
     return run(progs_->egress_prog_fd(), with_eth(ip), mark);
   }
 
-  static baton_flow_key key_of(const FlowKey& k) {
-    return {htonl(k.saddr), htonl(k.daddr), htons(k.sport), htons(k.dport)};
-  }
-  static baton_xlate abi(const Translation& t) {
-    baton_xlate x{};
-    x.frontend_addr = htonl(t.frontend_addr);
-    x.backend_addr = htonl(t.backend_addr);
-    x.isn1 = t.isn1;
-    x.isn2 = t.isn2;
-    x.ts_offset = t.ts_offset;
-    x.timestamps = t.timestamps;
-    x.frontend_wscale = t.frontend_wscale;
-    x.backend_wscale = t.backend_wscale;
-    return x;
-  }
   void seed_frontend(const FlowKey& k, uint32_t state, const Translation& t = {}) {
-    baton_flow_key key = key_of(k);
+    baton_flow_key key = to_abi(k);
     baton_fe_flow v{};
     v.state = state;
-    v.xlate = abi(t);
+    v.xlate = to_abi(t);
     ASSERT_EQ(bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_ANY), 0);
   }
   void seed_backend(const FlowKey& k, uint32_t state, const Translation& t = {}) {
-    baton_flow_key key = key_of(k);
+    baton_flow_key key = to_abi(k);
     baton_be_flow v{};
     v.state = state;
-    v.xlate = abi(t);
+    v.xlate = to_abi(t);
     ASSERT_EQ(bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_ANY), 0);
   }
   baton_be_flow backend_entry(const FlowKey& k) {
-    baton_flow_key key = key_of(k);
+    baton_flow_key key = to_abi(k);
     baton_be_flow v{};
     EXPECT_EQ(bpf_map_lookup_elem(progs_->be_flows_fd(), &key, &v), 0);
     return v;

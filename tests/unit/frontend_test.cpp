@@ -99,19 +99,41 @@ TEST_F(FrontendTest, HoldTimeoutServesLocally) {
   EXPECT_TRUE(fe.flows().empty());
 }
 
-TEST_F(FrontendTest, HandoffTimeoutFallsBackLocallyAndCancelsRemotely) {
+TEST_F(FrontendTest, HandoffTimeoutAbortsEverywhere) {
   auto ack = handshake();
   fe.on_client_packet(3, test::build(ack), 1);
   fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
+  // The back end's answer may already be reaching the client, which acknowledges it to us.
+  test::Segment acked = ack;
+  acked.seq += 23;
+  acked.ack = kIsn1 + 1 + 500;
+  fe.on_client_packet(5, test::build(acked), 2);
   auto a = fe.on_tick(100);
-  EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
+  EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{drop(3), drop(4), drop(5)})) << "never served twice";
   auto cancels = messages<proto::FlowClosed>(a);
   ASSERT_EQ(cancels.size(), 1u);
   EXPECT_EQ(cancels[0].reason, proto::CloseReason::kCancelled);
+  auto resets = all_of<InjectLocal>(a);
+  ASSERT_EQ(resets.size(), 2u);
+  auto to_us = TcpPacket::parse(resets[0].packet);
+  EXPECT_EQ(to_us->daddr(), test::kNode1);
+  auto to_client = TcpPacket::parse(resets[1].packet);
+  EXPECT_EQ(to_client->daddr(), test::kClient);
+  EXPECT_EQ(to_client->seq(), kIsn1 + 1 + 500) << "in the client's window";
+  EXPECT_TRUE(to_client->has(tcp_flag::kRst));
+  EXPECT_EQ(fe.counters().handoffs_aborted, 1u);
   // A late ack is answered with a cancellation too.
   proto::HandoffAck late;
   late.flow = cancels[0].flow;
   EXPECT_EQ(messages<proto::FlowClosed>(fe.on_handoff_ack(2, late, 200)).size(), 1u);
+}
+
+TEST_F(FrontendTest, UnsentHandoffIsServedLocally) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  auto a = fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
+  auto key = messages<proto::HandoffRequest>(a)[0].flow;
+  EXPECT_EQ(all_of<Verdict>(fe.on_handoff_unsent(key)), (std::vector<Verdict>{accept(3), accept(4)}));
 }
 
 TEST_F(FrontendTest, RefusalServesLocally) {
