@@ -40,6 +40,7 @@ enum baton_fe_state {
 
 /* baton_fe_flow.flags */
 #define BATON_FE_CLIENT_ACKED (1u << 0) /* the client completed the handshake: it needs no more SYN/ACKs */
+#define BATON_FE_ENDED (1u << 1)	/* closed; translated only for the linger time, never adopted */
 
 struct baton_fe_flow {
 	__u32 state;

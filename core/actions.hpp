@@ -46,6 +46,7 @@ enum class FlowRole : uint8_t { kFrontend, kBackend };
 //   Watch:   front end: this flow is being decided, send its packets to user space;
 //            back end: a SYN is about to be replayed, capture the stack's SYN/ACK.
 //   Offload: the flow's steady state, with its translation, may be handled without user space.
+//   End:     the flow is over but its state lingers (stray packets are still translated).
 //   Forget:  the flow's state is gone.
 struct WatchFlow {
   FlowRole role = FlowRole::kFrontend;
@@ -57,13 +58,19 @@ struct OffloadFlow {
   FlowKey key;
   Translation xlate;
 };
+// The flow has ended (its state lingers a little for stray packets): a restarted batond must not adopt it.
+struct EndFlow {
+  FlowRole role = FlowRole::kFrontend;
+  FlowKey key;
+  bool operator==(const EndFlow&) const = default;
+};
 struct ForgetFlow {
   FlowRole role = FlowRole::kFrontend;
   FlowKey key;
   bool operator==(const ForgetFlow&) const = default;
 };
 
-using Action = std::variant<Verdict, InjectLocal, SendMessage, WatchFlow, OffloadFlow, ForgetFlow>;
+using Action = std::variant<Verdict, InjectLocal, SendMessage, WatchFlow, OffloadFlow, EndFlow, ForgetFlow>;
 using Actions = std::vector<Action>;
 
 inline Verdict accept(PacketId id) {

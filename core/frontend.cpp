@@ -396,6 +396,7 @@ Actions Frontend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint
   if (f.state == FeState::kForwarding) {
     f.state = FeState::kClosed;
     f.deadline_ms = now_ms + cfg_.linger_ms;
+    return {EndFlow{FlowRole::kFrontend, f.key}};
   } else if (f.state == FeState::kHandoffPending) {
     // The back end gave up before acking: nothing was forwarded yet, so we can still serve it here.
     Actions out;

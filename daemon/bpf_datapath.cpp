@@ -130,7 +130,8 @@ void BpfDatapath::adopt_pinned_flows() {
   // packets go to the local stack, which still has them).
   for (const auto& k : keys_of(progs_->fe_flows_fd())) {
     baton_fe_flow v{};
-    if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) == 0 && v.state == BATON_FE_FORWARD) {
+    if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) == 0 && v.state == BATON_FE_FORWARD &&
+        !(v.flags & BATON_FE_ENDED)) {
       adopted_.push_back({FlowRole::kFrontend, from_abi(k), from_abi(v.xlate)});
     } else {
       bpf_map_delete_elem(progs_->fe_flows_fd(), &k);
@@ -267,6 +268,15 @@ void BpfDatapath::program(const Action& action) {
       v.last_ns = now_ns;
       err = bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_ANY);
     }
+  } else if (const auto* e = std::get_if<EndFlow>(&action)) {
+    baton_flow_key key = to_abi(e->key);
+    if (e->role == FlowRole::kFrontend) {
+      baton_fe_flow v{};
+      if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &key, &v) == 0) {
+        v.flags |= BATON_FE_ENDED;
+        err = bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_EXIST);
+      }
+    }  // back ends mark their ended flows themselves (BATON_CLOSE_REPORTED)
   } else if (const auto* f = std::get_if<ForgetFlow>(&action)) {
     baton_flow_key key = to_abi(f->key);
     bpf_map_delete_elem(f->role == FlowRole::kFrontend ? progs_->fe_flows_fd() : progs_->be_flows_fd(), &key);

@@ -8,9 +8,9 @@
 [ "$BATON_DATAPATH" = ebpf ] || { echo "SKIP: needs the eBPF datapath"; exit 0; }
 cleanup_hooks+=('for n in 1 2; do batond_alive $n || start_batond $n; done')
 for victim in 1 2; do
-  in_client curl -s -o "$work/body" -w '%{http_code}' --limit-rate 8M --max-time 60 \
-    "http://$(node_addr 1):$BATON_PORT/n2/big.bin?$(unique)" > "$work/code" &
-  fetch=$!
+  bg_curl -s -o "$work/body" -w '%{http_code}' --limit-rate 8M --max-time 60 \
+    "http://$(node_addr 1):$BATON_PORT/n2/big.bin?$(unique)" > "$work/code"
+  fetch=$bg_pid
   sleep 1
   kill -KILL "$(cat "$root/out/testbed/n$victim/batond.pid")"
   sleep 0.5

@@ -40,8 +40,8 @@ done
 nginx_conf=$root/out/testbed/n2/nginx.conf
 cleanup_hooks+=('ip netns exec "$(node_ns 2)" nginx -c "$nginx_conf" 2>/dev/null || true')
 # 50 MB: more than the socket buffers on both sides hold, so that the kill really cuts the response.
-in_client curl -s -o /dev/null --limit-rate 4M --max-time 40 "http://$(node_addr 1):$BATON_PORT/n2/big.bin?$(unique)" &
-fetch=$!
+bg_curl -s -o /dev/null --limit-rate 4M --max-time 40 "http://$(node_addr 1):$BATON_PORT/n2/big.bin?$(unique)"
+fetch=$bg_pid
 sleep 1
 kill -KILL $(ip netns pids "$(node_ns 2)" | while read -r p; do grep -q nginx "/proc/$p/comm" 2>/dev/null && echo "$p"; done)
 wait $fetch && fail "the download completed although the server was killed"

@@ -46,8 +46,8 @@ code=$(fetch 1 "$path?$(unique)" "$work/body")
 echo "handoff ack past the timeout: aborted (curl exit $rc), nothing left, next request fine"
 
 # 3. FLOW_CLOSED delayed: a slow download whose close notification loses a segment.
-in_client curl -s -o "$work/body" --limit-rate 2M --max-time 30 "http://$(node_addr 1):$BATON_PORT/n2/mb.bin?$(unique)" &
-fetch_pid=$!
+bg_curl -s -o "$work/body" --limit-rate 2M --max-time 30 "http://$(node_addr 1):$BATON_PORT/n2/mb.bin?$(unique)"
+fetch_pid=$bg_pid
 sleep 0.2
 drop_next_control_segment
 wait $fetch_pid || fail "delayed close: curl failed"

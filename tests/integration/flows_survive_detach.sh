@@ -5,19 +5,20 @@
 [ "$BATON_DATAPATH" = ebpf ] || { echo "SKIP: needs the eBPF datapath"; exit 0; }
 cleanup_hooks+=('for n in 1 2; do "$batonctl" -s "$(node_socket $n)" datapath attach >/dev/null; done')
 path=/n2/big.bin
-in_client curl -s -o "$work/body" -w '%{http_code}' --limit-rate 5M --max-time 60 \
-  "http://$(node_addr 1):$BATON_PORT$path?$(unique)" > "$work/code" &
-fetch_pid=$!
+bg_curl -s -o "$work/body" -w '%{http_code}' --limit-rate 5M --max-time 60 \
+  "http://$(node_addr 1):$BATON_PORT$path?$(unique)" > "$work/code"
+fetch_pid=$bg_pid
 sleep 1
 fwd_user=$(status 1 frontend.packets_forwarded)
 for n in 1 2; do "$batonctl" -s "$(node_socket "$n")" datapath detach > /dev/null || fail "detach on node $n"; done
-sleep 1.5
-[ "$(status 1 frontend.packets_forwarded)" -gt "$fwd_user" ] || fail "while detached, user space forwarded nothing"
+forwarded_in_user_space() { [ "$(status 1 frontend.packets_forwarded)" -gt "$fwd_user" ]; }
+eventually 5 forwarded_in_user_space || fail "while detached, user space forwarded nothing"
+sleep 0.5
 kill -0 $fetch_pid 2>/dev/null || fail "the download ended while detached (too fast to prove anything)"
 for n in 1 2; do "$batonctl" -s "$(node_socket "$n")" datapath attach > /dev/null || fail "attach on node $n"; done
 fwd_kernel=$(datapath_counter 1 fe_forwarded)
-sleep 1
-[ "$(datapath_counter 1 fe_forwarded)" -gt "$fwd_kernel" ] || fail "after attach, tc forwarded nothing"
+forwarded_in_kernel() { [ "$(datapath_counter 1 fe_forwarded)" -gt "$fwd_kernel" ]; }
+eventually 5 forwarded_in_kernel || fail "after attach, tc forwarded nothing"
 wait $fetch_pid || fail "curl failed"
 [ "$(cat "$work/code")" = 200 ] || fail "status $(cat "$work/code")"
 [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha $path)" ] || fail "body differs"

@@ -10,9 +10,9 @@ adopted_lines() { grep -c "adopted [0-9]* handed-off flows" "$root/out/testbed/n
 before1=$(adopted_lines 1)
 before2=$(adopted_lines 2)
 # About 10 s at 5 MB/s: long enough to restart both daemons in the middle.
-in_client curl -s -o "$work/body" -w '%{http_code}' --limit-rate 5M --max-time 60 \
-  "http://$(node_addr 1):$BATON_PORT$path?$(unique)" > "$work/code" &
-fetch_pid=$!
+bg_curl -s -o "$work/body" -w '%{http_code}' --limit-rate 5M --max-time 60 \
+  "http://$(node_addr 1):$BATON_PORT$path?$(unique)" > "$work/code"
+fetch_pid=$bg_pid
 sleep 1
 for n in 1 2; do stop_batond "$n" --keep-flows || fail "node $n's batond did not stop"; done
 kill -0 $fetch_pid 2>/dev/null || fail "the download ended while the daemons were down (too fast to prove anything)"

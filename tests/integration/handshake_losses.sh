@@ -18,8 +18,14 @@ while IFS='|' read -r name chain dir nth; do
   ipt -F INPUT
   ipt -F OUTPUT
   port_match=$([ "$chain" = OUTPUT ] && echo --dport || echo --sport)
-  ipt -A "$chain" -p tcp "$port_match" "$BATON_PORT" -m connbytes --connbytes "$nth:$nth" \
-    --connbytes-dir "$dir" --connbytes-mode packets -j DROP
+  if [ "$name" = syn ]; then
+    # A dropped first SYN leaves no confirmed conntrack entry to count with: drop every other SYN (one
+    # connection per step: its first SYN goes, the retransmission passes).
+    ipt -A OUTPUT -p tcp --dport "$BATON_PORT" --syn -m statistic --mode nth --every 2 --packet 0 -j DROP
+  else
+    ipt -A "$chain" -p tcp "$port_match" "$BATON_PORT" -m connbytes --connbytes "$nth:$nth" \
+      --connbytes-dir "$dir" --connbytes-mode packets -j DROP
+  fi
   before=$(status 1 frontend.handed_off)
   q=$(unique)
   code=$(in_client curl -s -o "$work/body" -w '%{http_code}' --max-time 30 "http://$(node_addr 1):$BATON_PORT$path?$q") ||

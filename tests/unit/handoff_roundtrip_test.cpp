@@ -163,7 +163,8 @@ TEST(HandoffRoundTrip, WholeConnectionAsTheClientSeesIt) {
   auto closed = messages<proto::FlowClosed>(a);
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(c.be.live_flows(), 0u);
-  c.fe.on_flow_closed(2, closed[0], 10);
+  EXPECT_EQ(all_of<EndFlow>(c.fe.on_flow_closed(2, closed[0], 10)).size(), 1u)
+      << "no adoption after a restart";
   EXPECT_EQ(c.fe.live_flows(), 0u);
   c.fe.on_tick(100'000);
   c.be.on_tick(100'000);

@@ -41,6 +41,25 @@ datapath_counter() {
 print(d.get("datapath_stats", {}).get("counters", {}).get(sys.argv[1], 0))' "$2"
 }
 
+# bg_curl ARGS...: curl in the client's namespace, in the background; sets bg_pid. nsenter execs curl
+# itself (ip netns exec would fork), so that the cleanup can stop it: a test that fails must not leave a
+# download running into the next test.
+bg_curl() {
+  nsenter --net="/run/netns/$BATON_CLIENT_NS" curl "$@" &
+  bg_pid=$!
+  cleanup_hooks+=("kill $bg_pid 2>/dev/null")
+}
+
+# eventually SECONDS COMMAND...: polls COMMAND until it succeeds (true) or the time is up (false).
+eventually() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.1
+  done
+}
+
 # fetch NODE PATH OUTFILE: GET through NODE from the client; prints the HTTP status.
 fetch() {
   in_client curl -s -o "$3" -w '%{http_code}' --max-time 60 "http://$(node_addr "$1"):$BATON_PORT$2"
