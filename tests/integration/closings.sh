@@ -32,6 +32,9 @@ for mode in client-fin server-fin client-rst keepalive client-rst-mid; do
   again=$(in_client /usr/bin/python3 "$py" "$(node_addr 1)" "$BATON_PORT" "$small" server-fin "$port" "$(content_sha $small)") ||
     fail "$mode: reusing port $port: $again"
   wait_no_live_flows 15 || fail "$mode: live flows left after port reuse"
+  # Nothing half-open on the client either: no connection of this port in a state other than TIME_WAIT.
+  left=$(ip netns exec "$BATON_CLIENT_NS" ss -Htan "( sport = :$port )" | grep -v TIME-WAIT || true)
+  [ -z "$left" ] || fail "$mode: the client kept a connection open: $left"
   echo "$mode: $out; reused port: $again"
 done
 
