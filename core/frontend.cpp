@@ -117,21 +117,26 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
       f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
       hold(f, id, pkt_bytes);
       f.request.add(pkt.seq(), pkt.payload());
-      if (pkt.has(tcp_flag::kFin)) {
+      try_decide(f, now_ms, out);
+      if (pkt.has(tcp_flag::kFin)) finish_on_fin(f, out);
+      break;
+
+    case FeState::kHolding: {
+      if (pkt.has(tcp_flag::kRst)) {
+        // The client gave up: let the local stack see everything in order, and reset.
+        hold(f, id, pkt_bytes);
         serve_locally(f, out);
         forget(it, out);
         return out;
       }
-      try_decide(f, now_ms, out);
-      break;
-
-    case FeState::kHolding: {
-      if (pkt.has(tcp_flag::kRst) || pkt.has(tcp_flag::kFin)) {
-        // The client gave up or finished early: let the local stack see everything in order.
+      if (pkt.has(tcp_flag::kFin)) {
+        // A client that half-closes after its request (HTTP/1.0 style) is still routed by it: the FIN
+        // is held with the request and follows it. Without a whole request, nothing more will come.
         hold(f, id, pkt_bytes);
         f.request.add(pkt.seq(), pkt.payload());
-        serve_locally(f, out);
-        forget(it, out);
+        try_decide(f, now_ms, out);
+        finish_on_fin(f, out);
+        if (f.finished) forget(it, out);
         return out;
       }
       if (!f.request.add(pkt.seq(), pkt.payload())) {
@@ -295,6 +300,10 @@ void Frontend::ack_held(FeFlow& f, Actions& out) {
   if (auto p = TcpPacket::parse(b)) p->fill_checksums();
   f.acked_to = end;
   out.push_back(InjectLocal{std::move(b)});
+}
+
+void Frontend::finish_on_fin(FeFlow& f, Actions& out) {
+  if (f.state == FeState::kHolding && !f.finished) serve_locally(f, out);
 }
 
 void Frontend::serve_locally(FeFlow& f, Actions& out) {

@@ -124,6 +124,8 @@ class Frontend {
   void forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out);
   void ack_held(FeFlow& f, Actions& out);
   void abort_pending(FeFlow& f, Actions& out);
+  // The client's FIN arrived while we hold its request: if that did not complete it, serve locally.
+  void finish_on_fin(FeFlow& f, Actions& out);
   void hold(FeFlow& f, PacketId id, ByteView bytes) {
     f.held.push_back({id, Bytes(bytes.begin(), bytes.end())});
   }

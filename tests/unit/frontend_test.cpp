@@ -213,6 +213,25 @@ TEST_F(FrontendTest, RetransmittedSynPassesAndHandshakeTimesOut) {
   EXPECT_TRUE(fe.flows().empty());
 }
 
+TEST_F(FrontendTest, HalfCloseAfterACompleteRequestIsStillHandedOff) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  test::Segment fin = ack;
+  fin.flags |= tcp_flag::kFin;
+  fin.payload = test::as_bytes("GET /two/x HTTP/1.0\r\n\r\n");
+  auto a = fe.on_client_packet(4, test::build(fin), 1);
+  ASSERT_EQ(messages<proto::HandoffRequest>(a).size(), 1u);
+  EXPECT_TRUE(all_of<Verdict>(a).empty()) << "held until the handoff ack";
+  proto::HandoffAck yes;
+  yes.flow = messages<proto::HandoffRequest>(a)[0].flow;
+  yes.isn2 = 9000;
+  auto v = all_of<Verdict>(fe.on_handoff_ack(2, yes, 2));
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0], drop(3));
+  EXPECT_EQ(v[1].id, 4u) << "the FIN (with the request) is forwarded: the back end must see the close";
+  EXPECT_EQ(v[1].kind, Verdict::kAccept);
+}
+
 TEST_F(FrontendTest, ClientFinBeforeCompleteRequestIsServedLocally) {
   auto ack = handshake();
   fe.on_client_packet(3, test::build(ack), 1);

@@ -6,6 +6,7 @@ Modes:
   client-rst   keep-alive request; read the response; abort with a RST (SO_LINGER 0)
   client-rst-mid  request a large body; read a little; abort with a RST while the server still sends
   keepalive    three requests on the one connection, then the client closes
+  half-close   the client shuts its sending side right after the request (HTTP/1.0 style, like nc)
 Prints "ok ..." and exits 0, or prints what went wrong and exits 1."""
 import hashlib
 import socket
@@ -83,6 +84,12 @@ elif mode == "client-rst-mid":
     if not got.startswith(b"HTTP/1.1 200"):
         raise SystemExit("no response")
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+elif mode == "half-close":
+    request(s, close=True)
+    s.shutdown(socket.SHUT_WR)
+    status, body, rest = read_response(s)
+    check(status, body)
     s.close()
 elif mode == "keepalive":
     rest = b""
