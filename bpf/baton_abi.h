@@ -40,7 +40,7 @@ enum baton_fe_state {
 
 /* baton_fe_flow.flags */
 #define BATON_FE_CLIENT_ACKED (1u << 0) /* the client completed the handshake: it needs no more SYN/ACKs */
-#define BATON_FE_ENDED (1u << 1)	/* closed; translated only for the linger time, never adopted */
+#define BATON_FE_ENDED	      (1u << 1) /* closed; translated only for the linger time, never adopted */
 
 struct baton_fe_flow {
 	__u32 state;
@@ -56,12 +56,12 @@ enum baton_be_state {
 };
 
 /* Close tracking bits in baton_be_flow.close_flags, set with atomic or (ingress and egress race). */
-#define BATON_CLOSE_CLIENT_FIN (1u << 0)
-#define BATON_CLOSE_SERVER_FIN (1u << 1)
+#define BATON_CLOSE_CLIENT_FIN	     (1u << 0)
+#define BATON_CLOSE_SERVER_FIN	     (1u << 1)
 #define BATON_CLOSE_CLIENT_FIN_ACKED (1u << 2)
 #define BATON_CLOSE_SERVER_FIN_ACKED (1u << 3)
-#define BATON_CLOSE_RESET (1u << 4)
-#define BATON_CLOSE_REPORTED (1u << 5)
+#define BATON_CLOSE_RESET	     (1u << 4)
+#define BATON_CLOSE_REPORTED	     (1u << 5)
 
 struct baton_be_flow {
 	__u32 state;
@@ -74,10 +74,10 @@ struct baton_be_flow {
 };
 
 enum baton_event_type {
-	BATON_EV_FE_SYNACK = 1,	  /* the front end's stack answered a watched SYN */
-	BATON_EV_BE_SYNACK = 2,	  /* the back end's stack answered a replayed SYN (captured, dropped) */
-	BATON_EV_BE_REFUSED = 3,  /* the back end's stack reset a replayed SYN: nothing listens */
-	BATON_EV_BE_CLOSED = 4,	  /* a handed-off flow finished (both FINs acked) or was reset */
+	BATON_EV_FE_SYNACK = 1,	 /* the front end's stack answered a watched SYN */
+	BATON_EV_BE_SYNACK = 2,	 /* the back end's stack answered a replayed SYN (captured, dropped) */
+	BATON_EV_BE_REFUSED = 3, /* the back end's stack reset a replayed SYN: nothing listens */
+	BATON_EV_BE_CLOSED = 4,	 /* a handed-off flow finished (both FINs acked) or was reset */
 };
 
 /* Ring buffer record, BPF -> batond. */
@@ -98,19 +98,19 @@ struct baton_event {
 
 /* Per-CPU counters, indexed by these. */
 enum baton_counter {
-	BATON_CNT_FE_FORWARDED = 0,   /* packets translated and redirected to a back end */
+	BATON_CNT_FE_FORWARDED = 0, /* packets translated and redirected to a back end */
 	BATON_CNT_FE_FORWARDED_BYTES,
-	BATON_CNT_FE_SLOW,	      /* packets marked for batond (SYNs, flows being decided) */
+	BATON_CNT_FE_SLOW, /* packets marked for batond (SYNs, flows being decided) */
 	BATON_CNT_FE_SYNACK_SEEN,
-	BATON_CNT_FE_SYNACK_DROPPED,  /* our own SYN/ACK retransmissions after a handoff */
-	BATON_CNT_BE_REWRITTEN,	      /* replies translated on their way to the client */
+	BATON_CNT_FE_SYNACK_DROPPED, /* our own SYN/ACK retransmissions after a handoff */
+	BATON_CNT_BE_REWRITTEN,	     /* replies translated on their way to the client */
 	BATON_CNT_BE_REWRITTEN_BYTES,
 	BATON_CNT_BE_SYNACK_CAPTURED,
-	BATON_CNT_BE_CLIENT_SEEN,     /* forwarded client packets that arrived at this back end */
-	BATON_CNT_REDIRECT_FAILED,    /* bpf_redirect_neigh failed: left to the stack to forward */
-	BATON_CNT_DROP_MALFORMED,     /* service-port packets too short or with broken options */
-	BATON_CNT_DROP_CAPTURE,	      /* packets of a replayed connection before it is established */
-	BATON_CNT_EVENT_LOST,	      /* ring buffer full */
+	BATON_CNT_BE_CLIENT_SEEN,  /* forwarded client packets that arrived at this back end */
+	BATON_CNT_REDIRECT_FAILED, /* bpf_redirect_neigh failed: left to the stack to forward */
+	BATON_CNT_DROP_MALFORMED,  /* service-port packets too short or with broken options */
+	BATON_CNT_DROP_CAPTURE,	   /* packets of a replayed connection before it is established */
+	BATON_CNT_EVENT_LOST,	   /* ring buffer full */
 	BATON_CNT_MAX,
 };
 

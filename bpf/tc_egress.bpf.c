@@ -98,9 +98,9 @@ int baton_egress(struct __sk_buff *skb)
 			report_synack(BATON_EV_FE_SYNACK, &key, &p);
 			count(BATON_CNT_FE_SYNACK_SEEN, 1);
 		} else if (fe) {
-			/* A retransmission after the client's ACK (which we hold, so our stack still waits for it):
-			 * the client is established and needs none; one with a later TSval would only move the
-			 * client's timestamp view ahead of what the back end will send. */
+			/* A retransmission after the client's ACK (which we hold, so our stack still waits
+			 * for it): the client is established and needs none; one with a later TSval would
+			 * only move the client's timestamp view ahead of what the back end will send. */
 			count(BATON_CNT_FE_SYNACK_DROPPED, 1);
 			return TC_ACT_SHOT;
 		}

@@ -65,7 +65,8 @@ int baton_ingress(struct __sk_buff *skb)
 	if (rc == PARSE_NOT_TCP)
 		return TC_ACT_OK;
 	if (rc == PARSE_MALFORMED) {
-		/* Not ours to judge, unless it claims to be for our service: then the stack drops it anyway. */
+		/* Not ours to judge, unless it claims to be for our service: then the stack drops it anyway.
+		 */
 		return TC_ACT_OK;
 	}
 	if (p.daddr != cfg_service_addr || p.dport != cfg_service_port)
@@ -78,7 +79,8 @@ int baton_ingress(struct __sk_buff *skb)
 
 	fe = bpf_map_lookup_elem(&baton_fe_flows, &key);
 	if (fe) {
-		if (fe->state == BATON_FE_FORWARD && !((p.flags & TCP_FLAG_SYN_BIT) && !(p.flags & TCP_FLAG_ACK_BIT)))
+		if (fe->state == BATON_FE_FORWARD &&
+		    !((p.flags & TCP_FLAG_SYN_BIT) && !(p.flags & TCP_FLAG_ACK_BIT)))
 			return forward(skb, &p, fe);
 		if ((p.flags & TCP_FLAG_ACK_BIT) && !(fe->flags & BATON_FE_CLIENT_ACKED))
 			__sync_fetch_and_or(&fe->flags, BATON_FE_CLIENT_ACKED);

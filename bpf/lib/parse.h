@@ -11,12 +11,12 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#define TCPOPT_EOL 0
-#define TCPOPT_NOP 1
-#define TCPOPT_MSS 2
-#define TCPOPT_WSCALE 3
+#define TCPOPT_EOL	 0
+#define TCPOPT_NOP	 1
+#define TCPOPT_MSS	 2
+#define TCPOPT_WSCALE	 3
 #define TCPOPT_SACK_PERM 4
-#define TCPOPT_SACK 5
+#define TCPOPT_SACK	 5
 #define TCPOPT_TIMESTAMP 8
 
 #define TCP_FLAG_FIN_BIT 0x01
@@ -58,8 +58,8 @@ enum parse_result {
 /* State of one walk over the option area, copied to the stack first (see parse_tcp_options). */
 struct opt_walk {
 	__u8 buf[64];
-	__u32 off; /* next option, relative to buf */
-	__u32 len; /* bytes of options */
+	__u32 off;  /* next option, relative to buf */
+	__u32 len;  /* bytes of options */
 	__u32 base; /* absolute offset of buf[0] */
 	__u32 ts_off;
 	__u32 tsval;

@@ -21,6 +21,8 @@ import struct
 import sys
 import time
 
+from inet_checksum import csum
+
 client, service, port, path, expected, lport = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
 
@@ -28,15 +30,6 @@ FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
 def fail(msg):
     print("FAIL:", msg)
     sys.exit(1)
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 def pseudo(src, dst, length):

@@ -11,6 +11,8 @@ ordinary connection from one peer:
 Usage: tcp_checker.py PCAP SERVICE_ADDR PORT. Prints one line per problem and exits 1 if any."""
 import struct
 import sys
+
+from inet_checksum import csum
 from collections import defaultdict
 
 PCAP, SERVICE, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -19,15 +21,6 @@ REORDER_TS_SLACK = 200  # ms of TSval regression tolerated for reordered segment
 
 def ip_str(b):
     return ".".join(str(x) for x in b)
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 def packets(path):
