@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every way of ending a handed-off connection: client FIN first, back-end FIN first, client RST (after
-# the response and in the middle of one), a keep-alive connection with several requests, a client that
+# the response and in the middle of one), a back-end RST (data after its close), a keep-alive connection with several requests, a client that
 # half-closes right after its request (still handed off by that request), and the
 # back-end web server killed mid-response. After each: both nodes free the flow (live flows back to
 # zero), the front end keeps no half-open connection (no SYN_RECV), and a new connection from the same
@@ -17,7 +17,7 @@ no_syn_recv() {
 # The client may reuse its own TIME_WAIT (client FIN first) for the same 4-tuple: a client-side setting.
 ip netns exec "$BATON_CLIENT_NS" sysctl -qw net.ipv4.tcp_tw_reuse=1
 port=41000
-for mode in client-fin server-fin client-rst keepalive half-close client-rst-mid; do
+for mode in client-fin server-fin client-rst server-rst keepalive half-close client-rst-mid; do
   port=$((port + 1))
   path=$small
   [ "$mode" = client-rst-mid ] && path=$big

@@ -7,6 +7,8 @@ Modes:
   client-rst-mid  request a large body; read a little; abort with a RST while the server still sends
   keepalive    three requests on the one connection, then the client closes
   half-close   the client shuts its sending side right after the request (HTTP/1.0 style, like nc)
+  server-rst   the server closes first; the client then sends more, which the server's stack answers
+               with a RST (it must reach the client, translated, and end the flow)
 Prints "ok ..." and exits 0, or prints what went wrong and exits 1."""
 import hashlib
 import socket
@@ -90,6 +92,23 @@ elif mode == "half-close":
     s.shutdown(socket.SHUT_WR)
     status, body, rest = read_response(s)
     check(status, body)
+    s.close()
+elif mode == "server-rst":
+    request(s, close=True)
+    status, body, rest = read_response(s)
+    check(status, body)
+    if s.recv(1) != b"":
+        raise SystemExit("server did not close")
+    s.sendall(b"data after the server closed\r\n")
+    import time
+    time.sleep(0.3)
+    try:
+        s.sendall(b"and more\r\n")
+        time.sleep(0.2)
+        s.sendall(b"and more\r\n")
+        raise SystemExit("no RST from the server")
+    except (ConnectionResetError, BrokenPipeError):
+        pass
     s.close()
 elif mode == "keepalive":
     rest = b""
