@@ -45,21 +45,11 @@ Bytes replayable_syn(const proto::HandoffRequest& req, uint32_t service_addr) {
     pkt->nop_option(o.timestamp_off - 2, 10);
   }
   if (o.fast_open_off) pkt->nop_option(o.fast_open_off, o.fast_open_len);
-  // SACK-permitted and window scale: find them again, offsets are not kept for these two.
-  ByteView hdr = pkt->bytes().subspan(pkt->tcp_offset(), pkt->payload_offset() - pkt->tcp_offset());
-  for (size_t i = 20; i + 1 < hdr.size();) {
-    uint8_t kind = hdr[i];
-    if (kind == tcp_opt::kEnd) break;
-    if (kind == tcp_opt::kNop) {
-      ++i;
-      continue;
-    }
-    uint8_t len = hdr[i + 1];
-    if (len < 2) break;
-    bool strip = (kind == tcp_opt::kSackPermitted && !(req.granted_options & proto::granted::kSack)) ||
-                 (kind == tcp_opt::kWindowScale && !(req.granted_options & proto::granted::kWindowScale));
-    if (strip) pkt->nop_option(i, len);
-    i += len;
+  // NOPs keep every option where it was, so the offsets taken above stay right.
+  if (o.sack_permitted_off && !(req.granted_options & proto::granted::kSack))
+    pkt->nop_option(o.sack_permitted_off, 2);
+  if (o.window_scale_off && !(req.granted_options & proto::granted::kWindowScale)) {
+    pkt->nop_option(o.window_scale_off, 3);
   }
   syn.resize(pkt->bytes().size());
   return syn;

@@ -43,10 +43,12 @@ std::optional<TcpOptions> parse_tcp_options(ByteView hdr) {
       case tcp_opt::kWindowScale:
         if (len != 3) return std::nullopt;
         o.window_scale = hdr[i + 2];
+        o.window_scale_off = i;
         break;
       case tcp_opt::kSackPermitted:
         if (len != 2) return std::nullopt;
         o.sack_permitted = true;
+        o.sack_permitted_off = i;
         break;
       case tcp_opt::kTimestamp:
         if (len != 10) return std::nullopt;

@@ -40,10 +40,12 @@ struct TcpOptions {
   std::optional<uint16_t> mss;
   std::optional<uint8_t> window_scale;
   bool sack_permitted = false;
-  size_t timestamp_off = 0;  // offset of TSval; TSecr follows at +4
-  size_t sack_off = 0;       // offset of the first SACK block
-  uint8_t sack_blocks = 0;   // 1..4
-  size_t fast_open_off = 0;  // offset of the TFO option's kind byte
+  size_t window_scale_off = 0;    // offset of the option's kind byte
+  size_t sack_permitted_off = 0;  // offset of the option's kind byte
+  size_t timestamp_off = 0;       // offset of TSval; TSecr follows at +4
+  size_t sack_off = 0;            // offset of the first SACK block
+  uint8_t sack_blocks = 0;        // 1..4
+  size_t fast_open_off = 0;       // offset of the TFO option's kind byte
   uint8_t fast_open_len = 0;
 };
 

@@ -14,6 +14,7 @@ import hashlib
 import socket
 import struct
 import sys
+import time
 
 addr, port, path, mode, local_port, expected = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
 
@@ -50,6 +51,15 @@ def read_response(s, buf=b""):
     return status, body[:length], body[length:]
 
 
+def until_server_closes(s):
+    """A "Connection: close" exchange: the whole response, then the server's FIN."""
+    request(s, close=True)
+    status, body, _ = read_response(s)
+    check(status, body)
+    if s.recv(1) != b"":
+        raise SystemExit("server did not close")
+
+
 def request(s, close=False):
     hdr = f"GET {path} HTTP/1.1\r\nHost: {addr}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n"
     s.sendall(hdr.encode())
@@ -69,11 +79,7 @@ if mode == "client-fin":
     check(*read_response(s)[:2])
     s.close()
 elif mode == "server-fin":
-    request(s, close=True)
-    status, body, rest = read_response(s)
-    check(status, body)
-    if s.recv(1) != b"":
-        raise SystemExit("server did not close")
+    until_server_closes(s)
     s.close()
 elif mode == "client-rst":
     request(s)
@@ -94,13 +100,8 @@ elif mode == "half-close":
     check(status, body)
     s.close()
 elif mode == "server-rst":
-    request(s, close=True)
-    status, body, rest = read_response(s)
-    check(status, body)
-    if s.recv(1) != b"":
-        raise SystemExit("server did not close")
+    until_server_closes(s)
     s.sendall(b"data after the server closed\r\n")
-    import time
     time.sleep(0.3)
     try:
         s.sendall(b"and more\r\n")
