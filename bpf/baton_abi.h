@@ -78,6 +78,8 @@ enum baton_event_type {
 	BATON_EV_BE_SYNACK = 2,	 /* the back end's stack answered a replayed SYN (captured, dropped) */
 	BATON_EV_BE_REFUSED = 3, /* the back end's stack reset a replayed SYN: nothing listens */
 	BATON_EV_BE_CLOSED = 4,	 /* a handed-off flow finished (both FINs acked) or was reset */
+	BATON_EV_BE_BLOCKED = 5, /* the stack answered a replayed SYN with a bare ACK (seq, ack): a TIME_WAIT
+				  * of an older connection on the 4-tuple rejected it (older timestamps) */
 };
 
 /* Ring buffer record, BPF -> batond. */

@@ -5,8 +5,9 @@
  *   sent; after a handoff, the stack's SYN/ACK retransmissions are dropped (the client hears only the
  *   back end from then on).
  *   Back end: the stack's SYN/ACK to a replayed SYN is captured (reported, never sent); a reset from the
- *   stack means nothing listens (reported, dropped); established replies are translated (source, seq,
- *   TSval, window) and go straight to the client; FIN/RST are tracked.
+ *   stack means nothing listens, a bare ACK that an old TIME_WAIT holds the 4-tuple (both reported,
+ *   dropped); established replies are translated (source, seq, TSval, window) and go straight to the
+ *   client; FIN/RST are tracked.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -72,6 +73,14 @@ int baton_egress(struct __sk_buff *skb)
 
 				ev.type = BATON_EV_BE_REFUSED;
 				ev.key = key;
+				emit(&ev);
+			} else if (p.flags & TCP_FLAG_ACK_BIT) {
+				struct baton_event ev = {};
+
+				ev.type = BATON_EV_BE_BLOCKED;
+				ev.key = key;
+				ev.seq = p.seq;
+				ev.ack = p.ack;
 				emit(&ev);
 			}
 			/* Before the flow is established nothing of it may reach the client. */

@@ -33,6 +33,27 @@ struct InjectLocal {
   bool operator==(const InjectLocal&) const = default;
 };
 
+// Abort a local TCP socket (a replayed connection, named client -> this node): the kernel, which alone
+// knows the socket's next sequence number, sends the client a reset that the datapath translates like any
+// reply. Used when batond ends a flow on its own (idle timeout): the client must not stay half-open.
+struct AbortLocalSocket {
+  FlowKey key;
+  bool operator==(const AbortLocalSocket&) const = default;
+};
+
+// Replay a SYN again (key: client -> this node), after clearing the 4-tuple. A TIME_WAIT of an older
+// connection from the same client port (maybe through another front end: Linux offsets timestamps per
+// address pair, so the new ones may look older to it) rejects the SYN with a bare ACK; the client's own
+// stack would reset it (RFC 793: an ACK to a SYN gets a RST at SEG.ACK), but the client never sees our
+// stack's answer, so the TIME_WAIT is removed here. A live connection on the tuple (the client talks
+// to this node directly from the same port) is never touched: the SYN is not sent and the engine reports
+// the collision to the back end (Backend::on_replay_collided) instead.
+struct ReplayOnClearTuple {
+  FlowKey key;
+  Bytes syn;
+  bool operator==(const ReplayOnClearTuple&) const = default;
+};
+
 struct SendMessage {
   NodeId to = 0;
   proto::Message message;
@@ -70,7 +91,8 @@ struct ForgetFlow {
   bool operator==(const ForgetFlow&) const = default;
 };
 
-using Action = std::variant<Verdict, InjectLocal, SendMessage, WatchFlow, OffloadFlow, EndFlow, ForgetFlow>;
+using Action = std::variant<Verdict, InjectLocal, AbortLocalSocket, ReplayOnClearTuple, SendMessage,
+                            WatchFlow, OffloadFlow, EndFlow, ForgetFlow>;
 using Actions = std::vector<Action>;
 
 inline Verdict accept(PacketId id) {

@@ -153,8 +153,9 @@ Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
     // Our stack's answer to the replayed SYN: it must never reach the client, who already has one.
     out.push_back(drop(id));
     const FlowKey key = it->first;
-    Actions more = pkt->has(tcp_flag::kRst) ? on_replay_refused(key, now_ms)
-                                            : on_synack_captured(key, SynAckFacts::of(*pkt), now_ms);
+    Actions more = pkt->has(tcp_flag::kRst)   ? on_replay_refused(key, now_ms)
+                   : pkt->has(tcp_flag::kSyn) ? on_synack_captured(key, SynAckFacts::of(*pkt), now_ms)
+                                              : on_replay_blocked(key, now_ms);
     out.insert(out.end(), more.begin(), more.end());
     return out;
   }
@@ -211,6 +212,31 @@ Actions Backend::on_replay_refused(const FlowKey& key, uint64_t now_ms) {
   ++counters_.handoffs_refused;
   Actions out{
       SendMessage{it->second.frontend, refusal(it->second.frontend_key, proto::Refusal::kNoListener)}};
+  forget(it, out);
+  return out;
+}
+
+Actions Backend::on_replay_blocked(const FlowKey& key, uint64_t now_ms) {
+  auto it = flows_.find(key);
+  if (it == flows_.end() || it->second.state != BeState::kSynReplayed) return {};
+  BeFlow& f = it->second;
+  // A few times at most: with a live connection on the 4-tuple (a challenge ACK, not a TIME_WAIT) nothing
+  // is removed, and the retry timer ends in a refusal as before.
+  if (f.replays_blocked >= 3) return {};
+  ++f.replays_blocked;
+  ++counters_.replays_blocked;
+  f.deadline_ms = now_ms + (cfg_.syn_retry_ms << f.syn_retries);
+  return {ReplayOnClearTuple{key, f.replayed_syn}};
+}
+
+Actions Backend::on_replay_collided(const FlowKey& key, uint64_t now_ms) {
+  auto it = flows_.find(key);
+  if (it == flows_.end() || it->second.state != BeState::kSynReplayed) return {};
+  (void)now_ms;
+  ++counters_.handoffs_refused;
+  // Nothing of the replay reached the other connection (its stack only answered with ACKs): the front
+  // end can still serve the request itself.
+  Actions out{SendMessage{it->second.frontend, refusal(it->second.frontend_key, proto::Refusal::kDuplicate)}};
   forget(it, out);
   return out;
 }
@@ -315,7 +341,9 @@ Actions Backend::on_tick(uint64_t now_ms) {
           if (f.syn_retries < cfg_.syn_retries) {
             ++f.syn_retries;
             f.deadline_ms = now_ms + (cfg_.syn_retry_ms << f.syn_retries);
-            out.push_back(InjectLocal{f.replayed_syn});
+            // Unanswered: something on the tuple may be swallowing it silently (a TIME_WAIT or a live
+            // connection whose ACKs a datapath did not report), so the retry checks the tuple first.
+            out.push_back(ReplayOnClearTuple{it->first, f.replayed_syn});
           } else {
             ++counters_.handoffs_refused;
             out.push_back(SendMessage{f.frontend, refusal(f.frontend_key, proto::Refusal::kNoListener)});
@@ -325,8 +353,12 @@ Actions Backend::on_tick(uint64_t now_ms) {
         break;
       case BeState::kEstablished:
         if (now_ms >= f.last_ms + cfg_.idle_timeout_ms) {
+          // The kernel resets the client (at its own next sequence number, which only it knows; the reset
+          // is translated like any reply, so the flow lingers). abort_flow's reset of the socket as the
+          // client covers sockets the kernel no longer resets (already closed by the server).
+          out.push_back(AbortLocalSocket{f.local_key});
           abort_flow(f, proto::CloseReason::kIdle, true, out);
-          erase = true;
+          f.deadline_ms = now_ms + cfg_.linger_ms;
         }
         break;
       case BeState::kClosed:

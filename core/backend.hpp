@@ -34,6 +34,7 @@ struct BeFlow {
   uint32_t client_fin_end = 0;  // sequence number past the client's FIN (back-end space is the same)
   uint32_t server_fin_end = 0;  // sequence number past our FIN, in back-end space
   int syn_retries = 0;
+  int replays_blocked = 0;
   uint64_t last_ms = 0;
   uint64_t deadline_ms = 0;  // SYN retry or linger limit
   proto::CloseReason close_reason = proto::CloseReason::kFin;
@@ -54,6 +55,7 @@ struct BackendConfig {
 struct BackendCounters {
   uint64_t handoffs_accepted = 0;
   uint64_t handoffs_refused = 0;
+  uint64_t replays_blocked = 0;  // replayed SYNs answered by a bare ACK (an old TIME_WAIT, usually)
   uint64_t packets_rewritten = 0;
   uint64_t flows_closed = 0;
 };
@@ -73,6 +75,10 @@ class Backend {
   // Inputs from a datapath that handles packets itself and only reports (eBPF). Keys: client -> us.
   Actions on_synack_captured(const FlowKey& key, const SynAckFacts& facts, uint64_t now_ms);
   Actions on_replay_refused(const FlowKey& key, uint64_t now_ms);
+  // Our stack answered the replayed SYN with a bare ACK: a TIME_WAIT holds the 4-tuple (usually).
+  Actions on_replay_blocked(const FlowKey& key, uint64_t now_ms);
+  // ... but it was a live connection (the client talks to us directly from the same port): refuse.
+  Actions on_replay_collided(const FlowKey& key, uint64_t now_ms);
   Actions on_datapath_closed(const FlowKey& key, bool reset, uint64_t now_ms);
   void touch(const FlowKey& key, uint64_t last_ms);
   // Takes over an established flow an earlier batond left in the kernel datapath (a restart).

@@ -485,7 +485,7 @@ Actions Frontend::on_tick(uint64_t now_ms) {
         }
         break;
       case FeState::kForwarding:
-        erase = now_ms >= f.last_ms + cfg_.idle_timeout_ms;
+        erase = now_ms >= f.last_ms + cfg_.idle_timeout_ms + cfg_.idle_backstop_ms;
         break;
       case FeState::kClosed:
         erase = now_ms >= f.deadline_ms;

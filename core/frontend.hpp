@@ -64,7 +64,10 @@ struct FrontendConfig {
   uint64_t hold_timeout_ms = 5'000;        // request incomplete for this long: serve locally
   uint64_t handoff_timeout_ms = 2'000;     // no handoff ack within this: serve locally, cancel remotely
   uint64_t idle_timeout_ms = 600'000;      // forwarding flow without packets: forget it
-  uint64_t linger_ms = 2'000;              // keep translating late packets after the close
+  // The back end, which sees both directions, decides idleness and resets the client; the front end
+  // forgets a forwarding flow on its own only this much later (its back end's message was lost).
+  uint64_t idle_backstop_ms = 10'000;
+  uint64_t linger_ms = 2'000;  // keep translating late packets after the close
   size_t max_flows = 65'536;
   size_t max_request_bytes = 64 * 1024;
   // Acknowledge held request bytes ourselves, so that a request larger than the client's initial window

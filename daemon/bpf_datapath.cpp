@@ -215,6 +215,9 @@ int BpfDatapath::on_event(void* ctx, void* data, size_t size) {
     case BATON_EV_BE_REFUSED:
       e.kind = DatapathEvent::kBackendRefused;
       break;
+    case BATON_EV_BE_BLOCKED:
+      e.kind = DatapathEvent::kBackendBlocked;
+      break;
     case BATON_EV_BE_CLOSED:
       e.kind = DatapathEvent::kBackendClosed;
       break;

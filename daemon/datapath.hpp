@@ -30,7 +30,7 @@ struct DatapathPacket {
 
 // What a kernel datapath reports instead of handing the packet itself to user space.
 struct DatapathEvent {
-  enum Kind { kFrontendSynAck, kBackendSynAck, kBackendRefused, kBackendClosed };
+  enum Kind { kFrontendSynAck, kBackendSynAck, kBackendRefused, kBackendBlocked, kBackendClosed };
   Kind kind = kFrontendSynAck;
   FlowKey key;  // client -> this node, host byte order
   SynAckFacts synack;

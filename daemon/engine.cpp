@@ -88,6 +88,9 @@ void Engine::on_datapath_event(const DatapathEvent& e) {
     case DatapathEvent::kBackendRefused:
       execute(backend_.on_replay_refused(e.key, now));
       break;
+    case DatapathEvent::kBackendBlocked:
+      execute(backend_.on_replay_blocked(e.key, now));
+      break;
     case DatapathEvent::kBackendClosed:
       execute(backend_.on_datapath_closed(e.key, e.reset, now));
       break;
@@ -185,6 +188,10 @@ void Engine::execute(Actions actions) {
       datapath_.verdict(*v);
     } else if (auto* inj = std::get_if<InjectLocal>(&a)) {
       datapath_.inject_local(inj->packet);
+    } else if (auto* ab = std::get_if<AbortLocalSocket>(&a)) {
+      abort_local_socket(ab->key);
+    } else if (auto* re = std::get_if<ReplayOnClearTuple>(&a)) {
+      replay_on_clear_tuple(*re);
     } else if (auto* s = std::get_if<SendMessage>(&a)) {
       if (!mesh_ || !mesh_->send(s->to, s->message)) {
         if (const auto* r = std::get_if<proto::HandoffRequest>(&s->message)) {
@@ -203,6 +210,36 @@ void Engine::execute(Actions actions) {
       datapath_.program(a);
     }
   }
+}
+
+void Engine::abort_local_socket(const FlowKey& key) {
+  auto r = abort_tcp_socket(key, SocketScope::kConnection);
+  if (!r) {
+    // Without SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY) the client learns of the end at its next segment.
+    if (!abort_warned_) spdlog::warn("cannot abort the socket of {}: {}", format_key(key), r.error());
+    abort_warned_ = true;
+    return;
+  }
+  spdlog::debug("socket of {}: {}", format_key(key),
+                *r == SocketAbort::kAborted ? "aborted" : "none to abort");
+}
+
+void Engine::replay_on_clear_tuple(const ReplayOnClearTuple& re) {
+  auto r = abort_tcp_socket(re.key, SocketScope::kTimeWait);
+  if (r && *r == SocketAbort::kKept) {
+    spdlog::info("handoff of {} refused: the client has a live connection here from the same port",
+                 format_key(re.key));
+    execute(backend_.on_replay_collided(re.key, monotonic_ms()));
+    return;
+  }
+  if (r && *r == SocketAbort::kAborted) {
+    ++time_waits_cleared_;
+    spdlog::debug("removed an old TIME_WAIT of {} that held the replayed SYN's tuple", format_key(re.key));
+  } else if (!r && !abort_warned_) {
+    spdlog::warn("cannot look up the socket of {}: {}", format_key(re.key), r.error());
+    abort_warned_ = true;
+  }
+  datapath_.inject_local(re.syn);
 }
 
 nlohmann::json Engine::status() const {
@@ -233,6 +270,8 @@ nlohmann::json Engine::status() const {
         {"tracked_flows", backend_.flows().size()},
         {"handoffs_accepted", bc.handoffs_accepted},
         {"handoffs_refused", bc.handoffs_refused},
+        {"replays_blocked", bc.replays_blocked},
+        {"time_waits_cleared", time_waits_cleared_},
         {"packets_rewritten", bc.packets_rewritten},
         {"flows_closed", bc.flows_closed}}},
       {"control",

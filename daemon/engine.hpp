@@ -12,6 +12,7 @@
 #include "daemon/config.hpp"
 #include "daemon/datapath.hpp"
 #include "daemon/peer_mesh.hpp"
+#include "daemon/socket_abort.hpp"
 
 namespace baton {
 
@@ -34,6 +35,8 @@ class Engine {
 
  private:
   void execute(Actions actions);
+  void abort_local_socket(const FlowKey& key);
+  void replay_on_clear_tuple(const ReplayOnClearTuple& re);
   // Offloaded flows are seen by the datapath only: carry its activity over to the state machines.
   void refresh_activity(uint64_t now_ms);
 
@@ -45,6 +48,8 @@ class Engine {
   uint64_t started_ms_;
   uint64_t messages_unsent_ = 0;
   uint64_t next_activity_refresh_ms_ = 0;
+  bool abort_warned_ = false;
+  uint64_t time_waits_cleared_ = 0;
   std::map<NodeId, std::vector<proto::Message>> pending_closes_;  // held while the peer is unreachable
 };
 

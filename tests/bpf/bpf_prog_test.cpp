@@ -369,6 +369,17 @@ TEST_F(BpfProgTest, BackEndCapturesTheReplayedSynAck) {
   ev = events();
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(ev[1].type, BATON_EV_BE_REFUSED);
+  // A bare ACK (an old TIME_WAIT's answer): reported as blocked, with its numbers, and dropped.
+  Segment ack = rst;
+  ack.flags = tcp_flag::kAck;
+  ack.seq = 77;
+  ack.ack = 88;
+  r = egress(test::build(ack));
+  EXPECT_EQ(r.retval, TC_ACT_SHOT);
+  ev = events();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[2].type, BATON_EV_BE_BLOCKED);
+  EXPECT_EQ(ev[2].ack, 88u);
 }
 
 TEST_F(BpfProgTest, FrontEndReportsItsSynAckAndDropsItAfterTheHandoff) {

@@ -92,15 +92,16 @@ TEST_F(BackendTest, NoListenerAnswersWithRefusal) {
   EXPECT_TRUE(be.flows().empty());
 }
 
-TEST_F(BackendTest, SynIsRetriedThenRefused) {
+TEST_F(BackendTest, SynIsRetriedOnAClearedTupleThenRefused) {
   be.on_handoff_request(1, request(), 0);
-  size_t injected = 0;
+  size_t replayed = 0;
   Actions a;
   for (uint64_t t = 1; t < 1000 && messages<proto::HandoffAck>(a).empty(); t += 5) {
     a = be.on_tick(t);
-    injected += all_of<InjectLocal>(a).size();
+    // Unanswered: a TIME_WAIT or a live connection may swallow it; the retry looks at the tuple first.
+    replayed += all_of<ReplayOnClearTuple>(a).size();
   }
-  EXPECT_EQ(injected, 3u);
+  EXPECT_EQ(replayed, 3u);
   EXPECT_EQ(messages<proto::HandoffAck>(a)[0].refusal, proto::Refusal::kNoListener);
 }
 
@@ -143,11 +144,74 @@ TEST_F(BackendTest, CancelFromTheFrontEndResetsTheLocalSocket) {
   EXPECT_TRUE(be.flows().empty());
 }
 
-TEST_F(BackendTest, IdleFlowsAreReset) {
+TEST_F(BackendTest, IdleFlowsResetTheClientThroughTheKernel) {
   establish();
   auto a = be.on_tick(10'000'000);
-  EXPECT_EQ(all_of<InjectLocal>(a).size(), 1u);
+  // The kernel aborts the socket: its reset, at the socket's own next sequence number, goes to the client.
+  auto abort = all_of<AbortLocalSocket>(a);
+  ASSERT_EQ(abort.size(), 1u);
+  EXPECT_EQ(abort[0].key, (FlowKey{test::kClient, test::kNode2, 40000, 80}));
+  EXPECT_EQ(all_of<InjectLocal>(a).size(), 1u)
+      << "a socket the kernel no longer resets is reset as the client";
   EXPECT_EQ(messages<proto::FlowClosed>(a)[0].reason, proto::CloseReason::kIdle);
+  EXPECT_EQ(be.live_flows(), 0u);
+  // The flow lingers so that the kernel's reset is still translated on its way to the client.
+  test::Segment rst;
+  rst.saddr = test::kNode2;
+  rst.daddr = test::kClient;
+  rst.sport = 80;
+  rst.dport = 40000;
+  rst.seq = kIsn2 + 1 + 300;
+  rst.flags = tcp_flag::kRst | tcp_flag::kAck;
+  auto out = all_of<Verdict>(be.on_local_packet(20, test::build(rst), 10'000'001));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_FALSE(out[0].replacement.empty());
+  Bytes sent = out[0].replacement;
+  auto p = TcpPacket::parse(sent);
+  EXPECT_EQ(p->saddr(), test::kNode1);
+  EXPECT_EQ(p->seq(), kIsn1 + 1 + 300);
+  EXPECT_TRUE(all_of<SendMessage>(be.on_tick(10'000'002)).empty()) << "the front end is told once";
+  be.on_tick(10'000'000 + 2'001);
+  EXPECT_TRUE(be.flows().empty());
+}
+
+TEST_F(BackendTest, AReplayedSynRejectedByATimeWaitClearsItAndGoesAgain) {
+  be.on_handoff_request(1, request(), 0);
+  // A TIME_WAIT of an older connection answers with a bare ACK (its own numbers) instead of a SYN/ACK.
+  test::Segment tw_ack;
+  tw_ack.saddr = test::kNode2;
+  tw_ack.daddr = test::kClient;
+  tw_ack.sport = 80;
+  tw_ack.dport = 40000;
+  tw_ack.seq = 123456;
+  tw_ack.ack = 777;
+  auto a = be.on_local_packet(10, test::build(tw_ack), 1);
+  EXPECT_EQ(all_of<Verdict>(a), std::vector<Verdict>{drop(10)}) << "the client must not see it";
+  auto again = all_of<ReplayOnClearTuple>(a);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].key, (FlowKey{test::kClient, test::kNode2, 40000, 80}));
+  Bytes syn = again[0].syn;
+  EXPECT_TRUE(TcpPacket::parse(syn)->has(tcp_flag::kSyn)) << "the SYN goes again";
+  EXPECT_TRUE(messages<proto::HandoffAck>(a).empty());
+  // Not forever: a live connection on the tuple answers every SYN with an ACK.
+  for (int i = 0; i < 5; ++i)
+    be.on_replay_blocked(FlowKey{test::kClient, test::kNode2, 40000, 80}, 2);
+  EXPECT_EQ(be.counters().replays_blocked, 3u);
+  // The SYN/ACK after the TIME_WAIT is gone establishes the flow as usual.
+  auto ok = be.on_local_packet(11, test::build(test::server_synack(test::kNode2, kIsn2, kIsn, 70, 10, 7)), 3);
+  EXPECT_EQ(messages<proto::HandoffAck>(ok).size(), 1u);
+}
+
+TEST_F(BackendTest, AReplayedSynCollidingWithALiveConnectionIsRefused) {
+  be.on_handoff_request(1, request(), 0);
+  const FlowKey local{test::kClient, test::kNode2, 40000, 80};
+  be.on_replay_blocked(local, 1);
+  auto a = be.on_replay_collided(local, 2);
+  auto acks = messages<proto::HandoffAck>(a);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].refusal, proto::Refusal::kDuplicate) << "the front end serves it itself";
+  EXPECT_EQ(acks[0].flow, request().flow);
+  EXPECT_TRUE(all_of<InjectLocal>(a).empty()) << "nothing may reach the live connection";
   EXPECT_TRUE(be.flows().empty());
 }
 

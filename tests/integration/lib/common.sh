@@ -77,10 +77,11 @@ wait_no_live_flows() {
   done
 }
 
-# start_batond N: (re)starts node N's batond with the testbed's config, as scripts/testbed does.
+# start_batond N [CONFIG]: (re)starts node N's batond with the testbed's config (or CONFIG), as
+# scripts/testbed does.
 start_batond() {
   local d=$root/out/testbed/n$1
-  nsenter --net="/run/netns/$(node_ns "$1")" "$root/build/daemon/batond" -c "$d/batond.toml" >> "$d/batond.log" 2>&1 &
+  nsenter --net="/run/netns/$(node_ns "$1")" "$root/build/daemon/batond" -c "${2:-$d/batond.toml}" >> "$d/batond.log" 2>&1 &
   echo $! > "$d/batond.pid"
 }
 

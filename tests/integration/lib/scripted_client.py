@@ -1,6 +1,11 @@
 """A TCP client scripted segment by segment (raw sockets), checking every segment it receives.
 
-Usage: scripted_client.py CLIENT_ADDR SERVICE_ADDR PORT PATH EXPECTED_SHA256 LOCAL_PORT
+Usage: scripted_client.py CLIENT_ADDR SERVICE_ADDR PORT PATH EXPECTED_SHA256 LOCAL_PORT [MODE,...]
+Modes change one step: "reorder" sends the request's second segment before its first (the front end
+must reassemble what it holds); "simultaneous-close" sends our FIN without acknowledging the server's,
+as when both FINs cross on the wire, and acknowledges the server's FIN only after ours was acknowledged;
+"old-timestamps" runs our timestamp clock far behind (as a client whose per-address-pair offset for this
+front end is lower than for the one it used before from the same port).
 The kernel's own TCP must not answer for our port (the caller drops its RSTs). The script:
   1. sends a SYN with Linux's options (MSS 1460, SACK permitted, timestamps, window scale 7);
   2. checks the SYN/ACK: acknowledges our ISN, offers MSS, SACK, timestamps, window scale;
@@ -24,6 +29,7 @@ import time
 from inet_checksum import csum
 
 client, service, port, path, expected, lport = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
+modes = set(sys.argv[7].split(",")) if len(sys.argv) > 7 else set()
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
 
 
@@ -104,11 +110,18 @@ def recv(timeout=5.0):
 isn = random.getrandbits(32)
 # A real clock for TSvals (milliseconds), as Linux's: a TIME_WAIT on the server side accepts a new SYN
 # on the same ports only with newer timestamps.
-clock = [int(time.monotonic() * 1000) & 0xFFFFFFFF]
+ts_shift = -10_000_000 if "old-timestamps" in modes else 0
+
+
+def ms_clock():
+    return (int(time.monotonic() * 1000) + ts_shift) & 0xFFFFFFFF
+
+
+clock = [ms_clock()]
 
 
 def tick():
-    clock[0] = max(clock[0] + 1, int(time.monotonic() * 1000) & 0xFFFFFFFF)
+    clock[0] = max(clock[0] + 1, ms_clock())
     return clock[0]
 
 
@@ -141,9 +154,14 @@ rcv_nxt = (isn1 + 1) % 2**32
 send(build(isn + 1, rcv_nxt, ACK, ts_opt(our_ts(), ts1)))
 request = f"GET {path} HTTP/1.1\r\nHost: {service}\r\nUser-Agent: scripted\r\nConnection: close\r\n\r\n".encode()
 half = len(request) // 2
-send(build(isn + 1, rcv_nxt, ACK, ts_opt(our_ts(), ts1), request[:half]))
+first = build(isn + 1, rcv_nxt, ACK, ts_opt(our_ts(), ts1), request[:half])
 second = build(isn + 1 + half, rcv_nxt, ACK | PSH, ts_opt(our_ts(), ts1), request[half:])
-send(second)
+if "reorder" in modes:
+    send(second)
+    send(first)
+else:
+    send(first)
+    send(second)
 send(second)  # a retransmission while the request is held: it must reach the server once
 req_end = (isn + 1 + len(request)) % 2**32
 
@@ -189,8 +207,9 @@ while time.time() < deadline:
         fin_seq = (p["seq"] + len(p["payload"])) % 2**32
     ack_to = (isn1 + 1 + have) % 2**32
     if fin_seq is not None and ack_to == fin_seq:
-        ack_to = (fin_seq + 1) % 2**32
-        send(build(req_end, ack_to, ACK | FIN, ts_opt(our_ts(), last_ts)))
+        crossed = "simultaneous-close" in modes
+        # Crossed FINs: ours acknowledges the data but not the server's FIN, which "was still on its way".
+        send(build(req_end, ack_to if crossed else (fin_seq + 1) % 2**32, ACK | FIN, ts_opt(our_ts(), last_ts)))
         # Segments still in flight may come first; the ACK of our FIN must come.
         while True:
             last = recv(3.0)
@@ -200,6 +219,13 @@ while time.time() < deadline:
                 fail("RST instead of the ACK of our FIN")
             if last["flags"] & ACK and last["ack"] == (req_end + 1) % 2**32:
                 break
+        if crossed:
+            # The server is in CLOSING: our ACK of its FIN takes it to TIME_WAIT; nothing may follow but
+            # a retransmission of its FIN.
+            send(build((req_end + 1) % 2**32, (fin_seq + 1) % 2**32, ACK, ts_opt(our_ts(), last_ts)))
+            extra = recv(1.0)
+            if extra is not None and (extra["flags"] & RST or extra["payload"]):
+                fail(f"after the crossed FINs: flags {extra['flags']:#x}, {len(extra['payload'])} bytes")
         break
     send(build(req_end, ack_to, ACK, ts_opt(our_ts(), last_ts)))
 else:
@@ -219,4 +245,4 @@ if hashlib.sha256(body).hexdigest() != expected:
 if stream.count(b"HTTP/1.1 200 OK") != 1:
     fail("the response came more than once (the duplicate request reached the server?)")
 print(f"ok: {len(body)} body bytes in {len(data)} segments, sequence continuous from the SYN/ACK, "
-      f"TSvals from {ts1} to {last_ts}, clean close")
+      f"TSvals from {ts1} to {last_ts}, clean {'simultaneous ' if 'simultaneous-close' in modes else ''}close")

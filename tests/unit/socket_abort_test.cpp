@@ -1,0 +1,159 @@
+// abort_tcp_socket against the real kernel, in a network namespace of the test's own (loopback only):
+// the peer gets a reset, a second abort finds nothing, and a listener is never taken down.
+#include "daemon/socket_abort.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <thread>
+
+namespace baton {
+namespace {
+
+struct Fd {
+  int fd;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+// A network namespace belongs to a thread: run the body on one that has unshared its own, so nothing
+// leaves it and the process's namespace stays as it was.
+bool in_private_netns(const std::function<void()>& body) {
+  bool entered = false;
+  std::thread t([&] {
+    if (unshare(CLONE_NEWNET) != 0) return;
+    Fd s(socket(AF_INET, SOCK_DGRAM, 0));
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(s.fd, SIOCGIFFLAGS, &ifr) != 0) return;
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s.fd, SIOCSIFFLAGS, &ifr) != 0) return;
+    entered = true;
+    body();
+  });
+  t.join();
+  return entered;
+}
+
+sockaddr_in loopback(uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  return a;
+}
+
+uint16_t local_port(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+int connect_to(uint16_t port) {
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in to = loopback(port);
+  if (connect(c, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+    close(c);
+    return -1;
+  }
+  return c;
+}
+
+TEST(SocketAbort, ResetsThePeerAndSparesTheListener) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  bool ran = in_private_netns([] {
+    Fd listener(socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in any = loopback(0);
+    ASSERT_EQ(bind(listener.fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
+    ASSERT_EQ(listen(listener.fd, 8), 0);
+    const uint16_t port = local_port(listener.fd);
+    Fd client(connect_to(port));
+    ASSERT_GE(client.fd, 0);
+    Fd server(accept(listener.fd, nullptr, nullptr));
+    ASSERT_GE(server.fd, 0);
+
+    // Named as the datapath names flows: client -> this node.
+    const uint32_t lo = INADDR_LOOPBACK;
+    FlowKey key{lo, lo, local_port(client.fd), port};
+    auto spared = abort_tcp_socket(key, SocketScope::kTimeWait);
+    ASSERT_TRUE(spared) << spared.error();
+    EXPECT_EQ(*spared, SocketAbort::kKept) << "a live connection is not a TIME_WAIT";
+    ASSERT_EQ(send(server.fd, "x", 1, 0), 1);
+    char got;
+    ASSERT_EQ(recv(client.fd, &got, 1, 0), 1) << "the connection was hurt";
+
+    auto r = abort_tcp_socket(key, SocketScope::kConnection);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(*r, SocketAbort::kAborted);
+    pollfd p{client.fd, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 2000), 1) << "the client heard nothing";
+    char b;
+    EXPECT_EQ(recv(client.fd, &b, 1, 0), -1);
+    EXPECT_EQ(errno, ECONNRESET);
+
+    auto again = abort_tcp_socket(key, SocketScope::kConnection);
+    ASSERT_TRUE(again) << again.error();
+    EXPECT_EQ(*again, SocketAbort::kNoSocket);
+
+    // No connection from this port: the kernel's lookup would find the listener; it must stay.
+    auto none = abort_tcp_socket(FlowKey{lo, lo, 1, port}, SocketScope::kConnection);
+    ASSERT_TRUE(none) << none.error();
+    EXPECT_EQ(*none, SocketAbort::kNoSocket);
+    Fd another(connect_to(port));
+    EXPECT_GE(another.fd, 0) << "the listener was taken down";
+  });
+  EXPECT_TRUE(ran) << "could not enter a private network namespace";
+}
+
+TEST(SocketAbort, RemovesATimeWaitOnlyWhenAskedTo) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  bool ran = in_private_netns([] {
+    Fd listener(socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in any = loopback(0);
+    ASSERT_EQ(bind(listener.fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
+    ASSERT_EQ(listen(listener.fd, 8), 0);
+    const uint16_t port = local_port(listener.fd);
+    int c = connect_to(port);
+    ASSERT_GE(c, 0);
+    const uint16_t cport = local_port(c);
+    int s = accept(listener.fd, nullptr, nullptr);
+    ASSERT_GE(s, 0);
+    // The server closes first, so its side ends in TIME_WAIT.
+    close(s);
+    char b;
+    ASSERT_EQ(recv(c, &b, 1, 0), 0);
+    close(c);
+    usleep(50'000);
+
+    const uint32_t lo = INADDR_LOOPBACK;
+    FlowKey key{lo, lo, cport, port};
+    auto kept = abort_tcp_socket(key, SocketScope::kConnection);
+    ASSERT_TRUE(kept) << kept.error();
+    EXPECT_EQ(*kept, SocketAbort::kKept) << "a TIME_WAIT is not a connection to reset";
+    auto cleared = abort_tcp_socket(key, SocketScope::kTimeWait);
+    ASSERT_TRUE(cleared) << cleared.error();
+    EXPECT_EQ(*cleared, SocketAbort::kAborted);
+    auto gone = abort_tcp_socket(key, SocketScope::kTimeWait);
+    ASSERT_TRUE(gone) << gone.error();
+    EXPECT_EQ(*gone, SocketAbort::kNoSocket);
+  });
+  EXPECT_TRUE(ran) << "could not enter a private network namespace";
+}
+
+}  // namespace
+}  // namespace baton
