@@ -85,6 +85,8 @@ class Backend {
   void adopt(const FlowKey& key, NodeId frontend, const Translation& xlate, uint64_t now_ms);
   Actions on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms);
   Actions on_peer_down(NodeId node, uint64_t now_ms);
+  // The front end's batond restarted without its flows: client packets are no longer translated there.
+  Actions on_peer_lost_flows(NodeId node, uint64_t now_ms);
   Actions on_tick(uint64_t now_ms);
 
   const std::unordered_map<FlowKey, BeFlow, FlowKeyHash>& flows() const { return flows_; }

@@ -442,6 +442,27 @@ Actions Frontend::on_handoff_unsent(const FlowKey& key) {
   return out;
 }
 
+Actions Frontend::on_peer_lost_flows(NodeId node, uint64_t now_ms) {
+  // The client must learn that its connection is gone, but only the client knows exactly where it
+  // stands. Forget the flow, so that its packets reach our own stack again, and nudge the client with an
+  // ACK it already has (seq = ISN1, out of its window): it answers with an ACK of where it stands, which
+  // our stack, knowing no such connection, answers with a RST at exactly that number.
+  Actions out;
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    FeFlow& f = it->second;
+    if (f.backend != node || f.state != FeState::kForwarding) {
+      ++it;  // ended flows linger as usual
+      continue;
+    }
+    ++counters_.flows_lost;
+    const Bytes nudge = make_ack(f.key.reversed(), f.isn1, f.client_isn + 1);
+    it = forget(it, out);
+    out.push_back(InjectLocal{nudge});
+  }
+  (void)now_ms;
+  return out;
+}
+
 Actions Frontend::on_peer_down(NodeId node, uint64_t now_ms) {
   Actions out;
   for (auto it = flows_.begin(); it != flows_.end();) {

@@ -87,6 +87,7 @@ struct FrontendCounters {
   uint64_t duplicates_dropped = 0;
   uint64_t packets_forwarded = 0;
   uint64_t table_full = 0;
+  uint64_t flows_lost = 0;  // handed-off flows ended because their back end restarted without them
 };
 
 class Frontend {
@@ -112,6 +113,8 @@ class Frontend {
   Actions on_handoff_unsent(const FlowKey& key);
   // A peer's control channel went down: its pending handoffs will never be answered.
   Actions on_peer_down(NodeId node, uint64_t now_ms);
+  // The back end's batond restarted without its flows: their replies are no longer translated there.
+  Actions on_peer_lost_flows(NodeId node, uint64_t now_ms);
   Actions on_tick(uint64_t now_ms);
 
   const std::unordered_map<FlowKey, FeFlow, FlowKeyHash>& flows() const { return flows_; }

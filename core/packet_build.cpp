@@ -27,7 +27,8 @@ Bytes make_data_segment(ByteView header_template, uint32_t seq, ByteView payload
   return finish(std::move(b));
 }
 
-Bytes make_reset(const FlowKey& key, uint32_t seq) {
+namespace {
+Bytes bare_segment(const FlowKey& key, uint32_t seq, uint32_t ack, uint8_t flags) {
   Bytes b(40, 0);
   b[0] = 0x45;
   b[8] = 64;  // TTL
@@ -37,8 +38,20 @@ Bytes make_reset(const FlowKey& key, uint32_t seq) {
   store16(b, 20, key.sport);
   store16(b, 22, key.dport);
   store32(b, 24, seq);
+  store32(b, 28, ack);
   b[32] = 5 << 4;
-  b[33] = tcp_flag::kRst;
+  b[33] = flags;
+  return finish(std::move(b));
+}
+}  // namespace
+
+Bytes make_reset(const FlowKey& key, uint32_t seq) {
+  return bare_segment(key, seq, 0, tcp_flag::kRst);
+}
+
+Bytes make_ack(const FlowKey& key, uint32_t seq, uint32_t ack) {
+  Bytes b = bare_segment(key, seq, ack, tcp_flag::kAck);
+  store16(b, 34, 502);  // an ordinary window: a zero one would read as a window probe
   return finish(std::move(b));
 }
 

@@ -16,4 +16,8 @@ Bytes make_data_segment(ByteView header_template, uint32_t seq, ByteView payload
 // A bare RST with the given 4-tuple and sequence number, no options.
 Bytes make_reset(const FlowKey& key, uint32_t seq);
 
+// A bare ACK, no options, with the given numbers. With a sequence number the receiver already has, it
+// is out of its window: the receiver answers with an ACK naming exactly where it stands (RFC 793).
+Bytes make_ack(const FlowKey& key, uint32_t seq, uint32_t ack);
+
 }  // namespace baton

@@ -63,6 +63,7 @@ Type type_of(const Message& m) {
         if constexpr (std::is_same_v<T, HandoffAck>) return Type::kHandoffAck;
         if constexpr (std::is_same_v<T, FlowClosed>) return Type::kFlowClosed;
         if constexpr (std::is_same_v<T, Heartbeat>) return Type::kHeartbeat;
+        if constexpr (std::is_same_v<T, Restarted>) return Type::kRestarted;
       },
       m);
 }
@@ -97,6 +98,9 @@ void encode_body(Bytes& b, const FlowClosed& m) {
 }
 void encode_body(Bytes& b, const Heartbeat& m) {
   put32(b, m.live_flows);
+}
+void encode_body(Bytes& b, const Restarted& m) {
+  put8(b, m.flows_kept ? 1 : 0);
 }
 
 // Bounds-checked reader over one frame body; every getter fails softly and poisons the reader.
@@ -221,6 +225,12 @@ Result<Message> decode_body(ByteView body) {
       Heartbeat h;
       h.live_flows = r.u32();
       m = h;
+      break;
+    }
+    case Type::kRestarted: {
+      uint8_t kept = r.u8();
+      if (kept > 1) return make_error("bad flows_kept flag");
+      m = Restarted{kept == 1};
       break;
     }
     default:

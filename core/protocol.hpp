@@ -26,6 +26,7 @@ enum class Type : uint8_t {
   kHandoffAck = 4,
   kFlowClosed = 5,
   kHeartbeat = 6,
+  kRestarted = 7,
 };
 
 // First message each side sends: who it is and a fresh challenge for the other side.
@@ -93,7 +94,16 @@ struct Heartbeat {
   bool operator==(const Heartbeat&) const = default;
 };
 
-using Message = std::variant<Hello, Auth, HandoffRequest, HandoffAck, FlowClosed, Heartbeat>;
+// Sent once to each peer by a batond process when it first reaches that peer. flows_kept = false: this
+// process took over no flows from its predecessor (NFQUEUE datapath, or a kernel datapath started
+// afresh), so every handed-off flow the peer shares with this node has lost its translation here and
+// must end.
+struct Restarted {
+  bool flows_kept = false;
+  bool operator==(const Restarted&) const = default;
+};
+
+using Message = std::variant<Hello, Auth, HandoffRequest, HandoffAck, FlowClosed, Heartbeat, Restarted>;
 
 Bytes encode(const Message& m);
 

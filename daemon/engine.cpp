@@ -126,6 +126,15 @@ void Engine::on_message(NodeId from, const proto::Message& m) {
                    proto::refusal_name(a->refusal));
     }
     execute(frontend_.on_handoff_ack(from, *a, now));
+  } else if (const auto* rs = std::get_if<proto::Restarted>(&m)) {
+    if (!rs->flows_kept) {
+      Actions fe = frontend_.on_peer_lost_flows(from, now);
+      Actions be = backend_.on_peer_lost_flows(from, now);
+      if (!fe.empty() || !be.empty())
+        spdlog::info("node {}'s batond started without the flows it shared with us: ending them", from);
+      execute(std::move(fe));
+      execute(std::move(be));
+    }
   } else if (const auto* c = std::get_if<proto::FlowClosed>(&m)) {
     // The same message serves both directions: a back end reporting a close, a front end cancelling.
     execute(frontend_.on_flow_closed(from, *c, now));
@@ -158,6 +167,7 @@ void Engine::adopt(const std::vector<AdoptedFlow>& flows) {
     ++taken;
   }
   if (taken) spdlog::info("adopted {} handed-off flows from the previous batond", taken);
+  flows_adopted_ = taken > 0;
 }
 
 void Engine::on_peer(NodeId node, bool up) {
@@ -169,6 +179,8 @@ void Engine::on_peer(NodeId node, bool up) {
         mesh_->send(node, m);
       pending_closes_.erase(it);
     }
+    // Once per peer and process: whether this batond carries on its predecessor's flows.
+    if (announced_.insert(node).second) mesh_->send(node, proto::Restarted{flows_adopted_});
     return;
   }
   const uint64_t now = monotonic_ms();
@@ -264,7 +276,8 @@ nlohmann::json Engine::status() const {
         {"hold_timeouts", fc.hold_timeouts},
         {"duplicates_dropped", fc.duplicates_dropped},
         {"packets_forwarded", fc.packets_forwarded},
-        {"table_full", fc.table_full}}},
+        {"table_full", fc.table_full},
+        {"flows_lost", fc.flows_lost}}},
       {"backend",
        {{"live_flows", backend_.live_flows()},
         {"tracked_flows", backend_.flows().size()},

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <vector>
 
 #include "core/backend.hpp"
@@ -50,6 +51,8 @@ class Engine {
   uint64_t next_activity_refresh_ms_ = 0;
   bool abort_warned_ = false;
   uint64_t time_waits_cleared_ = 0;
+  bool flows_adopted_ = false;  // this process took over flows from its predecessor
+  std::set<NodeId> announced_;  // peers told about this process's start (proto::Restarted)
   std::map<NodeId, std::vector<proto::Message>> pending_closes_;  // held while the peer is unreachable
 };
 

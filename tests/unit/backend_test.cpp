@@ -215,6 +215,18 @@ TEST_F(BackendTest, AReplayedSynCollidingWithALiveConnectionIsRefused) {
   EXPECT_TRUE(be.flows().empty());
 }
 
+TEST_F(BackendTest, FlowsOfAFrontEndThatLostThemAreResetThroughTheKernel) {
+  establish();
+  EXPECT_TRUE(be.on_peer_lost_flows(3, 2).empty()) << "flows of other front ends are not concerned";
+  auto a = be.on_peer_lost_flows(1, 2);
+  auto abort = all_of<AbortLocalSocket>(a);
+  ASSERT_EQ(abort.size(), 1u);
+  EXPECT_EQ(abort[0].key, (FlowKey{test::kClient, test::kNode2, 40000, 80}));
+  EXPECT_TRUE(all_of<SendMessage>(a).empty()) << "the front end knows the flow no more";
+  EXPECT_EQ(be.live_flows(), 0u);
+  EXPECT_EQ(be.flows().size(), 1u) << "lingers: the kernel's reset is still translated";
+}
+
 TEST_F(BackendTest, UnrelatedPacketsPassUntouched) {
   establish();
   test::Segment other;

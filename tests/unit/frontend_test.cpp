@@ -35,6 +35,12 @@ class FrontendTest : public ::testing::Test {
     ack.timestamps = {{11, 20}};
     return ack;
   }
+  // Handshake and a complete request for node 2's content: the actions carry the handoff request.
+  Actions request_remote() {
+    auto ack = handshake();
+    fe.on_client_packet(3, test::build(ack), 1);
+    return fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
+  }
   Bytes data(test::Segment s, uint32_t offset, std::string_view text) {
     s.seq += offset;
     s.flags |= tcp_flag::kPsh;
@@ -129,17 +135,13 @@ TEST_F(FrontendTest, HandoffTimeoutAbortsEverywhere) {
 }
 
 TEST_F(FrontendTest, UnsentHandoffIsServedLocally) {
-  auto ack = handshake();
-  fe.on_client_packet(3, test::build(ack), 1);
-  auto a = fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
+  auto a = request_remote();
   auto key = messages<proto::HandoffRequest>(a)[0].flow;
   EXPECT_EQ(all_of<Verdict>(fe.on_handoff_unsent(key)), (std::vector<Verdict>{accept(3), accept(4)}));
 }
 
 TEST_F(FrontendTest, RefusalServesLocally) {
-  auto ack = handshake();
-  fe.on_client_packet(3, test::build(ack), 1);
-  auto a = fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
+  auto a = request_remote();
   proto::HandoffAck no;
   no.flow = messages<proto::HandoffRequest>(a)[0].flow;
   no.refusal = proto::Refusal::kNoListener;
@@ -148,9 +150,7 @@ TEST_F(FrontendTest, RefusalServesLocally) {
 }
 
 TEST_F(FrontendTest, AckFromTheWrongNodeIsIgnored) {
-  auto ack = handshake();
-  fe.on_client_packet(3, test::build(ack), 1);
-  auto a = fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
+  auto a = request_remote();
   proto::HandoffAck yes;
   yes.flow = messages<proto::HandoffRequest>(a)[0].flow;
   EXPECT_TRUE(all_of<Verdict>(fe.on_handoff_ack(3, yes, 2)).empty());
@@ -351,6 +351,35 @@ TEST_F(FrontendTest, SmallRequestsNeedNoAckFromUs) {
   fe.on_client_packet(3, test::build(ack), 1);
   ack.payload = test::as_bytes("GET /two/x HTTP/1.1\r\nHost: a\r\n");
   EXPECT_TRUE(all_of<InjectLocal>(fe.on_client_packet(4, test::build(ack), 1)).empty());
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST_F(FrontendTest, FlowsOfABackEndThatLostThemAreForgottenAndTheClientNudged) {
+  auto a = request_remote();
+  proto::HandoffAck yes;
+  yes.flow = messages<proto::HandoffRequest>(a)[0].flow;
+  yes.isn2 = 9000;
+  fe.on_handoff_ack(2, yes, 2);
+  EXPECT_TRUE(fe.on_peer_lost_flows(3, 3).empty()) << "flows of other back ends are not concerned";
+  a = fe.on_peer_lost_flows(2, 3);
+  ASSERT_EQ(all_of<ForgetFlow>(a).size(), 1u) << "the client's packets must reach our stack again";
+  auto inj = all_of<InjectLocal>(a);
+  ASSERT_EQ(inj.size(), 1u);
+  Bytes nudge = inj[0].packet;
+  auto p = TcpPacket::parse(nudge);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->flags(), tcp_flag::kAck);
+  EXPECT_EQ(p->saddr(), test::kNode1);
+  EXPECT_EQ(p->daddr(), test::kClient);
+  EXPECT_EQ(p->seq(), kIsn1) << "a sequence number the client already has: it answers where it stands";
+  EXPECT_TRUE(p->tcp_checksum_ok());
+  EXPECT_TRUE(fe.flows().empty());
+  EXPECT_EQ(fe.counters().flows_lost, 1u);
 }
 
 }  // namespace

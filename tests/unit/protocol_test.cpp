@@ -29,7 +29,15 @@ std::vector<Message> samples() {
   HandoffAck refused;
   refused.flow = r.flow;
   refused.refusal = Refusal::kNoListener;
-  return {h, a, r, ack, refused, FlowClosed{r.flow, CloseReason::kReset}, Heartbeat{12}};
+  return {h,
+          a,
+          r,
+          ack,
+          refused,
+          FlowClosed{r.flow, CloseReason::kReset},
+          Heartbeat{12},
+          Restarted{true},
+          Restarted{false}};
 }
 
 TEST(Protocol, RoundTripEveryMessage) {
