@@ -334,21 +334,19 @@ Actions Backend::on_peer_lost_flows(NodeId node, uint64_t now_ms) {
   Actions out;
   for (auto it = flows_.begin(); it != flows_.end();) {
     BeFlow& f = it->second;
-    if (f.frontend != node) {
-      ++it;
-    } else if (f.state == BeState::kEstablished) {
+    if (f.frontend == node && f.state == BeState::kSynReplayed) {
+      abort_flow(f, proto::CloseReason::kAborted, false, out);
+      it = forget(it, out);
+      continue;
+    }
+    if (f.frontend == node && f.state == BeState::kEstablished) {
       // Our kernel resets the client (its reset is translated here as usual) and frees the socket.
       out.push_back(AbortLocalSocket{f.local_key});
       ++counters_.flows_closed;
       f.state = BeState::kClosed;
       f.deadline_ms = now_ms + cfg_.linger_ms;
-      ++it;
-    } else if (f.state == BeState::kSynReplayed) {
-      abort_flow(f, proto::CloseReason::kAborted, false, out);
-      it = forget(it, out);
-    } else {
-      ++it;
     }
+    ++it;
   }
   return out;
 }

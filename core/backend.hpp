@@ -49,7 +49,7 @@ struct BackendConfig {
   uint64_t idle_timeout_ms = 600'000;
   uint64_t linger_ms = 2'000;
   size_t max_flows = 65'536;
-  size_t replay_segment_bytes = 16 * 1024;
+  size_t replay_segment_bytes = size_t{16} * 1024;
 };
 
 struct BackendCounters {

@@ -188,13 +188,11 @@ Actions Frontend::on_local_synack(PacketId id, ByteView bytes, uint64_t now_ms) 
       out.push_back(accept(id));
       return out;
     }
-    case FeState::kHolding:
-      // A retransmission after the client's ACK (which we hold, so our stack still waits for it): the
-      // client is established and needs none; its later TSval would only move the client's timestamp
-      // view ahead of what a back end will send.
-      return {drop(id)};
     default:
-      // After the handoff the client must hear only the back end.
+      // Holding: a retransmission after the client's ACK (which we hold, so our stack still waits for
+      // it): the client is established and needs none; its later TSval would only move the client's
+      // timestamp view ahead of what a back end will send. After the handoff the client must hear only
+      // the back end.
       return {drop(id)};
   }
 }

@@ -69,7 +69,7 @@ struct FrontendConfig {
   uint64_t idle_backstop_ms = 10'000;
   uint64_t linger_ms = 2'000;  // keep translating late packets after the close
   size_t max_flows = 65'536;
-  size_t max_request_bytes = 64 * 1024;
+  size_t max_request_bytes = size_t{64} * 1024;
   // Acknowledge held request bytes ourselves, so that a request larger than the client's initial window
   // (about 14 KB: big cookies) keeps coming while we wait for its end.
   bool ack_held_data = true;

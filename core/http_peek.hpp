@@ -31,7 +31,7 @@ struct PeekResult {
 };
 
 // Larger header blocks are treated as bad: the web server refuses them anyway (nginx: 400/414).
-inline constexpr size_t kMaxHeaderBytes = 64 * 1024;
+inline constexpr size_t kMaxHeaderBytes = size_t{64} * 1024;
 
 PeekResult peek_http_request(ByteView data, size_t max_header_bytes = kMaxHeaderBytes);
 

@@ -256,7 +256,7 @@ Result<std::optional<Message>> Decoder::next() {
   if (buffered() < 4 + size_t{len}) return std::optional<Message>{};
   auto msg = decode_body(ByteView(buf_).subspan(start_ + 4, len));
   start_ += 4 + len;
-  if (start_ > 64 * 1024 && start_ * 2 > buf_.size()) {
+  if (start_ > size_t{64} * 1024 && start_ * 2 > buf_.size()) {
     buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(start_));
     start_ = 0;
   }

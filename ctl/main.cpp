@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -80,7 +81,7 @@ void print_flows(const nlohmann::json& flows) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int batonctl_main(int argc, char** argv) {
   CLI::App app{"batonctl: inspect a running batond"};
   std::string socket_path = "/run/baton/batond.sock";
   bool json = false;
@@ -120,4 +121,15 @@ int main(int argc, char** argv) {
               << reply["stats"].dump(2) << "\n";
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  // Errors are reported where they happen; this only keeps an unexpected one (out of memory, say) from
+  // ending the process without a word.
+  try {
+    return batonctl_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", "batonctl", e.what());
+    return 1;
+  }
 }

@@ -1,5 +1,6 @@
 #include "daemon/config.hpp"
 
+#include <fmt/format.h>
 #include <toml++/toml.h>
 #include <fstream>
 #include <set>
@@ -118,7 +119,7 @@ Config parse(const toml::table& t) {
       char* end = nullptr;
       long p = std::strtol(port.c_str(), &end, 10);
       if (port.empty() || *end || p < 1 || p > 65535)
-        throw Fail{where + ".control_address: bad port '" + port + "'"};
+        throw Fail{fmt::format("{}.control_address: bad port '{}'", where, port)};
       nc.control_port = static_cast<uint16_t>(p);
       control = control.substr(0, colon);
     }

@@ -306,12 +306,16 @@ nlohmann::json Engine::flows() const {
                    {"idle_ms", now - f.last_ms}});
   }
   for (const auto& [k, f] : backend_.flows()) {
-    arr.push_back({{"role", "backend"},
-                   {"client", endpoint(k.saddr, k.sport)},
-                   {"service", endpoint(f.frontend_key.daddr, f.frontend_key.dport)},
-                   {"state", be_state_name(f.state)},
-                   {"frontend", f.frontend},
-                   {"idle_ms", now - f.last_ms}});
+    nlohmann::json j{{"role", "backend"},
+                     {"client", endpoint(k.saddr, k.sport)},
+                     {"service", endpoint(f.frontend_key.daddr, f.frontend_key.dport)},
+                     {"state", be_state_name(f.state)},
+                     {"frontend", f.frontend},
+                     {"idle_ms", now - f.last_ms}};
+    // The window scales in use: the client applies the front end's, our kernel writes with its own.
+    if (f.state != BeState::kSynReplayed)
+      j["wscale"] = {{"frontend", f.xlate.frontend_wscale}, {"backend", f.xlate.backend_wscale}};
+    arr.push_back(std::move(j));
   }
   return arr;
 }

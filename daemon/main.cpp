@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <iostream>
 
 #include "daemon/bpf_datapath.hpp"
@@ -133,7 +134,7 @@ int run(const baton::Config& cfg) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int batond_main(int argc, char** argv) {
   CLI::App app{"batond: hands TCP connections off between the nodes of a web cluster"};
   std::string config_path = "/etc/baton/batond.toml";
   std::string log_level = "info";
@@ -156,4 +157,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   return run(*cfg);
+}
+
+int main(int argc, char** argv) {
+  // Errors are reported where they happen; this only keeps an unexpected one (out of memory, say) from
+  // ending the process without a word.
+  try {
+    return batond_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", "batond", e.what());
+    return 1;
+  }
 }

@@ -18,7 +18,7 @@ namespace {
 constexpr uint64_t kHeartbeatMs = 500;
 constexpr uint64_t kDeadAfterMs = 3'000;
 constexpr uint64_t kMaxBackoffMs = 5'000;
-constexpr size_t kMaxOutBuffer = 64 * 1024 * 1024;
+constexpr size_t kMaxOutBuffer = size_t{64} * 1024 * 1024;
 }  // namespace
 
 struct PeerMesh::Connection {
@@ -100,7 +100,13 @@ bool PeerMesh::send(NodeId to, const proto::Message& m) {
 
 void PeerMesh::dial(Peer& p, uint64_t now_ms) {
   const NodeConfig* n = cfg_.node(p.id);
+  p.next_dial_ms = now_ms + p.backoff_ms;
+  p.backoff_ms = std::min(p.backoff_ms * 2, kMaxBackoffMs);
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    p.last_error = std::string("socket: ") + std::strerror(errno);
+    return;
+  }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   sockaddr_in a{};
@@ -111,9 +117,12 @@ void PeerMesh::dial(Peer& p, uint64_t now_ms) {
   sockaddr_in src{};
   src.sin_family = AF_INET;
   src.sin_addr.s_addr = htonl(cfg_.self().control_addr);
-  bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src));
-  p.next_dial_ms = now_ms + p.backoff_ms;
-  p.backoff_ms = std::min(p.backoff_ms * 2, kMaxBackoffMs);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) {
+    // Not (yet) our address: dialling from another one would fail authentication at the peer anyway.
+    p.last_error = std::string("bind to our control address: ") + std::strerror(errno);
+    close(fd);
+    return;
+  }
   int rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   if (rc != 0 && errno != EINPROGRESS) {
     p.last_error = std::strerror(errno);
@@ -172,7 +181,7 @@ void PeerMesh::on_event(Connection* c, uint32_t events) {
 
 void PeerMesh::on_readable(Connection* c) {
   int fd = c->fd;
-  std::array<uint8_t, 64 * 1024> buf{};
+  std::array<uint8_t, size_t{64} * 1024> buf{};
   for (;;) {
     ssize_t n = recv(fd, buf.data(), buf.size(), 0);
     if (n == 0) {

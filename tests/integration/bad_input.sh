@@ -21,7 +21,7 @@ batond_alive 1 || fail "batond on node 1 died"
 q=$(unique)
 code=$(fetch 2 "/nothing/here?$q" "$work/body")
 [ "$code" = 404 ] || fail "unknown path: status $code"
-grep -q "$q" "$(node_log 1)" || fail "unknown path did not go to the default node 1"
+logged 1 "$q" || fail "unknown path did not go to the default node 1"
 # A path outside every rule that the default node holds: byte-exact through node 2.
 code=$(fetch 2 "/misc/readme.txt?$(unique)" "$work/readme")
 [ "$code" = 200 ] || fail "default content: status $code"

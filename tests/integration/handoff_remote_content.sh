@@ -12,7 +12,7 @@ rewritten_kernel=$(datapath_counter 2 be_rewritten)
 code=$(fetch 1 "$path?$q" "$work/body")
 [ "$code" = 200 ] || fail "status $code"
 [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha $path)" ] || fail "body differs from $path"
-grep -q "$q" "$(node_log 2)" || fail "node 2's access log lacks the request"
+logged 2 "$q" || fail "node 2's access log lacks the request"
 ! grep -q "$q" "$(node_log 1)" || fail "node 1's nginx saw a handed-off request"
 [ "$(status 1 frontend.handed_off)" -gt "$before" ] || fail "node 1 did not count a handoff"
 # The packets took the path of the datapath under test, not a silent fallback.

@@ -32,7 +32,7 @@ while IFS='|' read -r name chain dir nth; do
     fail "$name lost: curl failed"
   [ "$code" = 200 ] || fail "$name lost: status $code"
   [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha $path)" ] || fail "$name lost: body differs"
-  grep -q "$q" "$(node_log 2)" || fail "$name lost: not served by node 2"
+  logged 2 "$q" || fail "$name lost: not served by node 2"
   dropped=$(ipt -L "$chain" -v -x -n | awk '$3 == "DROP" {s += $1} END {print s + 0}')
   [ "$dropped" -ge 1 ] || fail "$name: nothing was dropped, the test tested nothing"
   [ "$(status 1 frontend.handed_off)" -gt "$before" ] || fail "$name lost: not handed off"

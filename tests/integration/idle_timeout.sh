@@ -25,7 +25,7 @@ in_client /usr/bin/python3 "$root/tests/integration/lib/idle_client.py" "$(node_
   /n2/small.txt 5 "$idle_ms" > "$out" 2>&1 || { cat "$out"; fail "idle client"; }
 cat "$out"
 cport=$(awk '/^port/ {print $2}' "$out")
-grep -q ":$cport \"GET /n2/small.txt?idle=0 " "$(node_log 2)" || fail "the connection was not handed off to node 2"
+logged 2 ":$cport \"GET /n2/small.txt?idle=0 " || fail "the connection was not handed off to node 2"
 # The front end frees the flow on the back end's message: well within its backstop (idle + 10 s).
 wait_no_live_flows 5 || fail "flows left after the idle timeout"
 [ "$(status 2 backend.flows_closed)" -gt "$closed_before" ] || fail "node 2 did not count the flow closed"

@@ -12,7 +12,7 @@ for kb in 8 16; do
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   [ "$code" = 200 ] || fail "${kb} KB header: status $code"
   [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha /n2/small.txt)" ] || fail "${kb} KB header: body differs"
-  grep -q "$q" "$(node_log 2)" || fail "${kb} KB header: not handed off to node 2"
+  logged 2 "$q" || fail "${kb} KB header: not handed off to node 2"
   [ "$ms" -lt 1000 ] || fail "${kb} KB header took ${ms} ms: the request stalled while held"
   echo "${kb} KB header: handed off in ${ms} ms"
 done

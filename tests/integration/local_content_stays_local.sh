@@ -8,7 +8,7 @@ local_before=$(status 1 frontend.served_locally)
 code=$(fetch 1 "$path?$q" "$work/body")
 [ "$code" = 200 ] || fail "status $code"
 [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha $path)" ] || fail "body differs"
-grep -q "$q" "$(node_log 1)" || fail "node 1's access log lacks the request"
+logged 1 "$q" || fail "node 1's access log lacks the request"
 for n in $BATON_NODES; do
   [ "$n" = 1 ] && continue
   ! grep -q "$q" "$(node_log "$n")" || fail "node $n saw a local request"

@@ -14,7 +14,7 @@ for _ in $(seq 1 50); do [ "$(peer_up)" = 0 ] && break; sleep 0.1; done
 q=$(unique)
 code=$(fetch 1 "/n3/small.txt?$q" "$work/body")
 [ "$code" = 404 ] || fail "with node 3 unreachable node 1 should answer itself (404), got $code"
-grep -q "$q" "$(node_log 1)" || fail "node 1 did not serve the request itself"
+logged 1 "$q" || fail "node 1 did not serve the request itself"
 
 start_batond 3
 for _ in $(seq 1 100); do [ "$(peer_up)" = 1 ] && break; sleep 0.1; done
@@ -22,6 +22,6 @@ for _ in $(seq 1 100); do [ "$(peer_up)" = 1 ] && break; sleep 0.1; done
 q=$(unique)
 code=$(fetch 1 "/n3/small.txt?$q" "$work/body")
 [ "$code" = 200 ] || fail "after the restart: status $code"
-grep -q "$q" "$(node_log 3)" || fail "after the restart the request was not handed off to node 3"
+logged 3 "$q" || fail "after the restart the request was not handed off to node 3"
 wait_no_live_flows || fail "flows left behind"
 pass "node 3 down: served locally; node 3 back: reconnected and handing off"

@@ -22,7 +22,7 @@ while read -r path modes; do
         "$(node_addr 1)" "$BATON_PORT" "$path?$q" "$(content_sha $path)" "$port" "$modes") || fail "$path $modes: $out"
   echo "$path ${modes:-plain}: $(echo "$out" | tail -n 1)"
   holder=$(content_holders "$path")
-  grep -q "$q" "$(node_log "$holder")" || fail "$path: not served by node $holder"
+  logged "$holder" "$q" || fail "$path: not served by node $holder"
   [ "$(grep -c "$q" "$(node_log "$holder")")" = 1 ] || fail "$path: the server saw the request twice"
   wait_no_live_flows || fail "$path ${modes:-plain}: flows left behind"
   # The next run reuses the port: the server side's TIME_WAIT (if it closed first) accepts a new SYN
@@ -53,7 +53,7 @@ cleared=$(status 2 backend.time_waits_cleared)
 q=$(unique)
 out=$(run 3 /n2/64k.bin old-timestamps) || fail "port reuse through node 3 over node 2's TIME_WAIT: $out"
 echo "reuse through node 3 with older timestamps: $(echo "$out" | tail -n 1)"
-grep -q "$q" "$(node_log 2)" || fail "port reuse: not served by node 2"
+logged 2 "$q" || fail "port reuse: not served by node 2"
 [ "$(status 2 backend.time_waits_cleared)" -gt "$cleared" ] || fail "port reuse: node 2 cleared no TIME_WAIT"
 wait_no_live_flows || fail "port reuse: flows left behind"
 pass "segment-level checks hold for handed-off and local connections, with reordered requests, crossed FINs and a TIME_WAIT in the way"

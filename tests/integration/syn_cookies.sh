@@ -15,7 +15,7 @@ for path in /n2/small.txt /n3/medium.bin /n2/mb.bin /n1/small.txt /n1/medium.bin
   [ "$code" = 200 ] || fail "$path under SYN cookies: status $code"
   [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha $path)" ] || fail "$path: body differs"
   holder=$(content_holders "$path")
-  grep -q "$q" "$(node_log "$holder")" || fail "$path: not served by node $holder"
+  logged "$holder" "$q" || fail "$path: not served by node $holder"
 done
 [ "$(cookies)" -gt "$sent_before" ] || fail "no SYN cookie was sent: the test did not test cookies"
 wait_no_live_flows || fail "flows left behind"

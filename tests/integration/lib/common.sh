@@ -60,6 +60,10 @@ eventually() {
   done
 }
 
+# logged NODE TEXT: TEXT shows up in node NODE's access log (within 3 s: nginx writes the line after it
+# has sent the response, so a fast client can be done before it is there).
+logged() { eventually 3 grep -q -- "$2" "$(node_log "$1")"; }
+
 # fetch NODE PATH OUTFILE: GET through NODE from the client; prints the HTTP status.
 fetch() {
   in_client curl -s -o "$3" -w '%{http_code}' --max-time 60 "http://$(node_addr "$1"):$BATON_PORT$2"
