@@ -104,7 +104,12 @@ Result<SocketAbort> abort_tcp_socket(const FlowKey& key, SocketScope scope) {
       m.id.idiag_dport != id.idiag_dport) {
     return SocketAbort::kNoSocket;
   }
-  if ((m.idiag_state == TCP_TIME_WAIT) != (scope == SocketScope::kTimeWait)) return SocketAbort::kKept;
+  if (scope == SocketScope::kTimeWait && m.idiag_state != TCP_TIME_WAIT) {
+    // A handshake in progress (a request socket, which sock_diag reports as SYN_RECV) is most likely our
+    // own replay: the SYN sent again makes it answer. Anything synchronized is somebody's live connection.
+    return m.idiag_state == TCP_SYN_RECV ? SocketAbort::kNoSocket : SocketAbort::kKept;
+  }
+  if (scope == SocketScope::kConnection && m.idiag_state == TCP_TIME_WAIT) return SocketAbort::kKept;
   inet_diag_sockid exact = id;
   exact.idiag_cookie[0] = m.id.idiag_cookie[0];
   exact.idiag_cookie[1] = m.id.idiag_cookie[1];

@@ -11,7 +11,8 @@ namespace baton {
 enum class SocketAbort {
   kAborted,   // the socket was there and is gone (reset sent if its state called for one)
   kNoSocket,  // nothing there: closed already, or only a listener matches the tuple
-  kKept,      // a socket of another kind than asked for holds the tuple (a live connection, a TIME_WAIT)
+  kKept,      // a socket of another kind than asked for holds the tuple (a live connection, a TIME_WAIT);
+              // a handshake in progress counts as nothing there for kTimeWait (our own replay, usually)
 };
 
 enum class SocketScope {

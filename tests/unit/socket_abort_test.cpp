@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -151,6 +152,31 @@ TEST(SocketAbort, RemovesATimeWaitOnlyWhenAskedTo) {
     auto gone = abort_tcp_socket(key, SocketScope::kTimeWait);
     ASSERT_TRUE(gone) << gone.error();
     EXPECT_EQ(*gone, SocketAbort::kNoSocket);
+  });
+  EXPECT_TRUE(ran) << "could not enter a private network namespace";
+}
+
+TEST(SocketAbort, AHandshakeInProgressIsLeftToFinish) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  bool ran = in_private_netns([] {
+    Fd listener(socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in any = loopback(0);
+    ASSERT_EQ(bind(listener.fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
+    // Deferred accept keeps the server side a request socket (SYN_RECV) until data comes.
+    int defer = 5;
+    ASSERT_EQ(setsockopt(listener.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)), 0);
+    ASSERT_EQ(listen(listener.fd, 8), 0);
+    const uint16_t port = local_port(listener.fd);
+    Fd client(connect_to(port));
+    ASSERT_GE(client.fd, 0);
+    const uint32_t lo = INADDR_LOOPBACK;
+    auto r = abort_tcp_socket(FlowKey{lo, lo, local_port(client.fd), port}, SocketScope::kTimeWait);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(*r, SocketAbort::kNoSocket)
+        << "a handshake in progress is neither a TIME_WAIT nor a live connection";
+    ASSERT_EQ(send(client.fd, "x", 1, 0), 1);
+    Fd server(accept(listener.fd, nullptr, nullptr));
+    EXPECT_GE(server.fd, 0) << "the handshake was hurt";
   });
   EXPECT_TRUE(ran) << "could not enter a private network namespace";
 }
