@@ -220,8 +220,8 @@ Actions Backend::on_replay_blocked(const FlowKey& key, uint64_t now_ms) {
   auto it = flows_.find(key);
   if (it == flows_.end() || it->second.state != BeState::kSynReplayed) return {};
   BeFlow& f = it->second;
-  // A few times at most: with a live connection on the 4-tuple (a challenge ACK, not a TIME_WAIT) nothing
-  // is removed, and the retry timer ends in a refusal as before.
+  // A few times at most, in case the tuple cannot be cleared (a kernel without SOCK_DESTROY): then the
+  // retry timer ends in a refusal. A live connection there is found by the replay itself (a collision).
   if (f.replays_blocked >= 3) return {};
   ++f.replays_blocked;
   ++counters_.replays_blocked;
