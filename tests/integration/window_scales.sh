@@ -14,13 +14,13 @@ orig1=$(rmem 1)
 orig2=$(rmem 2)
 cleanup_hooks+=('set_rmem 1 "$orig1"; set_rmem 2 "$orig2"')
 beyond() { ip netns exec "$(node_ns 2)" nstat -asz TcpExtBeyondWindow | awk '$1 == "TcpExtBeyondWindow" {print $2}'; }
-# wscales: "FRONTEND BACKEND" of node 2's first back-end flow that has them.
+# wscales PORT: "FRONTEND BACKEND" of node 2's back-end flow from the client's PORT.
 wscales() {
   "$batonctl" -s "$(node_socket 2)" --json flows | /usr/bin/python3 -c '
 import json, sys
 for f in json.load(sys.stdin):
-    if f["role"] == "backend" and "wscale" in f:
-        print(f["wscale"]["frontend"], f["wscale"]["backend"]); break'
+    if f["role"] == "backend" and f["client"].endswith(":" + sys.argv[1]) and "wscale" in f:
+        print(f["wscale"]["frontend"], f["wscale"]["backend"]); break' "$1"
 }
 head -c $((4 * 1024 * 1024)) /dev/urandom > "$work/upload"
 for small in 2 1; do
@@ -32,11 +32,12 @@ for small in 2 1; do
   before=$(beyond)
   name="ws-$(unique | tr -dc 0-9)"
   # As fast as it goes: a client that fills the back end's receive window is where a wrong scale shows.
-  code=$(in_client curl -s -o /dev/null -w '%{http_code}' --max-time 60 -T "$work/upload" \
-         "http://$(node_addr 1):$BATON_PORT/n2/uploads/$name") || code=curl-failed
+  out=$(in_client curl -s -o /dev/null -w '%{http_code} %{local_port}' --max-time 60 -T "$work/upload" \
+         "http://$(node_addr 1):$BATON_PORT/n2/uploads/$name") || out=curl-failed
+  read -r code cport <<< "$out"
   [ "$code" = 201 ] || [ "$code" = 204 ] || fail "node $small with small buffers: upload status $code"
   # The ended flow lingers on node 2 for linger_ms, with its scales.
-  ws=$(wscales)
+  ws=$(wscales "$cport")
   stored=$root/out/testbed/www/n2/n2/uploads/$name
   cmp -s "$stored" "$work/upload" || fail "node $small with small buffers: the stored upload differs"
   rm -f "$stored"
