@@ -33,7 +33,7 @@ struct Fd {
 
 // A network namespace belongs to a thread: run the body on one that has unshared its own, so nothing
 // leaves it and the process's namespace stays as it was.
-bool in_private_netns(const std::function<void()>& body) {
+void in_private_netns(const std::function<void()>& body) {
   bool entered = false;
   std::thread t([&] {
     if (unshare(CLONE_NEWNET) != 0) return;
@@ -47,7 +47,7 @@ bool in_private_netns(const std::function<void()>& body) {
     body();
   });
   t.join();
-  return entered;
+  EXPECT_TRUE(entered) << "could not enter a private network namespace";
 }
 
 sockaddr_in loopback(uint16_t port) {
@@ -75,13 +75,26 @@ int connect_to(uint16_t port) {
   return c;
 }
 
+// A listener on 127.0.0.1 (any port); with defer_accept_s, TCP_DEFER_ACCEPT. -1 on failure.
+int listen_on_loopback(int defer_accept_s = 0) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in any = loopback(0);
+  bool ok = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)) == 0;
+  if (ok && defer_accept_s)
+    ok = setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_accept_s, sizeof(defer_accept_s)) == 0;
+  if (ok) ok = listen(fd, 8) == 0;
+  if (!ok && fd >= 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
 TEST(SocketAbort, ResetsThePeerAndSparesTheListener) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
-  bool ran = in_private_netns([] {
-    Fd listener(socket(AF_INET, SOCK_STREAM, 0));
-    sockaddr_in any = loopback(0);
-    ASSERT_EQ(bind(listener.fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
-    ASSERT_EQ(listen(listener.fd, 8), 0);
+  in_private_netns([] {
+    Fd listener(listen_on_loopback());
+    ASSERT_GE(listener.fd, 0);
     const uint16_t port = local_port(listener.fd);
     Fd client(connect_to(port));
     ASSERT_GE(client.fd, 0);
@@ -118,16 +131,13 @@ TEST(SocketAbort, ResetsThePeerAndSparesTheListener) {
     Fd another(connect_to(port));
     EXPECT_GE(another.fd, 0) << "the listener was taken down";
   });
-  EXPECT_TRUE(ran) << "could not enter a private network namespace";
 }
 
 TEST(SocketAbort, RemovesATimeWaitOnlyWhenAskedTo) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
-  bool ran = in_private_netns([] {
-    Fd listener(socket(AF_INET, SOCK_STREAM, 0));
-    sockaddr_in any = loopback(0);
-    ASSERT_EQ(bind(listener.fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
-    ASSERT_EQ(listen(listener.fd, 8), 0);
+  in_private_netns([] {
+    Fd listener(listen_on_loopback());
+    ASSERT_GE(listener.fd, 0);
     const uint16_t port = local_port(listener.fd);
     int c = connect_to(port);
     ASSERT_GE(c, 0);
@@ -153,19 +163,14 @@ TEST(SocketAbort, RemovesATimeWaitOnlyWhenAskedTo) {
     ASSERT_TRUE(gone) << gone.error();
     EXPECT_EQ(*gone, SocketAbort::kNoSocket);
   });
-  EXPECT_TRUE(ran) << "could not enter a private network namespace";
 }
 
 TEST(SocketAbort, AHandshakeInProgressIsLeftToFinish) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
-  bool ran = in_private_netns([] {
-    Fd listener(socket(AF_INET, SOCK_STREAM, 0));
-    sockaddr_in any = loopback(0);
-    ASSERT_EQ(bind(listener.fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
+  in_private_netns([] {
     // Deferred accept keeps the server side a request socket (SYN_RECV) until data comes.
-    int defer = 5;
-    ASSERT_EQ(setsockopt(listener.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)), 0);
-    ASSERT_EQ(listen(listener.fd, 8), 0);
+    Fd listener(listen_on_loopback(5));
+    ASSERT_GE(listener.fd, 0);
     const uint16_t port = local_port(listener.fd);
     Fd client(connect_to(port));
     ASSERT_GE(client.fd, 0);
@@ -178,7 +183,6 @@ TEST(SocketAbort, AHandshakeInProgressIsLeftToFinish) {
     Fd server(accept(listener.fd, nullptr, nullptr));
     EXPECT_GE(server.fd, 0) << "the handshake was hurt";
   });
-  EXPECT_TRUE(ran) << "could not enter a private network namespace";
 }
 
 }  // namespace

@@ -9,28 +9,17 @@ import socket
 import sys
 import time
 
+from http_get import http_get
+
 addr, port, path, active, idle_ms = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
 s = socket.create_connection((addr, port), timeout=10)
 print(f"port {s.getsockname()[1]}", flush=True)
 
 
 def get(n):
-    s.sendall(f"GET {path}?idle={n} HTTP/1.1\r\nHost: {addr}\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise SystemExit(f"FAIL: the connection closed during request {n}")
-        head += chunk
-    header, _, body = head.partition(b"\r\n\r\n")
-    if not header.startswith(b"HTTP/1.1 200"):
-        raise SystemExit(f"FAIL: request {n}: {header.splitlines()[0]!r}")
-    length = int([h.split(b":")[1] for h in header.split(b"\r\n") if h.lower().startswith(b"content-length")][0])
-    while len(body) < length:
-        chunk = s.recv(65536)
-        if not chunk:
-            raise SystemExit(f"FAIL: the connection closed in the body of request {n}")
-        body += chunk
+    status, _ = http_get(s, f"{path}?idle={n}", addr)
+    if status != 200:
+        raise SystemExit(f"FAIL: request {n}: status {status}")
 
 
 n = 0

@@ -10,6 +10,8 @@ import socket
 import sys
 import time
 
+from http_get import http_get
+
 client, lport, fe, be, port, path, query = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6], sys.argv[7]
 
 
@@ -23,25 +25,7 @@ def connect(to):
 
 
 def get(s, target, host):
-    s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise SystemExit(f"FAIL: connection closed before the response to {target} (from {host})")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for h in head.split(b"\r\n")[1:]:
-        k, _, v = h.partition(b":")
-        if k.strip().lower() == b"content-length":
-            length = int(v)
-    while len(body) < length:
-        chunk = s.recv(65536)
-        if not chunk:
-            raise SystemExit(f"FAIL: connection closed in the body of {target}")
-        body += chunk
-    return int(head.split(b" ")[1])
+    return http_get(s, target, host)[0]
 
 
 direct = connect(be)
