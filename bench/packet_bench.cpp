@@ -183,12 +183,7 @@ int main() {
   bpf_map_update_elem((*progs)->fe_flows_fd(), &fk, &fv, BPF_ANY);
 
   // Back end: a full-sized data segment with timestamps.
-  test::Segment data;
-  data.saddr = test::kNode1;
-  data.daddr = test::kClient;
-  data.sport = 80;
-  data.dport = 40000;
-  data.seq = 0x200;
+  test::Segment data = test::server_segment(test::kNode1, 0x200, 0, tcp_flag::kAck);
   data.timestamps = {{7, 8}};
   data.payload = Bytes(1448, 'x');
   Bytes data_ip = test::build(data);

@@ -186,14 +186,11 @@ struct Rig {
         break;
       }
       case 11: {  // a later reply of the back end's stack
-        test::Segment s;
-        s.saddr = test::kNode2;
-        s.daddr = test::kClient;
-        s.sport = 80;
-        s.dport = 40000 + (in.u8() & 1);
-        s.seq = kIsn2 + 1 + in.delta();
-        s.ack = kClientIsn + 1 + in.delta();
-        s.flags = in.u8() & 0x1f;
+        const uint16_t dport = 40000 + (in.u8() & 1);
+        const uint32_t seq = kIsn2 + 1 + in.delta();
+        const uint32_t ack = kClientIsn + 1 + in.delta();
+        test::Segment s = test::server_segment(test::kNode2, seq, ack, in.u8() & 0x1f);
+        s.dport = dport;
         if (in.u8() & 1) s.timestamps = {{in.u32(), in.u32()}};
         s.window = static_cast<uint16_t>(in.u32());
         s.payload = in.bytes(32);

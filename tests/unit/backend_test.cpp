@@ -80,12 +80,7 @@ TEST_F(BackendTest, DuplicateLiveFlowIsRefused) {
 
 TEST_F(BackendTest, NoListenerAnswersWithRefusal) {
   be.on_handoff_request(1, request(), 0);
-  test::Segment rst;
-  rst.saddr = test::kNode2;
-  rst.daddr = test::kClient;
-  rst.sport = 80;
-  rst.dport = 40000;
-  rst.flags = tcp_flag::kRst | tcp_flag::kAck;
+  test::Segment rst = test::server_segment(test::kNode2, 0, 0, tcp_flag::kRst | tcp_flag::kAck);
   auto a = be.on_local_packet(10, test::build(rst), 1);
   EXPECT_EQ(all_of<Verdict>(a), std::vector<Verdict>{drop(10)});
   EXPECT_EQ(messages<proto::HandoffAck>(a)[0].refusal, proto::Refusal::kNoListener);
@@ -156,13 +151,7 @@ TEST_F(BackendTest, IdleFlowsResetTheClientThroughTheKernel) {
   EXPECT_EQ(messages<proto::FlowClosed>(a)[0].reason, proto::CloseReason::kIdle);
   EXPECT_EQ(be.live_flows(), 0u);
   // The flow lingers so that the kernel's reset is still translated on its way to the client.
-  test::Segment rst;
-  rst.saddr = test::kNode2;
-  rst.daddr = test::kClient;
-  rst.sport = 80;
-  rst.dport = 40000;
-  rst.seq = kIsn2 + 1 + 300;
-  rst.flags = tcp_flag::kRst | tcp_flag::kAck;
+  test::Segment rst = test::server_segment(test::kNode2, kIsn2 + 1 + 300, 0, tcp_flag::kRst | tcp_flag::kAck);
   auto out = all_of<Verdict>(be.on_local_packet(20, test::build(rst), 10'000'001));
   ASSERT_EQ(out.size(), 1u);
   ASSERT_FALSE(out[0].replacement.empty());
@@ -178,13 +167,7 @@ TEST_F(BackendTest, IdleFlowsResetTheClientThroughTheKernel) {
 TEST_F(BackendTest, AReplayedSynRejectedByATimeWaitClearsItAndGoesAgain) {
   be.on_handoff_request(1, request(), 0);
   // A TIME_WAIT of an older connection answers with a bare ACK (its own numbers) instead of a SYN/ACK.
-  test::Segment tw_ack;
-  tw_ack.saddr = test::kNode2;
-  tw_ack.daddr = test::kClient;
-  tw_ack.sport = 80;
-  tw_ack.dport = 40000;
-  tw_ack.seq = 123456;
-  tw_ack.ack = 777;
+  test::Segment tw_ack = test::server_segment(test::kNode2, 123456, 777, tcp_flag::kAck);
   auto a = be.on_local_packet(10, test::build(tw_ack), 1);
   EXPECT_EQ(all_of<Verdict>(a), std::vector<Verdict>{drop(10)}) << "the client must not see it";
   auto again = all_of<ReplayOnClearTuple>(a);

@@ -99,15 +99,10 @@ TEST(HandoffRoundTrip, WholeConnectionAsTheClientSeesIt) {
   EXPECT_EQ(rst->daddr(), test::kNode1);
 
   // The response, straight from the back end, looks like the front end's continuation.
-  test::Segment resp;
-  resp.saddr = test::kNode2;
-  resp.daddr = test::kClient;
-  resp.sport = 80;
-  resp.dport = 40000;
-  resp.seq = kIsn2 + 1;
-  resp.ack = kClientIsn + 1 + static_cast<uint32_t>(request.size());
+  test::Segment resp =
+      test::server_segment(test::kNode2, kIsn2 + 1, kClientIsn + 1 + static_cast<uint32_t>(request.size()),
+                           tcp_flag::kAck | tcp_flag::kPsh);
   resp.timestamps = {{kBeTs + 3, 501}};
-  resp.flags = tcp_flag::kAck | tcp_flag::kPsh;
   resp.payload = Bytes(100, 'r');
   a = c.be.on_local_packet(11, test::build(resp), 5);
   verdicts = all_of<Verdict>(a);

@@ -71,16 +71,21 @@ Segment client_syn(uint32_t isn, uint32_t tsval) {
   return s;
 }
 
-Segment server_synack(uint32_t saddr, uint32_t isn, uint32_t client_isn, uint32_t tsval, uint32_t tsecr,
-                      uint8_t wscale) {
+Segment server_segment(uint32_t saddr, uint32_t seq, uint32_t ack, uint8_t flags) {
   Segment s;
   s.saddr = saddr;
   s.daddr = kClient;
   s.sport = 80;
   s.dport = 40000;
-  s.seq = isn;
-  s.ack = client_isn + 1;
-  s.flags = tcp_flag::kSyn | tcp_flag::kAck;
+  s.seq = seq;
+  s.ack = ack;
+  s.flags = flags;
+  return s;
+}
+
+Segment server_synack(uint32_t saddr, uint32_t isn, uint32_t client_isn, uint32_t tsval, uint32_t tsecr,
+                      uint8_t wscale) {
+  Segment s = server_segment(saddr, isn, client_isn + 1, tcp_flag::kSyn | tcp_flag::kAck);
   s.window = 65160;
   s.mss = 1460;
   s.sack_permitted = true;

@@ -38,6 +38,8 @@ Bytes build(const Segment& s);
 
 // The segment a Linux client would send, with timestamps.
 Segment client_syn(uint32_t isn, uint32_t tsval);
+// A segment the node at saddr sends the client from port 80 (flags and numbers as given, no options).
+Segment server_segment(uint32_t saddr, uint32_t seq, uint32_t ack, uint8_t flags);
 Segment server_synack(uint32_t saddr, uint32_t isn, uint32_t client_isn, uint32_t tsval, uint32_t tsecr,
                       uint8_t wscale);
 

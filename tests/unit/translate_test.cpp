@@ -41,13 +41,7 @@ TEST(Translate, ClientToBackendRewritesAckSackTsecrAndAddress) {
 
 TEST(Translate, BackendToClientRewritesSeqTsvalAndAddress) {
   Translation t = wrapping();
-  test::Segment s;
-  s.saddr = test::kNode2;
-  s.daddr = test::kClient;
-  s.sport = 80;
-  s.dport = 40000;
-  s.seq = 0x101;
-  s.ack = 5000;
+  test::Segment s = test::server_segment(test::kNode2, 0x101, 5000, tcp_flag::kAck);
   s.timestamps = {{0x7fffffff, 1000}};
   s.payload = test::as_bytes("HTTP/1.1 200 OK\r\n");
   Bytes b = test::build(s);
