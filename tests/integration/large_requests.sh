@@ -18,15 +18,7 @@ for kb in 8 16; do
 done
 for mb in 1 4; do
   head -c $((mb * 1024 * 1024)) /dev/urandom > "$work/upload"
-  name="up-$(unique | tr -dc 0-9)"
-  code=$(in_client curl -s -o /dev/null -w '%{http_code}' --max-time 60 -T "$work/upload" \
-         "http://$(node_addr 1):$BATON_PORT/n2/uploads/$name")
-  [ "$code" = 201 ] || [ "$code" = 204 ] || fail "${mb} MB PUT: status $code"
-  stored=$root/out/testbed/www/n2/n2/uploads/$name
-  [ -f "$stored" ] || fail "${mb} MB PUT: node 2 did not store it (not handed off?)"
-  [ "$(sha256sum < "$stored" | cut -d' ' -f1)" = "$(sha256sum < "$work/upload" | cut -d' ' -f1)" ] ||
-    fail "${mb} MB PUT: the stored body differs from the one sent"
-  rm -f "$stored"
+  upload_through_node1 "$work/upload" "${mb} MB PUT"
   echo "${mb} MB PUT body: byte-exact on node 2"
 done
 wait_no_live_flows || fail "flows left behind"

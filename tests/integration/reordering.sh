@@ -39,14 +39,7 @@ for path in /n2/10m.bin /n2/mb.bin /shared/b.bin /n3/small.txt /n1/medium.bin; d
   done
 done
 head -c $((1024 * 1024)) /dev/urandom > "$work/upload"
-name="reorder-$(unique | tr -dc 0-9)"
-code=$(in_client curl -s -o /dev/null -w '%{http_code}' --max-time 60 -T "$work/upload" \
-       "http://$(node_addr 1):$BATON_PORT/n2/uploads/$name")
-[ "$code" = 201 ] || [ "$code" = 204 ] || fail "1 MB PUT: status $code"
-stored=$root/out/testbed/www/n2/n2/uploads/$name
-[ -f "$stored" ] || fail "1 MB PUT: node 2 did not store it (not handed off?)"
-cmp -s "$stored" "$work/upload" || fail "1 MB PUT: the stored body differs"
-rm -f "$stored"
+upload_through_node1 "$work/upload" "1 MB PUT"
 printf '/n2/small.txt\n/n3/small.txt\n/n2/64k.bin\n' > "$work/paths"
 BATON_WRK_PATHS=$work/paths BATON_WRK_CLOSE=1 in_client wrk -t1 -c10 -d3s --timeout 10s \
   -s "$root/tests/integration/lib/mixed.lua" "http://$(node_addr 1):$BATON_PORT/" > "$work/wrk.out" 2>&1 || true

@@ -30,17 +30,10 @@ for small in 2 1; do
   # window all the time, so a window read too large (a missing rescale) overruns it.
   set_rmem "$small" "4096 16384 16384"
   before=$(beyond)
-  name="ws-$(unique | tr -dc 0-9)"
   # As fast as it goes: a client that fills the back end's receive window is where a wrong scale shows.
-  out=$(in_client curl -s -o /dev/null -w '%{http_code} %{local_port}' --max-time 60 -T "$work/upload" \
-         "http://$(node_addr 1):$BATON_PORT/n2/uploads/$name") || out=curl-failed
-  read -r code cport <<< "$out"
-  [ "$code" = 201 ] || [ "$code" = 204 ] || fail "node $small with small buffers: upload status $code"
+  upload_through_node1 "$work/upload" "node $small with small buffers"
   # The ended flow lingers on node 2 for linger_ms, with its scales.
-  ws=$(wscales "$cport")
-  stored=$root/out/testbed/www/n2/n2/uploads/$name
-  cmp -s "$stored" "$work/upload" || fail "node $small with small buffers: the stored upload differs"
-  rm -f "$stored"
+  ws=$(wscales "$upload_port")
   code=$(fetch 1 "/n2/10m.bin?$(unique)" "$work/body")
   [ "$code" = 200 ] || fail "node $small with small buffers: download status $code"
   [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha /n2/10m.bin)" ] || fail "download differs"

@@ -41,6 +41,13 @@ class FrontendTest : public ::testing::Test {
     fe.on_client_packet(3, test::build(ack), 1);
     return fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
   }
+  // The back end's acceptance of the handoff request among `a`.
+  static proto::HandoffAck accepted(const Actions& a, uint32_t isn2 = 9000) {
+    proto::HandoffAck yes;
+    yes.flow = messages<proto::HandoffRequest>(a).at(0).flow;
+    yes.isn2 = isn2;
+    return yes;
+  }
   Bytes data(test::Segment s, uint32_t offset, std::string_view text) {
     s.seq += offset;
     s.flags |= tcp_flag::kPsh;
@@ -168,9 +175,7 @@ TEST_F(FrontendTest, PacketsArrivingWhilePendingAreForwardedAfterTheAck) {
   EXPECT_TRUE(fe.on_client_packet(5, test::build(fin), 2).empty());
   // A retransmission of the request while pending is a duplicate.
   EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(6, data(ack, 0, req), 2)), std::vector<Verdict>{drop(6)});
-  proto::HandoffAck yes;
-  yes.flow = messages<proto::HandoffRequest>(a)[0].flow;
-  yes.isn2 = 9000;
+  proto::HandoffAck yes = accepted(a);
   yes.ts_base = 70;
   yes.backend_wscale = 7;
   auto v = all_of<Verdict>(fe.on_handoff_ack(2, yes, 3));
@@ -222,10 +227,7 @@ TEST_F(FrontendTest, HalfCloseAfterACompleteRequestIsStillHandedOff) {
   auto a = fe.on_client_packet(4, test::build(fin), 1);
   ASSERT_EQ(messages<proto::HandoffRequest>(a).size(), 1u);
   EXPECT_TRUE(all_of<Verdict>(a).empty()) << "held until the handoff ack";
-  proto::HandoffAck yes;
-  yes.flow = messages<proto::HandoffRequest>(a)[0].flow;
-  yes.isn2 = 9000;
-  auto v = all_of<Verdict>(fe.on_handoff_ack(2, yes, 2));
+  auto v = all_of<Verdict>(fe.on_handoff_ack(2, accepted(a), 2));
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0], drop(3));
   EXPECT_EQ(v[1].id, 4u) << "the FIN (with the request) is forwarded: the back end must see the close";
@@ -361,10 +363,7 @@ namespace {
 
 TEST_F(FrontendTest, FlowsOfABackEndThatLostThemAreForgottenAndTheClientNudged) {
   auto a = request_remote();
-  proto::HandoffAck yes;
-  yes.flow = messages<proto::HandoffRequest>(a)[0].flow;
-  yes.isn2 = 9000;
-  fe.on_handoff_ack(2, yes, 2);
+  fe.on_handoff_ack(2, accepted(a), 2);
   EXPECT_TRUE(fe.on_peer_lost_flows(3, 3).empty()) << "flows of other back ends are not concerned";
   a = fe.on_peer_lost_flows(2, 3);
   ASSERT_EQ(all_of<ForgetFlow>(a).size(), 1u) << "the client's packets must reach our stack again";

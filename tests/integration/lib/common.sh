@@ -64,6 +64,22 @@ eventually() {
 # has sent the response, so a fast client can be done before it is there).
 logged() { eventually 3 grep -q -- "$2" "$(node_log "$1")"; }
 
+# upload_through_node1 FILE WHAT: PUTs FILE through node 1 into node 2's upload area (a handoff), checks
+# that node 2 stored it byte-exact and removes it; sets upload_port to the client port curl used. Call it
+# directly, not in $(...): its failures must end the test.
+upload_through_node1() {
+  local name out code stored
+  name="up-$(unique | tr -dc 0-9)"
+  out=$(in_client curl -s -o /dev/null -w '%{http_code} %{local_port}' --max-time 60 -T "$1" \
+        "http://$(node_addr 1):$BATON_PORT/n2/uploads/$name") || out=curl-failed
+  read -r code upload_port <<< "$out"
+  [ "$code" = 201 ] || [ "$code" = 204 ] || fail "$2: PUT status $code"
+  stored=$root/out/testbed/www/n2/n2/uploads/$name
+  [ -f "$stored" ] || fail "$2: node 2 did not store the upload (not handed off?)"
+  cmp -s "$stored" "$1" || fail "$2: the stored body differs from the one sent"
+  rm -f "$stored"
+}
+
 # fetch NODE PATH OUTFILE: GET through NODE from the client; prints the HTTP status.
 fetch() {
   in_client curl -s -o "$3" -w '%{http_code}' --max-time 60 "http://$(node_addr "$1"):$BATON_PORT$2"

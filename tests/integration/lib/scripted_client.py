@@ -26,7 +26,7 @@ import struct
 import sys
 import time
 
-from inet_checksum import csum
+from tcp_wire import csum, tcp_options
 
 client, service, port, path, expected, lport = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
 modes = set(sys.argv[7].split(",")) if len(sys.argv) > 7 else set()
@@ -64,17 +64,7 @@ def parse(pkt):
     seg = pkt[ihl:total]
     sport, dport, seq, ack, off, flags, window = struct.unpack("!HHIIBBH", seg[:16])
     doff = (off >> 4) * 4
-    opts, o, i = seg[20:doff], {}, 0
-    while i < len(opts):
-        k = opts[i]
-        if k == 0:
-            break
-        if k == 1:
-            i += 1
-            continue
-        ln = opts[i + 1]
-        o[k] = opts[i + 2:i + ln]
-        i += ln
+    o = tcp_options(seg[20:doff])
     return {"src": src, "dst": dst, "sport": sport, "dport": dport, "seq": seq, "ack": ack, "flags": flags,
             "window": window, "opts": o, "payload": seg[doff:], "raw": seg}
 

@@ -12,7 +12,7 @@ Usage: tcp_checker.py PCAP SERVICE_ADDR PORT. Prints one line per problem and ex
 import struct
 import sys
 
-from inet_checksum import csum
+from tcp_wire import csum, tcp_options
 from collections import defaultdict
 
 PCAP, SERVICE, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -76,20 +76,8 @@ for pkt in packets(PCAP):
         if csum(pseudo + tcp) != 0:
             problems.append(f"{name}: bad TCP checksum on a server segment seq {seq}")
         # Options: timestamps.
-        opts, i, tsval = tcp[20:doff], 0, None
-        while i < len(opts):
-            kind = opts[i]
-            if kind == 0:
-                break
-            if kind == 1:
-                i += 1
-                continue
-            ln = opts[i + 1] if i + 1 < len(opts) else 0
-            if ln < 2:
-                break
-            if kind == 8 and ln == 10:
-                tsval = struct.unpack("!I", opts[i + 2:i + 6])[0]
-            i += ln
+        ts = tcp_options(tcp[20:doff]).get(8)
+        tsval = struct.unpack("!I", ts[:4])[0] if ts is not None and len(ts) == 8 else None
         if flags & 0x02:  # SYN/ACK: a new connection on this port (or its retransmission)
             if c["isn"] is not None and seq != c["isn"]:
                 c.update({"max_end": None, "max_ack": 0, "ts": None, "fin": False, "rst": False})
