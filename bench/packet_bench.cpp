@@ -178,7 +178,7 @@ int main() {
   auto k = TcpPacket::parse(ack_ip)->key();
   baton_flow_key fk = to_abi(k);
   baton_fe_flow fv{};
-  fv.state = BATON_FE_FORWARD;
+  fv.gate = BATON_GATE_OPEN;
   fv.xlate = x;
   bpf_map_update_elem((*progs)->fe_flows_fd(), &fk, &fv, BPF_ANY);
 

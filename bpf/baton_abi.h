@@ -33,21 +33,45 @@ struct baton_xlate {
 	__u8 pad;
 };
 
-enum baton_fe_state {
-	BATON_FE_WATCH = 1,   /* being decided: every packet goes to batond (marked for NFQUEUE) */
-	BATON_FE_FORWARD = 2, /* handed off: translate and redirect to the back end */
-};
+/*
+ * baton_fe_flow.gate orders the one switch a front-end flow makes between two paths: from batond (slow
+ * path: held, decided, then forwarded from user space while the handoff settles) to tc (translate and
+ * redirect in the kernel). Packets of one flow must never overtake each other across that switch: the
+ * back end's kernel drops a segment whose timestamp is older than one it already took (PAWS, RFC 7323).
+ * While the gate is closed, tc counts every packet it sends to batond (the low bits) and tags it with
+ * BATON_COUNTED_MARK; batond reports in baton_fe_handoffs how many of those it has given a verdict to.
+ * tc opens the gate only when the two numbers are equal, i.e. when nothing of the flow is left in the
+ * queue or in user space. Count and open bit share one word, so that the switch and every count are
+ * ordered by atomic operations on it: a packet is either counted before the gate opens or forwarded
+ * after.
+ */
+#define BATON_GATE_OPEN	      (1u << 31)  /* tc translates and redirects the flow itself */
+#define BATON_GATE_COUNT_MASK 0x7fffffffu /* packets sent to batond while the gate was closed */
 
-/* baton_fe_flow.flags */
+/* baton_fe_flow.flags (written by tc only) */
 #define BATON_FE_CLIENT_ACKED (1u << 0) /* the client completed the handshake: it needs no more SYN/ACKs */
-#define BATON_FE_ENDED	      (1u << 1) /* closed; translated only for the linger time, never adopted */
 
 struct baton_fe_flow {
-	__u32 state;
+	__u32 gate;
 	__u32 flags;
-	struct baton_xlate xlate;
-	__u64 last_ns; /* bpf_ktime_get_ns() of the last packet (CLOCK_MONOTONIC) */
+	struct baton_xlate xlate; /* valid once the gate is open (tc copies it from the handoff) */
+	__u64 last_ns;		  /* bpf_ktime_get_ns() of the last packet (CLOCK_MONOTONIC) */
 	__u64 packets;
+};
+
+/* baton_fe_handoff.released before batond knows the number (after a datapath attach): never a count. */
+#define BATON_RELEASED_UNKNOWN 0xffffffffu
+/* baton_fe_handoff.flags */
+#define BATON_HANDOFF_ENDED (1u << 0) /* closed; translated only for the linger time, never adopted */
+
+/*
+ * A front-end flow batond handed off: written by batond only (tc reads it), so that no user-space
+ * update can overwrite what tc counts in baton_fe_flow.
+ */
+struct baton_fe_handoff {
+	struct baton_xlate xlate;
+	__u32 released; /* packets tc counted that batond has given their verdict to */
+	__u32 flags;
 };
 
 enum baton_be_state {
@@ -113,6 +137,7 @@ enum baton_counter {
 	BATON_CNT_DROP_MALFORMED,  /* service-port packets too short or with broken options */
 	BATON_CNT_DROP_CAPTURE,	   /* packets of a replayed connection before it is established */
 	BATON_CNT_EVENT_LOST,	   /* ring buffer full */
+	BATON_CNT_FE_GATE_OPENED,  /* handed-off flows that tc took over once batond had drained them */
 	BATON_CNT_MAX,
 };
 
@@ -121,6 +146,8 @@ enum baton_counter {
 /* skb->mark bit set by batond on packets it already translated in user space (NFQUEUE verdict), so that
  * tc egress does not translate them a second time while the datapath switches between modes. */
 #define BATON_DONE_MARK 0x20000000u
+/* skb->mark bit set by tc ingress beside BATON_SLOW_MARK when it counted the packet in its flow's gate. */
+#define BATON_COUNTED_MARK 0x10000000u
 
 /*
  * Layout checks, compiled by both sides (clang for BPF, g++ for batond): if either compiler laid a struct
@@ -138,6 +165,8 @@ BATON_ABI_ASSERT(__builtin_offsetof(struct baton_xlate, timestamps) == 20, "bato
 BATON_ABI_ASSERT(sizeof(struct baton_fe_flow) == 48, "baton_fe_flow size");
 BATON_ABI_ASSERT(__builtin_offsetof(struct baton_fe_flow, xlate) == 8, "baton_fe_flow.xlate");
 BATON_ABI_ASSERT(__builtin_offsetof(struct baton_fe_flow, last_ns) == 32, "baton_fe_flow.last_ns");
+BATON_ABI_ASSERT(sizeof(struct baton_fe_handoff) == 32, "baton_fe_handoff size");
+BATON_ABI_ASSERT(__builtin_offsetof(struct baton_fe_handoff, released) == 24, "baton_fe_handoff.released");
 BATON_ABI_ASSERT(sizeof(struct baton_be_flow) == 56, "baton_be_flow size");
 BATON_ABI_ASSERT(__builtin_offsetof(struct baton_be_flow, xlate) == 16, "baton_be_flow.xlate");
 BATON_ABI_ASSERT(__builtin_offsetof(struct baton_be_flow, last_ns) == 40, "baton_be_flow.last_ns");

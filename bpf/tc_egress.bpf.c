@@ -103,7 +103,7 @@ int baton_egress(struct __sk_buff *skb)
 
 	if (synack) {
 		fe = bpf_map_lookup_elem(&baton_fe_flows, &key);
-		if (fe && fe->state == BATON_FE_WATCH && !(fe->flags & BATON_FE_CLIENT_ACKED)) {
+		if (fe && !(fe->gate & BATON_GATE_OPEN) && !(fe->flags & BATON_FE_CLIENT_ACKED)) {
 			report_synack(BATON_EV_FE_SYNACK, &key, &p);
 			count(BATON_CNT_FE_SYNACK_SEEN, 1);
 		} else if (fe) {

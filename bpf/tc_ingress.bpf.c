@@ -21,9 +21,9 @@
 #define AF_INET 2
 #endif
 
-static __always_inline int mark_slow(struct __sk_buff *skb)
+static __always_inline int mark_slow(struct __sk_buff *skb, __u32 extra)
 {
-	skb->mark |= BATON_SLOW_MARK;
+	skb->mark |= BATON_SLOW_MARK | extra;
 	count(BATON_CNT_FE_SLOW, 1);
 	return TC_ACT_OK;
 }
@@ -53,6 +53,56 @@ static __always_inline int forward(struct __sk_buff *skb, struct pkt *p, struct 
 	return rc;
 }
 
+/**
+ * gate_try_open() - take a front-end flow over from batond (see baton_fe_flow.gate): only once batond
+ * has handed it off and given a verdict to every packet counted in @gate. Returns 1 when the gate is
+ * open (by us or by another CPU at the same moment).
+ */
+static __always_inline int gate_try_open(struct baton_fe_flow *f, const struct baton_flow_key *key,
+					 __u32 gate)
+{
+	struct baton_fe_handoff *h = bpf_map_lookup_elem(&baton_fe_handoffs, key);
+	__u32 seen;
+
+	if (!h || h->released != gate)
+		return 0;
+	/* The translation before the open bit: whoever sees the gate open reads it, and the exchange below
+	 * is a full barrier. Two CPUs opening at once write the same bytes. */
+	f->xlate = h->xlate;
+	seen = __sync_val_compare_and_swap(&f->gate, gate, gate | BATON_GATE_OPEN);
+	if (seen == gate) {
+		count(BATON_CNT_FE_GATE_OPENED, 1);
+		return 1;
+	}
+	return (seen & BATON_GATE_OPEN) != 0;
+}
+
+/* A packet of a flow this node is deciding or has handed off. */
+static __always_inline int frontend_packet(struct __sk_buff *skb, struct pkt *p,
+					   const struct baton_flow_key *key, struct baton_fe_flow *f)
+{
+	/* A bare SYN is a new connection on the tuple (or a retransmission): batond decides, whatever the
+	 * state; it never opens the gate. */
+	int bare_syn = (p->flags & TCP_FLAG_SYN_BIT) && !(p->flags & TCP_FLAG_ACK_BIT);
+	__u32 gate = *(volatile __u32 *)&f->gate;
+
+	if (!(gate & BATON_GATE_OPEN) && !bare_syn && gate_try_open(f, key, gate))
+		gate |= BATON_GATE_OPEN;
+	if (!(gate & BATON_GATE_OPEN)) {
+		if ((p->flags & TCP_FLAG_ACK_BIT) && !(f->flags & BATON_FE_CLIENT_ACKED))
+			__sync_fetch_and_or(&f->flags, BATON_FE_CLIENT_ACKED);
+		/* Counted and queued, unless the gate opened since we looked: then this packet comes after
+		 * everything batond had, and is ours. (2^31 packets through batond would be needed to carry
+		 * the count into the open bit.) */
+		gate = __sync_fetch_and_add(&f->gate, 1);
+		if (!(gate & BATON_GATE_OPEN))
+			return mark_slow(skb, BATON_COUNTED_MARK);
+	}
+	if (bare_syn)
+		return mark_slow(skb, 0);
+	return forward(skb, p, f);
+}
+
 SEC("tc")
 int baton_ingress(struct __sk_buff *skb)
 {
@@ -78,14 +128,8 @@ int baton_ingress(struct __sk_buff *skb)
 	key.dport = p.dport;
 
 	fe = bpf_map_lookup_elem(&baton_fe_flows, &key);
-	if (fe) {
-		if (fe->state == BATON_FE_FORWARD &&
-		    !((p.flags & TCP_FLAG_SYN_BIT) && !(p.flags & TCP_FLAG_ACK_BIT)))
-			return forward(skb, &p, fe);
-		if ((p.flags & TCP_FLAG_ACK_BIT) && !(fe->flags & BATON_FE_CLIENT_ACKED))
-			__sync_fetch_and_or(&fe->flags, BATON_FE_CLIENT_ACKED);
-		return mark_slow(skb);
-	}
+	if (fe)
+		return frontend_packet(skb, &p, &key, fe);
 	be = bpf_map_lookup_elem(&baton_be_flows, &key);
 	if (be) {
 		be->last_ns = bpf_ktime_get_ns();
@@ -96,7 +140,7 @@ int baton_ingress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	if ((p.flags & TCP_FLAG_SYN_BIT) && !(p.flags & TCP_FLAG_ACK_BIT))
-		return mark_slow(skb);
+		return mark_slow(skb, 0);
 	return TC_ACT_OK;
 }
 

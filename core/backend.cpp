@@ -128,6 +128,12 @@ void Backend::replay_established(BeFlow& f, Actions& out) {
   Bytes ack = f.request.ack;
   auto pkt = TcpPacket::parse(ack);
   rewrite_client_to_backend(to_self, *pkt);
+  // A zero window: our stack answers nothing until the front end has switched the flow over (its first
+  // forwarded packet, a pure ACK with the client's real window, opens it). Until then the client,
+  // waiting for its answer, sends nothing, so nothing of the flow is left on the front end's slow path
+  // when its kernel path takes over: no packet can overtake another on the way here (PAWS would drop
+  // it). The window opens long before our stack's first zero-window probe (one RTO, at least 200 ms).
+  pkt->set_window(0);
   out.push_back(InjectLocal{ack});
   const Bytes& data = f.request.request;
   uint32_t seq = pkt->seq();

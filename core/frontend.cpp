@@ -330,7 +330,7 @@ void Frontend::start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& o
   out.push_back(SendMessage{node, std::move(req)});
 }
 
-void Frontend::forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out) {
+void Frontend::forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out, bool shut_window) {
   Bytes copy(bytes.begin(), bytes.end());
   auto pkt = TcpPacket::parse(copy);
   if (!pkt) {
@@ -338,6 +338,7 @@ void Frontend::forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out) {
     return;
   }
   rewrite_client_to_backend(f.xlate, *pkt);
+  if (shut_window) pkt->set_window(0);
   copy.resize(pkt->bytes().size());
   ++counters_.packets_forwarded;
   out.push_back(accept_modified(id, std::move(copy)));
@@ -378,18 +379,41 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
   f.state = FeState::kForwarding;
   out.push_back(OffloadFlow{FlowRole::kFrontend, f.key, t});
 
-  // The back end replayed the handshake ACK and the request bytes; what came after goes on now.
+  // The back end replayed the handshake ACK and the request with a zero window: it sends nothing until
+  // this switch is done (Backend::replay_established). Held packets go on in arrival order, with that
+  // window kept shut (those the back end replayed are dropped); then one pure ACK with the client's
+  // newest numbers and its real window opens it. Until that moment the client, waiting for its answer,
+  // has no reason to send anything, so nothing of the flow is left on our slow path when tc takes it
+  // over (the gate, bpf/baton_abi.h) and no packet overtakes another on the way (PAWS would drop it).
   std::vector<HeldPacket> held = std::move(f.held);
   f.held.clear();
+  Bytes newest;
+  uint32_t client_next = f.request_end;
+  bool reset = false;
   for (auto& h : held) {
     auto pkt = TcpPacket::parse(h.bytes);
-    bool replayed = pkt && !pkt->has(tcp_flag::kFin) && !pkt->has(tcp_flag::kRst) &&
+    if (!pkt) {
+      out.push_back(drop(h.id));
+      continue;
+    }
+    const uint32_t end = pkt->seq() + pkt->seq_len();
+    if (seq_before(client_next, end)) client_next = end;
+    reset = reset || pkt->has(tcp_flag::kRst);
+    bool replayed = !pkt->has(tcp_flag::kFin) && !pkt->has(tcp_flag::kRst) &&
                     seq_after_eq(f.request_end, pkt->seq() + static_cast<uint32_t>(pkt->payload_size()));
     if (replayed) {
       out.push_back(drop(h.id));
     } else {
-      forward(f, h.id, h.bytes, out);
+      forward(f, h.id, h.bytes, out, /*shut_window=*/true);
     }
+    newest = strip_payload(*pkt);
+  }
+  if (!reset && !newest.empty()) {
+    auto pkt = TcpPacket::parse(newest);
+    pkt->set_seq(client_next);
+    pkt->set_flags(tcp_flag::kAck);
+    rewrite_client_to_backend(f.xlate, *pkt);
+    out.push_back(InjectLocal{std::move(newest)});
   }
   // Our own half-open connection (SYN_RECV, the ACK never reached it) must go: reset it as the client.
   out.push_back(InjectLocal{make_reset(f.key, f.client_isn + 1)});

@@ -127,7 +127,8 @@ class Frontend {
   void try_decide(FeFlow& f, uint64_t now_ms, Actions& out);
   void serve_locally(FeFlow& f, Actions& out);
   void start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out);
-  void forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out);
+  // `shut_window`: the client's window reads zero to the back end (while the switch is under way).
+  void forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out, bool shut_window = false);
   void ack_held(FeFlow& f, Actions& out);
   void abort_pending(FeFlow& f, Actions& out);
   // The client's FIN arrived while we hold its request: if that did not complete it, serve locally.

@@ -71,7 +71,15 @@ std::optional<TcpOptions> parse_tcp_options(ByteView hdr) {
   return o;
 }
 
-Result<TcpPacket> TcpPacket::parse(MutableBytes b) {
+namespace {
+// The IPv4 checks both parsers share: where the TCP header starts, and where the packet ends (link-layer
+// padding excluded).
+struct Ipv4Bounds {
+  size_t ihl = 0;
+  size_t total = 0;
+};
+
+Result<Ipv4Bounds> ipv4_tcp_bounds(ByteView b) {
   if (b.size() < 20) return make_error("shorter than an IPv4 header");
   if ((b[0] >> 4) != 4) return make_error("not IPv4");
   size_t ihl = size_t{b[0] & 0x0fu} * 4;
@@ -80,8 +88,23 @@ Result<TcpPacket> TcpPacket::parse(MutableBytes b) {
   if (total < ihl || total > b.size()) return make_error("bad IPv4 total length");
   if (b[9] != 6) return make_error("not TCP");
   if ((load16(b, 6) & 0x3fff) != 0) return make_error("IPv4 fragment");
-  b = b.first(total);  // drop link-layer padding
   if (total < ihl + 20) return make_error("shorter than a TCP header");
+  return Ipv4Bounds{ihl, total};
+}
+}  // namespace
+
+std::optional<TcpPeek> peek_tcp(ByteView b) {
+  auto bounds = ipv4_tcp_bounds(b);
+  if (!bounds) return std::nullopt;
+  const size_t l4 = bounds->ihl;
+  return TcpPeek{{load32(b, 12), load32(b, 16), load16(b, l4), load16(b, l4 + 2)}, b[l4 + 13]};
+}
+
+Result<TcpPacket> TcpPacket::parse(MutableBytes b) {
+  auto bounds = ipv4_tcp_bounds(b);
+  if (!bounds) return make_error(bounds.error());
+  const auto [ihl, total] = *bounds;
+  b = b.first(total);  // drop link-layer padding
   size_t doff = size_t{static_cast<uint8_t>(b[ihl + 12] >> 4)} * 4;
   if (doff < 20 || ihl + doff > total) return make_error("bad TCP data offset");
   auto opts = parse_tcp_options(ByteView(b).subspan(ihl, doff));

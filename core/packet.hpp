@@ -135,6 +135,14 @@ class TcpPacket {
   TcpOptions opts_;
 };
 
+// The 4-tuple and flags of an IPv4/TCP packet, read without copying it, to route it before the full
+// parse (the same header checks as TcpPacket::parse, options aside).
+struct TcpPeek {
+  FlowKey key;
+  uint8_t flags = 0;
+};
+std::optional<TcpPeek> peek_tcp(ByteView packet);
+
 // What a SYN/ACK says, whether it came as a packet (NFQUEUE) or as an event from the kernel (eBPF).
 struct SynAckFacts {
   uint32_t seq = 0;

@@ -3,9 +3,11 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/membarrier.h>
 #include <net/if.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -46,6 +48,8 @@ const char* counter_name(int i) {
       return "drop_capture";
     case BATON_CNT_EVENT_LOST:
       return "event_lost";
+    case BATON_CNT_FE_GATE_OPENED:
+      return "fe_gate_opened";
     default:
       return "unknown";
   }
@@ -87,7 +91,9 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
   // and both can arrive within one batch of queue reads.
   auto in_order = [this, handler = std::move(handler)](const DatapathPacket& p) {
     if (events_) ring_buffer__consume(events_);
+    note_counted(p);
     handler(p);
+    flush();
   };
   if (auto s = slow_.start(in_order, nullptr); !s) {
     stop();
@@ -124,18 +130,36 @@ std::vector<baton_flow_key> keys_of(int fd) {
 }
 }  // namespace
 
+void BpfDatapath::open_gate_now(const baton_flow_key& key, baton_fe_flow& v, const baton_fe_handoff& h) {
+  v.xlate = h.xlate;
+  v.gate |= BATON_GATE_OPEN;
+  if (bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_EXIST) != 0) ++program_errors_;
+}
+
 void BpfDatapath::adopt_pinned_flows() {
   // Handed-off flows an earlier batond left running in the kernel go on; their state machines are
   // rebuilt from the maps. Flows that were still being decided cannot be resumed: forgotten (their
   // packets go to the local stack, which still has them).
   for (const auto& k : keys_of(progs_->fe_flows_fd())) {
     baton_fe_flow v{};
-    if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) == 0 && v.state == BATON_FE_FORWARD &&
-        !(v.flags & BATON_FE_ENDED)) {
-      adopted_.push_back({FlowRole::kFrontend, from_abi(k), from_abi(v.xlate)});
-    } else {
+    baton_fe_handoff h{};
+    if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) != 0) continue;
+    const bool handed_off = bpf_map_lookup_elem(progs_->fe_handoffs_fd(), &k, &h) == 0;
+    const bool open = (v.gate & BATON_GATE_OPEN) != 0;
+    if ((!open && !handed_off) || (h.flags & BATON_HANDOFF_ENDED)) {
       bpf_map_delete_elem(progs_->fe_flows_fd(), &k);
+      bpf_map_delete_elem(progs_->fe_handoffs_fd(), &k);
+      continue;
     }
+    if (!open) open_gate_now(k, v, h);  // its predecessor stopped while it drained
+    const FlowKey key = from_abi(k);
+    const Translation xlate = from_abi(v.xlate);
+    adopted_.push_back({FlowRole::kFrontend, key, xlate});
+    Gate g;
+    g.generation = ++generations_;
+    g.handed_off = true;
+    g.xlate = xlate;
+    gates_[key] = g;
   }
   for (const auto& k : keys_of(progs_->be_flows_fd())) {
     baton_be_flow v{};
@@ -154,10 +178,15 @@ void BpfDatapath::adopt_pinned_flows() {
 
 void BpfDatapath::stop_keeping_flows() {
   if (progs_) {
-    // Flows being decided need the slow path, which goes away now: let the local stack have them.
+    // Flows being decided need the slow path, which goes away now: let the local stack have them. Flows
+    // handed off but still draining go to the kernel now (the queue and what it held go with us).
     for (const auto& k : keys_of(progs_->fe_flows_fd())) {
       baton_fe_flow v{};
-      if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) == 0 && v.state != BATON_FE_FORWARD) {
+      baton_fe_handoff h{};
+      if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) != 0 || (v.gate & BATON_GATE_OPEN)) continue;
+      if (bpf_map_lookup_elem(progs_->fe_handoffs_fd(), &k, &h) == 0) {
+        open_gate_now(k, v, h);
+      } else {
         bpf_map_delete_elem(progs_->fe_flows_fd(), &k);
       }
     }
@@ -179,6 +208,9 @@ void BpfDatapath::stop_keeping_flows() {
     close(epoll_fd_);
     epoll_fd_ = -1;
   }
+  gates_.clear();
+  counted_.clear();
+  dirty_.clear();
 }
 
 void BpfDatapath::stop() {
@@ -196,6 +228,9 @@ void BpfDatapath::stop() {
     close(epoll_fd_);
     epoll_fd_ = -1;
   }
+  gates_.clear();
+  counted_.clear();
+  dirty_.clear();
 }
 
 int BpfDatapath::on_event(void* ctx, void* data, size_t size) {
@@ -241,48 +276,122 @@ void BpfDatapath::poll() {
   if (events_) ring_buffer__consume(events_);
 }
 
+void BpfDatapath::note_counted(const DatapathPacket& p) {
+  if (p.direction != Direction::kIngress || !(p.mark & BATON_COUNTED_MARK)) return;
+  const auto peek = peek_tcp(p.bytes);
+  if (!peek) return;
+  auto g = gates_.find(peek->key);
+  if (g != gates_.end()) counted_[p.id] = {peek->key, g->second.generation};
+}
+
+void BpfDatapath::verdict(const Verdict& v) {
+  // Reinjected (or dropped) first: only then may tc take the flow over and send what comes next.
+  slow_.verdict(v);
+  auto c = counted_.find(v.id);
+  if (c == counted_.end()) return;
+  auto g = gates_.find(c->second.first);
+  if (g != gates_.end() && g->second.generation == c->second.second) {
+    ++g->second.released;
+    // Every packet queued before this one has had its verdict too (one queue, handled in order).
+    g->second.known = true;
+    if (g->second.handed_off) dirty_.push_back(g->first);
+  }
+  counted_.erase(c);
+}
+
+void BpfDatapath::inject_local(ByteView packet) {
+  // An injected packet may make a peer answer at once (the window-opening ACK of a handoff, within this
+  // very call on veth): what the verdicts before it released must be visible to tc first.
+  flush();
+  slow_.inject_local(packet);
+}
+
+void BpfDatapath::write_handoff(const FlowKey& key, const Gate& g) {
+  baton_flow_key k = to_abi(key);
+  baton_fe_handoff h{};
+  h.xlate = to_abi(g.xlate);
+  h.released = g.known ? g.released : BATON_RELEASED_UNKNOWN;
+  h.flags = g.ended ? BATON_HANDOFF_ENDED : 0;
+  if (int err = bpf_map_update_elem(progs_->fe_handoffs_fd(), &k, &h, BPF_ANY)) {
+    ++program_errors_;
+    spdlog::warn("bpf: handoff map update failed: {}", std::strerror(-err));
+  }
+}
+
+void BpfDatapath::flush() {
+  if (!progs_) return;
+  for (const auto& key : dirty_) {
+    auto g = gates_.find(key);
+    if (g != gates_.end() && g->second.handed_off) write_handoff(key, g->second);
+  }
+  dirty_.clear();
+}
+
+void BpfDatapath::program_frontend(const Action& action) {
+  // tc owns baton_fe_flow once it exists (it counts in it): batond writes it only to create it, and
+  // tells tc everything else through baton_fe_handoffs.
+  if (const auto* w = std::get_if<WatchFlow>(&action)) {
+    baton_flow_key key = to_abi(w->key);
+    baton_fe_flow v{};
+    if (int err = bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_ANY)) {
+      ++program_errors_;
+      spdlog::warn("bpf: flow map update failed: {}", std::strerror(-err));
+    }
+    bpf_map_delete_elem(progs_->fe_handoffs_fd(), &key);
+    Gate g;
+    g.generation = ++generations_;
+    gates_[w->key] = g;
+  } else if (const auto* o = std::get_if<OffloadFlow>(&action)) {
+    Gate& g = gates_[o->key];
+    g.handed_off = true;
+    g.xlate = o->xlate;
+    dirty_.push_back(o->key);
+  } else if (const auto* e = std::get_if<EndFlow>(&action)) {
+    auto g = gates_.find(e->key);
+    if (g != gates_.end()) {
+      g->second.ended = true;
+      dirty_.push_back(e->key);
+    }
+  } else if (const auto* f = std::get_if<ForgetFlow>(&action)) {
+    baton_flow_key key = to_abi(f->key);
+    bpf_map_delete_elem(progs_->fe_flows_fd(), &key);
+    bpf_map_delete_elem(progs_->fe_handoffs_fd(), &key);
+    gates_.erase(f->key);
+  }
+}
+
 void BpfDatapath::program(const Action& action) {
   if (!progs_) return;
+  const FlowRole role = std::visit(
+      [](const auto& a) {
+        if constexpr (requires { a.role; }) {
+          return a.role;
+        } else {
+          return FlowRole::kFrontend;
+        }
+      },
+      action);
+  if (role == FlowRole::kFrontend) {
+    program_frontend(action);
+    return;
+  }
   int err = 0;
   if (const auto* w = std::get_if<WatchFlow>(&action)) {
     baton_flow_key key = to_abi(w->key);
-    if (w->role == FlowRole::kFrontend) {
-      baton_fe_flow v{};
-      v.state = BATON_FE_WATCH;
-      err = bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_ANY);
-    } else {
-      baton_be_flow v{};
-      v.state = BATON_BE_CAPTURE;
-      err = bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_ANY);
-    }
+    baton_be_flow v{};
+    v.state = BATON_BE_CAPTURE;
+    err = bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_ANY);
   } else if (const auto* o = std::get_if<OffloadFlow>(&action)) {
     baton_flow_key key = to_abi(o->key);
-    const uint64_t now_ns = monotonic_ms() * 1'000'000;
-    if (o->role == FlowRole::kFrontend) {
-      baton_fe_flow v{};
-      v.state = BATON_FE_FORWARD;
-      v.xlate = to_abi(o->xlate);
-      v.last_ns = now_ns;
-      err = bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_ANY);
-    } else {
-      baton_be_flow v{};
-      v.state = BATON_BE_ESTABLISHED;
-      v.xlate = to_abi(o->xlate);
-      v.last_ns = now_ns;
-      err = bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_ANY);
-    }
-  } else if (const auto* e = std::get_if<EndFlow>(&action)) {
-    baton_flow_key key = to_abi(e->key);
-    if (e->role == FlowRole::kFrontend) {
-      baton_fe_flow v{};
-      if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &key, &v) == 0) {
-        v.flags |= BATON_FE_ENDED;
-        err = bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_EXIST);
-      }
-    }  // back ends mark their ended flows themselves (BATON_CLOSE_REPORTED)
+    baton_be_flow v{};
+    v.state = BATON_BE_ESTABLISHED;
+    v.xlate = to_abi(o->xlate);
+    v.last_ns = monotonic_ms() * 1'000'000;
+    err = bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_ANY);
   } else if (const auto* f = std::get_if<ForgetFlow>(&action)) {
+    // Back ends mark their ended flows themselves (BATON_CLOSE_REPORTED): EndFlow needs nothing here.
     baton_flow_key key = to_abi(f->key);
-    bpf_map_delete_elem(f->role == FlowRole::kFrontend ? progs_->fe_flows_fd() : progs_->be_flows_fd(), &key);
+    bpf_map_delete_elem(progs_->be_flows_fd(), &key);
   }
   if (err) {
     ++program_errors_;
@@ -329,16 +438,47 @@ nlohmann::json BpfDatapath::stats() const {
   return j;
 }
 
+void BpfDatapath::close_gates() {
+  // While detached, user space forwarded every packet without tc counting them; some may still be in the
+  // queue when the programs return. Each front-end flow drains again: tc counts and queues its packets,
+  // and the first counted verdict proves that everything queued before it has had its verdict too.
+  for (const auto& k : keys_of(progs_->fe_flows_fd())) {
+    baton_fe_flow v{};
+    if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) != 0) continue;
+    auto g = gates_.find(from_abi(k));
+    if (g == gates_.end()) continue;
+    if (v.gate & BATON_GATE_OPEN) {
+      v.gate = 0;  // the programs are detached: nobody else writes it now
+      if (bpf_map_update_elem(progs_->fe_flows_fd(), &k, &v, BPF_EXIST) != 0) ++program_errors_;
+      g->second.released = 0;
+    }
+    g->second.known = false;
+    if (g->second.handed_off) write_handoff(g->first, g->second);
+  }
+}
+
+void BpfDatapath::fence_slow_path() {
+  // A packet that met the wide rules just before they narrowed may still be on its way into the queue:
+  // the netfilter hooks and the queueing run under RCU, so a grace period (membarrier's global command)
+  // lets every one of them arrive. Then handle them all, before the programs' path can overtake them.
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0) usleep(20'000);
+  slow_.drain();
+}
+
 Status BpfDatapath::attach() {
   if (!progs_) return make_error("the eBPF datapath is not running");
   if (progs_->attached()) return Ok{};
-  // The maps are kept in step at all times, so the programs take over every offloaded flow at once;
-  // only then is the slow path narrowed to marked packets.
+  close_gates();
+  // The maps are kept in step at all times, so the programs take over every offloaded flow at once
+  // (front-end flows once drained); only then is the slow path narrowed to marked packets.
   if (auto s = progs_->attach(ifindex_); !s) return s;
   if (auto s = slow_.set_slow_mark(BATON_SLOW_MARK); !s) {
     progs_->detach();
     return s;
   }
+  // Back-end replies have no gate (tc egress runs after the queue and cannot hold a packet back): the
+  // ones still queued are sent at once, so that the programs' path overtakes as few as possible.
+  fence_slow_path();
   spdlog::info("datapath: BPF programs attached to {}", opts_.interface);
   return Ok{};
 }

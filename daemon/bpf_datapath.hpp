@@ -6,12 +6,18 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "daemon/bpf_programs.hpp"
 #include "daemon/datapath.hpp"
 #include "daemon/nfqueue_datapath.hpp"
 
 struct ring_buffer;
+struct baton_flow_key;
+struct baton_fe_flow;
+struct baton_fe_handoff;
 
 namespace baton {
 
@@ -34,8 +40,9 @@ class BpfDatapath final : public Datapath {
   void stop() override;
   int fd() const override { return epoll_fd_; }
   void poll() override;
-  void verdict(const Verdict& v) override { slow_.verdict(v); }
-  void inject_local(ByteView packet) override { slow_.inject_local(packet); }
+  void verdict(const Verdict& v) override;
+  void flush() override;
+  void inject_local(ByteView packet) override;
   void program(const Action& action) override;
   std::optional<uint64_t> last_activity_ms(FlowRole role, const FlowKey& key) const override;
   nlohmann::json stats() const override;
@@ -45,8 +52,30 @@ class BpfDatapath final : public Datapath {
   Status detach() override;
 
  private:
+  // batond's half of a front-end flow's gate (bpf/baton_abi.h, baton_fe_flow.gate): how many of the
+  // packets tc counted have had their verdict, and what tc needs once it takes the flow over.
+  struct Gate {
+    uint32_t generation = 0;  // a new connection on the tuple starts a new count
+    uint32_t released = 0;
+    bool known = true;  // false after an attach, until the first counted verdict: see close_gates()
+    bool handed_off = false;
+    bool ended = false;
+    Translation xlate;
+  };
+
   static int on_event(void* ctx, void* data, size_t size);
   void adopt_pinned_flows();
+  // Remembers a packet tc counted, so that its verdict is reported.
+  void note_counted(const DatapathPacket& p);
+  void program_frontend(const Action& action);
+  void write_handoff(const FlowKey& key, const Gate& g);
+  // A flow batond handed off but tc never took over, at a moment batond goes or starts: its queued
+  // packets died with the old queue, so nothing is left to wait for.
+  void open_gate_now(const baton_flow_key& key, baton_fe_flow& v, const baton_fe_handoff& h);
+  // Before the programs come back (attach): flows that user space carried meanwhile drain again.
+  void close_gates();
+  // Every packet queued before the rules narrowed has been handled when this returns.
+  void fence_slow_path();
 
   BpfDatapathOptions opts_;
   NfqueueDatapath slow_;
@@ -57,6 +86,10 @@ class BpfDatapath final : public Datapath {
   int ifindex_ = 0;
   uint64_t program_errors_ = 0;
   std::vector<AdoptedFlow> adopted_;
+  std::unordered_map<FlowKey, Gate, FlowKeyHash> gates_;
+  std::unordered_map<PacketId, std::pair<FlowKey, uint32_t>> counted_;  // awaiting their verdict
+  std::vector<FlowKey> dirty_;                                          // handoffs to write at flush()
+  uint32_t generations_ = 0;
 };
 
 }  // namespace baton

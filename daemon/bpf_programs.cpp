@@ -46,6 +46,7 @@ void configure(Skel* s, const BpfLoadOptions& o) {
   s->rodata->cfg_service_addr = htonl(o.service_addr);
   s->rodata->cfg_service_port = htons(o.service_port);
   bpf_map__set_max_entries(s->maps.baton_fe_flows, o.max_flows);
+  bpf_map__set_max_entries(s->maps.baton_fe_handoffs, o.max_flows);
   bpf_map__set_max_entries(s->maps.baton_be_flows, o.max_flows);
 }
 }  // namespace
@@ -151,6 +152,9 @@ void BpfPrograms::unpin() {
 
 int BpfPrograms::fe_flows_fd() const {
   return bpf_map__fd(ingress_->maps.baton_fe_flows);
+}
+int BpfPrograms::fe_handoffs_fd() const {
+  return bpf_map__fd(ingress_->maps.baton_fe_handoffs);
 }
 int BpfPrograms::be_flows_fd() const {
   return bpf_map__fd(ingress_->maps.baton_be_flows);

@@ -39,6 +39,7 @@ class BpfPrograms {
   void unpin();
 
   int fe_flows_fd() const;
+  int fe_handoffs_fd() const;
   int be_flows_fd() const;
   int counters_fd() const;
   int events_fd() const;

@@ -26,6 +26,7 @@ struct DatapathPacket {
   PacketId id = 0;
   Direction direction = Direction::kIngress;
   ByteView bytes;
+  uint32_t mark = 0;  // skb->mark as the kernel queued it (tc's marks under the eBPF datapath)
 };
 
 // What a kernel datapath reports instead of handing the packet itself to user space.
@@ -65,6 +66,9 @@ class Datapath {
 
   // WatchFlow / OffloadFlow / ForgetFlow from the state machines; a user-space datapath ignores them.
   virtual void program(const Action& /*action*/) {}
+  // Makes what the verdicts given since the last call changed visible to a kernel datapath (batched:
+  // the engine calls it once per event it handled).
+  virtual void flush() {}
   // When the datapath last saw a packet of an offloaded flow (monotonic ms), if it tracks that.
   virtual std::optional<uint64_t> last_activity_ms(FlowRole /*role*/, const FlowKey& /*key*/) const {
     return std::nullopt;

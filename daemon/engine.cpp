@@ -48,18 +48,13 @@ Engine::Engine(const Config& cfg, Datapath& datapath)
 void Engine::on_packet(const DatapathPacket& p) {
   const uint64_t now = monotonic_ms();
   spdlog::trace("packet {} {} bytes", p.direction == Direction::kIngress ? "in" : "out", p.bytes.size());
-  if (p.bytes.size() < 40 || (p.bytes[0] >> 4) != 4) {
+  const auto peek = peek_tcp(p.bytes);
+  if (!peek) {
     datapath_.verdict(accept(p.id));
     return;
   }
-  // Only the 4-tuple is needed to route the packet; the state machines parse it fully.
-  size_t l4 = size_t{p.bytes[0] & 0x0fu} * 4;
-  if (p.bytes.size() < l4 + 20) {
-    datapath_.verdict(accept(p.id));
-    return;
-  }
-  FlowKey key{load32(p.bytes, 12), load32(p.bytes, 16), load16(p.bytes, l4), load16(p.bytes, l4 + 2)};
-  uint8_t flags = p.bytes[l4 + 13];
+  const FlowKey& key = peek->key;
+  const uint8_t flags = peek->flags;
   if (p.direction == Direction::kIngress) {
     execute(backend_.owns_client_packet(key) ? backend_.on_client_packet(p.id, p.bytes, now)
                                              : frontend_.on_client_packet(p.id, p.bytes, now));
@@ -222,6 +217,7 @@ void Engine::execute(Actions actions) {
       datapath_.program(a);
     }
   }
+  datapath_.flush();
 }
 
 void Engine::abort_local_socket(const FlowKey& key) {

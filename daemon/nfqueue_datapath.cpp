@@ -146,6 +146,7 @@ int NfqueueDatapath::on_packet(nfq_q_handle* /*qh*/, nfgenmsg* /*msg*/, nfq_data
   DatapathPacket p;
   p.id = ntohl(ph->packet_id);
   p.direction = ph->hook == NF_INET_LOCAL_OUT ? Direction::kEgress : Direction::kIngress;
+  p.mark = nfq_get_nfmark(nfa);
   if (len < 0) {
     nfq_set_verdict(self->qh_, static_cast<uint32_t>(p.id), NF_ACCEPT, 0, nullptr);
     return 0;
@@ -213,20 +214,27 @@ void NfqueueDatapath::stop() {
   }
 }
 
-void NfqueueDatapath::poll() {
+bool NfqueueDatapath::read_batch() {
   alignas(8) static char buf[256 * 1024];
+  if (fd_ < 0) return false;
   for (int i = 0; i < 256; ++i) {
     ssize_t n = recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
       if (errno == ENOBUFS) {
         spdlog::warn("nfqueue: netlink receive buffer overrun, packets were dropped");
         continue;
       }
       spdlog::error("nfqueue recv: {}", std::strerror(errno));
-      return;
+      return false;
     }
     nfq_handle_packet(h_, buf, static_cast<int>(n));
+  }
+  return true;
+}
+
+void NfqueueDatapath::drain() {
+  while (read_batch()) {
   }
 }
 

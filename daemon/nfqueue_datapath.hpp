@@ -40,7 +40,9 @@ class NfqueueDatapath final : public Datapath {
   Status start(Handler handler, EventHandler events) override;
   void stop() override;
   int fd() const override { return fd_; }
-  void poll() override;
+  void poll() override { read_batch(); }
+  // Handles every packet queued so far; returns once the queue's socket is empty.
+  void drain();
   void verdict(const Verdict& v) override;
   void inject_local(ByteView packet) override;
 
@@ -53,6 +55,8 @@ class NfqueueDatapath final : public Datapath {
 
  private:
   static int on_packet(nfq_q_handle* qh, nfgenmsg* msg, nfq_data* nfa, void* data);
+  // Reads and handles up to one batch of queued packets; false when the socket ran empty.
+  bool read_batch();
   Status install_rules();
   Status load_ruleset();
 

@@ -21,6 +21,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } baton_fe_flows SEC(".maps");
 
+/* Written by batond only: see baton_fe_flow.gate. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct baton_flow_key);
+	__type(value, struct baton_fe_handoff);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} baton_fe_handoffs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);

@@ -63,7 +63,7 @@ class BpfProgTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_NE(progs_, nullptr);
-    for (int fd : {progs_->fe_flows_fd(), progs_->be_flows_fd()}) {
+    for (int fd : {progs_->fe_flows_fd(), progs_->fe_handoffs_fd(), progs_->be_flows_fd()}) {
       baton_flow_key k{};
       while (bpf_map_get_next_key(fd, nullptr, &k) == 0)
         bpf_map_delete_elem(fd, &k);
@@ -120,10 +120,10 @@ class BpfProgTest : public ::testing::Test {
     return run(progs_->egress_prog_fd(), with_eth(ip), mark);
   }
 
-  void seed_frontend(const FlowKey& k, uint32_t state, const Translation& t = {}) {
+  void seed_frontend(const FlowKey& k, uint32_t gate, const Translation& t = {}) {
     baton_flow_key key = to_abi(k);
     baton_fe_flow v{};
-    v.state = state;
+    v.gate = gate;
     v.xlate = to_abi(t);
     ASSERT_EQ(bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_ANY), 0);
   }
@@ -133,6 +133,28 @@ class BpfProgTest : public ::testing::Test {
     v.state = state;
     v.xlate = to_abi(t);
     ASSERT_EQ(bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_ANY), 0);
+  }
+  void seed_handoff(const FlowKey& k, uint32_t released, const Translation& t) {
+    baton_flow_key key = to_abi(k);
+    baton_fe_handoff h{};
+    h.xlate = to_abi(t);
+    h.released = released;
+    ASSERT_EQ(bpf_map_update_elem(progs_->fe_handoffs_fd(), &key, &h, BPF_ANY), 0);
+  }
+  baton_fe_flow frontend_entry(const FlowKey& k) {
+    baton_flow_key key = to_abi(k);
+    baton_fe_flow v{};
+    EXPECT_EQ(bpf_map_lookup_elem(progs_->fe_flows_fd(), &key, &v), 0);
+    return v;
+  }
+  static uint64_t counter(uint32_t index) {
+    int ncpus = libbpf_num_possible_cpus();
+    std::vector<uint64_t> values(static_cast<size_t>(ncpus > 0 ? ncpus : 1));
+    EXPECT_EQ(bpf_map_lookup_elem(progs_->counters_fd(), &index, values.data()), 0);
+    uint64_t sum = 0;
+    for (uint64_t v : values)
+      sum += v;
+    return sum;
   }
   baton_be_flow backend_entry(const FlowKey& k) {
     baton_flow_key key = to_abi(k);
@@ -200,7 +222,7 @@ TEST_F(BpfProgTest, FrontEndForwardingMatchesTheCoreRewrite) {
   for (const auto& [name, seg] : client_segments()) {
     Bytes ip = test::build(seg);
     auto parsed = TcpPacket::parse(ip);
-    seed_frontend(parsed->key(), BATON_FE_FORWARD, t);
+    seed_frontend(parsed->key(), BATON_GATE_OPEN, t);
     RunResult r = ingress(ip);
     EXPECT_EQ(r.retval, TC_ACT_REDIRECT) << name;
     Bytes expected = ip;
@@ -309,10 +331,73 @@ TEST_F(BpfProgTest, SynsAndFlowsBeingDecidedGoToUserSpace) {
   ack.seq = 1001;
   ack.ack = 5001;
   Bytes a = test::build(ack);
-  seed_frontend(TcpPacket::parse(a)->key(), BATON_FE_WATCH);
+  seed_frontend(TcpPacket::parse(a)->key(), 0);
   r = ingress(a);
   EXPECT_EQ(r.mark & BATON_SLOW_MARK, BATON_SLOW_MARK);
   EXPECT_EQ(r.out, with_eth(a));
+}
+
+// The gate (bpf/baton_abi.h): tc takes a handed-off flow over only once batond has given a verdict to
+// every packet tc sent it; until then each packet is counted and queued behind the ones before it.
+TEST_F(BpfProgTest, FrontEndTakesAFlowOverOnlyOnceBatondReleasedEverything) {
+  const Translation t = wrapping_translation();
+  Segment ack;
+  ack.seq = 1001;
+  ack.ack = 5001;
+  ack.timestamps = {{100, 200}};
+  Bytes a = test::build(ack);
+  const FlowKey k = TcpPacket::parse(a)->key();
+  seed_frontend(k, 0);
+  const uint64_t opened_before = counter(BATON_CNT_FE_GATE_OPENED);
+
+  const uint32_t counted = BATON_SLOW_MARK | BATON_COUNTED_MARK;
+  RunResult r = ingress(a);
+  EXPECT_EQ(r.mark & counted, counted) << "held and decided by batond, counted";
+  EXPECT_EQ(frontend_entry(k).gate, 1u);
+  // Handed off, but batond has given a verdict to none of what it holds: still through batond.
+  seed_handoff(k, 0, t);
+  r = ingress(a);
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.mark & counted, counted);
+  EXPECT_EQ(frontend_entry(k).gate, 2u);
+  // Not knowing (after an attach) is never equal.
+  seed_handoff(k, BATON_RELEASED_UNKNOWN, t);
+  EXPECT_EQ(ingress(a).mark & counted, counted);
+  EXPECT_EQ(frontend_entry(k).gate, 3u);
+  // One verdict short: still queued behind it.
+  seed_handoff(k, 2, t);
+  EXPECT_EQ(ingress(a).mark & counted, counted);
+  EXPECT_EQ(frontend_entry(k).gate, 4u);
+  EXPECT_EQ(counter(BATON_CNT_FE_GATE_OPENED), opened_before);
+  // Everything released: this packet and every later one goes straight to the back end, translated
+  // with the handoff's numbers.
+  seed_handoff(k, 4, t);
+  for (int i = 0; i < 2; ++i) {
+    r = ingress(a);
+    EXPECT_EQ(r.retval, TC_ACT_REDIRECT);
+    EXPECT_EQ(r.mark & BATON_SLOW_MARK, 0u);
+    Bytes expected = a;
+    rewrite_client_to_backend(t, *TcpPacket::parse(expected));
+    EXPECT_EQ(r.out, with_eth(expected));
+  }
+  EXPECT_EQ(frontend_entry(k).gate, 4u | BATON_GATE_OPEN);
+  EXPECT_EQ(counter(BATON_CNT_FE_GATE_OPENED), opened_before + 1) << "opened once";
+  // A SYN on the tuple is a new connection (or a retransmission): batond decides, uncounted.
+  Bytes syn = test::build(test::client_syn(1000, 5));
+  seed_frontend(TcpPacket::parse(syn)->key(), BATON_GATE_OPEN, t);
+  r = ingress(syn);
+  EXPECT_EQ(r.mark & counted, BATON_SLOW_MARK);
+  EXPECT_EQ(r.out, with_eth(syn));
+}
+
+TEST_F(BpfProgTest, SynsOfAFlowBeingDecidedAreCountedButNeverOpenTheGate) {
+  Bytes syn = test::build(test::client_syn(1000, 5));
+  const FlowKey k = TcpPacket::parse(syn)->key();
+  seed_frontend(k, 0);
+  seed_handoff(k, 0, wrapping_translation());
+  const uint32_t counted = BATON_SLOW_MARK | BATON_COUNTED_MARK;
+  EXPECT_EQ(ingress(syn).mark & counted, counted);
+  EXPECT_EQ(frontend_entry(k).gate, 1u) << "a SYN does not open the gate, even when it could";
 }
 
 TEST_F(BpfProgTest, TruncatedAndMalformedPacketsPassSafely) {
@@ -320,7 +405,7 @@ TEST_F(BpfProgTest, TruncatedAndMalformedPacketsPassSafely) {
   s.timestamps = {{1, 2}};
   s.sack = {{1, 2}, {3, 4}};
   Bytes good = test::build(s);
-  seed_frontend(TcpPacket::parse(good)->key(), BATON_FE_FORWARD, wrapping_translation());
+  seed_frontend(TcpPacket::parse(good)->key(), BATON_GATE_OPEN, wrapping_translation());
   for (size_t len = 0; len < good.size(); ++len) {
     Bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len));
     Bytes frame = with_eth(cut);
@@ -385,7 +470,7 @@ TEST_F(BpfProgTest, BackEndCapturesTheReplayedSynAck) {
 TEST_F(BpfProgTest, FrontEndReportsItsSynAckAndDropsItAfterTheHandoff) {
   Bytes ip = test::build(test::server_synack(kService, 5000, 1000, 4242, 17, 7));
   FlowKey k = TcpPacket::parse(ip)->key().reversed();
-  seed_frontend(k, BATON_FE_WATCH);
+  seed_frontend(k, 0);
   RunResult r = egress(ip);
   EXPECT_EQ(r.retval, TC_ACT_OK);
   EXPECT_EQ(r.out, with_eth(ip));
@@ -400,7 +485,7 @@ TEST_F(BpfProgTest, FrontEndReportsItsSynAckAndDropsItAfterTheHandoff) {
   ingress(test::build(ack));
   EXPECT_EQ(egress(ip).retval, TC_ACT_SHOT);
   EXPECT_EQ(events().size(), 1u) << "no second report";
-  seed_frontend(k, BATON_FE_FORWARD, wrapping_translation());
+  seed_frontend(k, BATON_GATE_OPEN, wrapping_translation());
   EXPECT_EQ(egress(ip).retval, TC_ACT_SHOT);
 }
 

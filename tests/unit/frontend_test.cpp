@@ -189,6 +189,37 @@ TEST_F(FrontendTest, PacketsArrivingWhilePendingAreForwardedAfterTheAck) {
   EXPECT_EQ(fwd->daddr(), test::kNode2);
   EXPECT_EQ(fwd->ack(), 9001u);
   EXPECT_EQ(fwd->tsecr(), 70u);
+  EXPECT_EQ(fwd->window(), 0u) << "the back end's window stays shut until the switch is done";
+}
+
+TEST_F(FrontendTest, TheSwitchEndsWithOneAckThatOpensTheBackEndsWindow) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  std::string req = "GET /two/x HTTP/1.1\r\n\r\n";
+  auto a = fe.on_client_packet(4, data(ack, 0, req), 1);
+  test::Segment fin = ack;
+  fin.seq += static_cast<uint32_t>(req.size());
+  fin.flags |= tcp_flag::kFin;
+  fin.window = 4321;
+  fe.on_client_packet(5, test::build(fin), 2);
+  auto out = fe.on_handoff_ack(2, accepted(a), 3);
+  auto inj = all_of<InjectLocal>(out);
+  ASSERT_EQ(inj.size(), 2u) << "the window-opening ACK, then the reset of our own half-open connection";
+  auto open = TcpPacket::parse(inj[0].packet);
+  ASSERT_TRUE(open);
+  EXPECT_EQ(open->flags(), tcp_flag::kAck);
+  EXPECT_EQ(open->daddr(), test::kNode2);
+  EXPECT_EQ(open->seq(), fin.seq + 1) << "after the FIN";
+  EXPECT_EQ(open->ack(), 9001u);
+  EXPECT_EQ(open->window(), 4321u);
+  EXPECT_TRUE(open->tcp_checksum_ok());
+  // Its place: after every verdict of the switch (they are given before the actions that inject).
+  size_t last_verdict = 0, first_inject = out.size();
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (std::holds_alternative<Verdict>(out[i])) last_verdict = i;
+    if (std::holds_alternative<InjectLocal>(out[i]) && first_inject == out.size()) first_inject = i;
+  }
+  EXPECT_LT(last_verdict, first_inject);
 }
 
 TEST_F(FrontendTest, UnknownFlowsAndStrayPacketsPassUntouched) {

@@ -78,10 +78,12 @@ TEST(HandoffRoundTrip, WholeConnectionAsTheClientSeesIt) {
   EXPECT_EQ(rack->ack(), kIsn2 + 1);
   EXPECT_EQ(rack->tsecr(), kBeTs);
   EXPECT_EQ(rack->daddr(), test::kNode2);
+  EXPECT_EQ(rack->window(), 0u) << "the back end may send nothing before the front end has switched";
   EXPECT_TRUE(rack->tcp_checksum_ok());
   auto rdata = TcpPacket::parse(inj[1].packet);
   EXPECT_EQ(rdata->seq(), kClientIsn + 1);
   EXPECT_EQ(Bytes(rdata->payload().begin(), rdata->payload().end()), request);
+  EXPECT_EQ(rdata->window(), 0u);
   EXPECT_TRUE(rdata->tcp_checksum_ok());
   auto acks = messages<proto::HandoffAck>(a);
   ASSERT_EQ(acks.size(), 1u);
@@ -92,8 +94,20 @@ TEST(HandoffRoundTrip, WholeConnectionAsTheClientSeesIt) {
   auto verdicts = all_of<Verdict>(a);
   EXPECT_EQ(verdicts, (std::vector<Verdict>{drop(3), drop(4)}));
   inj = all_of<InjectLocal>(a);
-  ASSERT_EQ(inj.size(), 1u);
-  auto rst = TcpPacket::parse(inj[0].packet);
+  ASSERT_EQ(inj.size(), 2u);
+  // Then one ACK, the client's newest, opens the back end's window: sending starts once the switch is done.
+  auto open = TcpPacket::parse(inj[0].packet);
+  ASSERT_TRUE(open);
+  EXPECT_EQ(open->flags(), tcp_flag::kAck);
+  EXPECT_EQ(open->daddr(), test::kNode2);
+  EXPECT_EQ(open->seq(), kClientIsn + 1 + static_cast<uint32_t>(request.size()));
+  EXPECT_EQ(open->ack(), kIsn2 + 1);
+  EXPECT_EQ(open->window(), data.window);
+  EXPECT_EQ(open->tsval(), 501u);
+  EXPECT_EQ(open->tsecr(), kBeTs);
+  EXPECT_EQ(open->payload_size(), 0u);
+  EXPECT_TRUE(open->tcp_checksum_ok());
+  auto rst = TcpPacket::parse(inj[1].packet);
   EXPECT_EQ(rst->flags(), tcp_flag::kRst);
   EXPECT_EQ(rst->seq(), kClientIsn + 1);
   EXPECT_EQ(rst->daddr(), test::kNode1);

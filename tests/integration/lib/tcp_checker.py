@@ -12,7 +12,7 @@ Usage: tcp_checker.py PCAP SERVICE_ADDR PORT. Prints one line per problem and ex
 import struct
 import sys
 
-from tcp_wire import csum, tcp_options
+from tcp_wire import csum, packets, tcp_options
 from collections import defaultdict
 
 PCAP, SERVICE, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -21,29 +21,6 @@ REORDER_TS_SLACK = 200  # ms of TSval regression tolerated for reordered segment
 
 def ip_str(b):
     return ".".join(str(x) for x in b)
-
-
-def packets(path):
-    with open(path, "rb") as f:
-        hdr = f.read(24)
-        magic = struct.unpack("<I", hdr[:4])[0]
-        endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-        linktype = struct.unpack(endian + "I", hdr[20:24])[0]
-        while True:
-            rh = f.read(16)
-            if len(rh) < 16:
-                return
-            _, _, incl, orig = struct.unpack(endian + "IIII", rh)
-            data = f.read(incl)
-            if incl < orig:
-                raise SystemExit("capture truncated packets (use a full snap length)")
-            if linktype == 1:
-                if data[12:14] != b"\x08\x00":
-                    continue
-                data = data[14:]
-            elif linktype == 113:  # Linux cooked
-                data = data[16:]
-            yield data
 
 
 problems = []
