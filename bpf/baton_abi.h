@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The one ABI shared by the BPF programs and batond: map keys and values, events, counters. Plain C,
- * fixed-width types, explicit padding; daemon/bpf_abi_check.cpp static_asserts every size and offset so
- * that a change on one side cannot go unnoticed on the other.
+ * fixed-width types, explicit padding. The asserts at the end of this header pin every size and offset
+ * and are compiled by both sides (clang for BPF, g++ for batond), so that a change on one side cannot go
+ * unnoticed on the other; daemon/bpf_abi_convert.hpp names every field, so that a field added here
+ * without a conversion fails batond's build.
  *
  * Byte order: addresses and ports in network order (as in the packet, so that keys are built without
  * conversion); sequence numbers, timestamps and offsets in host order (as the rewrite arithmetic needs).
@@ -38,6 +40,7 @@ struct baton_xlate {
  * path: held, decided, then forwarded from user space while the handoff settles) to tc (translate and
  * redirect in the kernel). Packets of one flow must never overtake each other across that switch: the
  * back end's kernel drops a segment whose timestamp is older than one it already took (PAWS, RFC 7323).
+ * (A flow served locally makes the same switch, from batond to the local stack: BATON_HANDOFF_LOCAL.)
  * While the gate is closed, tc counts every packet it sends to batond (the low bits) and tags it with
  * BATON_COUNTED_MARK; batond reports in baton_fe_handoffs how many of those it has given a verdict to.
  * tc opens the gate only when the two numbers are equal, i.e. when nothing of the flow is left in the
@@ -63,6 +66,9 @@ struct baton_fe_flow {
 #define BATON_RELEASED_UNKNOWN 0xffffffffu
 /* baton_fe_handoff.flags */
 #define BATON_HANDOFF_ENDED (1u << 0) /* closed; translated only for the linger time, never adopted */
+/* Not handed off: served by this node (or given up before its handshake ended). Once drained, tc lets its
+ * packets through to the local stack, forgets the flow and reports it (BATON_EV_FE_RELEASED). */
+#define BATON_HANDOFF_LOCAL (1u << 1)
 
 /*
  * A front-end flow batond handed off: written by batond only (tc reads it), so that no user-space
@@ -98,12 +104,13 @@ struct baton_be_flow {
 };
 
 enum baton_event_type {
-	BATON_EV_FE_SYNACK = 1,	 /* the front end's stack answered a watched SYN */
-	BATON_EV_BE_SYNACK = 2,	 /* the back end's stack answered a replayed SYN (captured, dropped) */
-	BATON_EV_BE_REFUSED = 3, /* the back end's stack reset a replayed SYN: nothing listens */
-	BATON_EV_BE_CLOSED = 4,	 /* a handed-off flow finished (both FINs acked) or was reset */
-	BATON_EV_BE_BLOCKED = 5, /* the stack answered a replayed SYN with a bare ACK (seq, ack): a TIME_WAIT
-				  * of an older connection on the 4-tuple rejected it (older timestamps) */
+	BATON_EV_FE_SYNACK = 1,	  /* the front end's stack answered a watched SYN */
+	BATON_EV_BE_SYNACK = 2,	  /* the back end's stack answered a replayed SYN (captured, dropped) */
+	BATON_EV_BE_REFUSED = 3,  /* the back end's stack reset a replayed SYN: nothing listens */
+	BATON_EV_BE_CLOSED = 4,	  /* a handed-off flow finished (both FINs acked) or was reset */
+	BATON_EV_BE_BLOCKED = 5,  /* the stack answered a replayed SYN with a bare ACK (seq, ack): a TIME_WAIT
+				   * of an older connection on the 4-tuple rejected it (older timestamps) */
+	BATON_EV_FE_RELEASED = 6, /* a flow served locally is drained: tc forgot it, the stack has it */
 };
 
 /* Ring buffer record, BPF -> batond. */
@@ -138,7 +145,15 @@ enum baton_counter {
 	BATON_CNT_DROP_CAPTURE,	   /* packets of a replayed connection before it is established */
 	BATON_CNT_EVENT_LOST,	   /* ring buffer full */
 	BATON_CNT_FE_GATE_OPENED,  /* handed-off flows that tc took over once batond had drained them */
+	BATON_CNT_FE_RELEASED, /* flows served locally that tc gave to the stack once batond had drained them
+				*/
 	BATON_CNT_MAX,
+};
+
+/* baton_records: what batond must remember across its own crash. */
+enum baton_record {
+	BATON_RECORD_QDISC_OURS = 0, /* the ifindex + 1 whose clsact qdisc batond created, or 0 */
+	BATON_RECORD_MAX,
 };
 
 /* skb->mark bit set by tc ingress on packets that batond must see (iptables queues exactly these). */
@@ -158,21 +173,54 @@ enum baton_counter {
 #else
 #define BATON_ABI_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
+#define BATON_ABI_AT(type, field, off)                                                                       \
+	BATON_ABI_ASSERT(__builtin_offsetof(struct type, field) == off, #type "." #field)
 BATON_ABI_ASSERT(sizeof(struct baton_flow_key) == 12, "baton_flow_key size");
-BATON_ABI_ASSERT(__builtin_offsetof(struct baton_flow_key, sport) == 8, "baton_flow_key.sport");
+BATON_ABI_AT(baton_flow_key, saddr, 0);
+BATON_ABI_AT(baton_flow_key, daddr, 4);
+BATON_ABI_AT(baton_flow_key, sport, 8);
+BATON_ABI_AT(baton_flow_key, dport, 10);
 BATON_ABI_ASSERT(sizeof(struct baton_xlate) == 24, "baton_xlate size");
-BATON_ABI_ASSERT(__builtin_offsetof(struct baton_xlate, timestamps) == 20, "baton_xlate.timestamps");
+BATON_ABI_AT(baton_xlate, frontend_addr, 0);
+BATON_ABI_AT(baton_xlate, backend_addr, 4);
+BATON_ABI_AT(baton_xlate, isn1, 8);
+BATON_ABI_AT(baton_xlate, isn2, 12);
+BATON_ABI_AT(baton_xlate, ts_offset, 16);
+BATON_ABI_AT(baton_xlate, timestamps, 20);
+BATON_ABI_AT(baton_xlate, frontend_wscale, 21);
+BATON_ABI_AT(baton_xlate, backend_wscale, 22);
+BATON_ABI_AT(baton_xlate, pad, 23);
 BATON_ABI_ASSERT(sizeof(struct baton_fe_flow) == 48, "baton_fe_flow size");
-BATON_ABI_ASSERT(__builtin_offsetof(struct baton_fe_flow, xlate) == 8, "baton_fe_flow.xlate");
-BATON_ABI_ASSERT(__builtin_offsetof(struct baton_fe_flow, last_ns) == 32, "baton_fe_flow.last_ns");
+BATON_ABI_AT(baton_fe_flow, gate, 0);
+BATON_ABI_AT(baton_fe_flow, flags, 4);
+BATON_ABI_AT(baton_fe_flow, xlate, 8);
+BATON_ABI_AT(baton_fe_flow, last_ns, 32);
+BATON_ABI_AT(baton_fe_flow, packets, 40);
 BATON_ABI_ASSERT(sizeof(struct baton_fe_handoff) == 32, "baton_fe_handoff size");
-BATON_ABI_ASSERT(__builtin_offsetof(struct baton_fe_handoff, released) == 24, "baton_fe_handoff.released");
+BATON_ABI_AT(baton_fe_handoff, xlate, 0);
+BATON_ABI_AT(baton_fe_handoff, released, 24);
+BATON_ABI_AT(baton_fe_handoff, flags, 28);
 BATON_ABI_ASSERT(sizeof(struct baton_be_flow) == 56, "baton_be_flow size");
-BATON_ABI_ASSERT(__builtin_offsetof(struct baton_be_flow, xlate) == 16, "baton_be_flow.xlate");
-BATON_ABI_ASSERT(__builtin_offsetof(struct baton_be_flow, last_ns) == 40, "baton_be_flow.last_ns");
+BATON_ABI_AT(baton_be_flow, state, 0);
+BATON_ABI_AT(baton_be_flow, close_flags, 4);
+BATON_ABI_AT(baton_be_flow, client_fin_end, 8);
+BATON_ABI_AT(baton_be_flow, server_fin_end, 12);
+BATON_ABI_AT(baton_be_flow, xlate, 16);
+BATON_ABI_AT(baton_be_flow, last_ns, 40);
+BATON_ABI_AT(baton_be_flow, packets, 48);
 BATON_ABI_ASSERT(sizeof(struct baton_event) == 40, "baton_event size");
-BATON_ABI_ASSERT(__builtin_offsetof(struct baton_event, key) == 8, "baton_event.key");
-BATON_ABI_ASSERT(__builtin_offsetof(struct baton_event, mss) == 32, "baton_event.mss");
-BATON_ABI_ASSERT(__builtin_offsetof(struct baton_event, window) == 38, "baton_event.window");
+BATON_ABI_AT(baton_event, type, 0);
+BATON_ABI_AT(baton_event, reset, 4);
+BATON_ABI_AT(baton_event, key, 8);
+BATON_ABI_AT(baton_event, seq, 20);
+BATON_ABI_AT(baton_event, ack, 24);
+BATON_ABI_AT(baton_event, tsval, 28);
+BATON_ABI_AT(baton_event, mss, 32);
+BATON_ABI_AT(baton_event, has_timestamp, 34);
+BATON_ABI_AT(baton_event, wscale, 35);
+BATON_ABI_AT(baton_event, sack_permitted, 36);
+BATON_ABI_AT(baton_event, pad, 37);
+BATON_ABI_AT(baton_event, window, 38);
+#undef BATON_ABI_AT
 
 #endif /* BATON_ABI_H */

@@ -53,28 +53,44 @@ static __always_inline int forward(struct __sk_buff *skb, struct pkt *p, struct 
 	return rc;
 }
 
+enum gate_result {
+	GATE_CLOSED = 0,
+	GATE_OPEN = 1,	   /* tc translates and redirects the flow from now on */
+	GATE_RELEASED = 2, /* served locally and drained: the stack has the flow, tc forgot it */
+};
+
 /**
  * gate_try_open() - take a front-end flow over from batond (see baton_fe_flow.gate): only once batond
- * has handed it off and given a verdict to every packet counted in @gate. Returns 1 when the gate is
- * open (by us or by another CPU at the same moment).
+ * has decided it and given a verdict to every packet counted in @gate.
  */
 static __always_inline int gate_try_open(struct baton_fe_flow *f, const struct baton_flow_key *key,
 					 __u32 gate)
 {
 	struct baton_fe_handoff *h = bpf_map_lookup_elem(&baton_fe_handoffs, key);
+	struct baton_event ev = {};
 	__u32 seen;
 
 	if (!h || h->released != gate)
-		return 0;
+		return GATE_CLOSED;
+	if (h->flags & BATON_HANDOFF_LOCAL) {
+		/* Everything batond held went to the stack before this packet: so do the rest, untouched. */
+		bpf_map_delete_elem(&baton_fe_flows, key);
+		bpf_map_delete_elem(&baton_fe_handoffs, key);
+		count(BATON_CNT_FE_RELEASED, 1);
+		ev.type = BATON_EV_FE_RELEASED;
+		ev.key = *key;
+		emit(&ev);
+		return GATE_RELEASED;
+	}
 	/* The translation before the open bit: whoever sees the gate open reads it, and the exchange below
 	 * is a full barrier. Two CPUs opening at once write the same bytes. */
 	f->xlate = h->xlate;
 	seen = __sync_val_compare_and_swap(&f->gate, gate, gate | BATON_GATE_OPEN);
 	if (seen == gate) {
 		count(BATON_CNT_FE_GATE_OPENED, 1);
-		return 1;
+		return GATE_OPEN;
 	}
-	return (seen & BATON_GATE_OPEN) != 0;
+	return (seen & BATON_GATE_OPEN) ? GATE_OPEN : GATE_CLOSED;
 }
 
 /* A packet of a flow this node is deciding or has handed off. */
@@ -86,8 +102,15 @@ static __always_inline int frontend_packet(struct __sk_buff *skb, struct pkt *p,
 	int bare_syn = (p->flags & TCP_FLAG_SYN_BIT) && !(p->flags & TCP_FLAG_ACK_BIT);
 	__u32 gate = *(volatile __u32 *)&f->gate;
 
-	if (!(gate & BATON_GATE_OPEN) && !bare_syn && gate_try_open(f, key, gate))
-		gate |= BATON_GATE_OPEN;
+	if (!(gate & BATON_GATE_OPEN) && !bare_syn) {
+		switch (gate_try_open(f, key, gate)) {
+		case GATE_OPEN:
+			gate |= BATON_GATE_OPEN;
+			break;
+		case GATE_RELEASED:
+			return TC_ACT_OK;
+		}
+	}
 	if (!(gate & BATON_GATE_OPEN)) {
 		if ((p->flags & TCP_FLAG_ACK_BIT) && !(f->flags & BATON_FE_CLIENT_ACKED))
 			__sync_fetch_and_or(&f->flags, BATON_FE_CLIENT_ACKED);

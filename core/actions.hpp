@@ -68,7 +68,9 @@ enum class FlowRole : uint8_t { kFrontend, kBackend };
 //            back end: a SYN is about to be replayed, capture the stack's SYN/ACK.
 //   Offload: the flow's steady state, with its translation, may be handled without user space.
 //   End:     the flow is over but its state lingers (stray packets are still translated).
-//   Forget:  the flow's state is gone.
+//   Forget:  the flow's state is gone. With `to_local_stack` (a front-end flow served here, or given up
+//            before its handshake ended), its packets belong to the local stack from now on: those still
+//            on the slow path must reach it before any later one does.
 struct WatchFlow {
   FlowRole role = FlowRole::kFrontend;
   FlowKey key;
@@ -88,6 +90,7 @@ struct EndFlow {
 struct ForgetFlow {
   FlowRole role = FlowRole::kFrontend;
   FlowKey key;
+  bool to_local_stack = false;
   bool operator==(const ForgetFlow&) const = default;
 };
 

@@ -31,7 +31,11 @@ size_t Frontend::live_flows() const {
 }
 
 Frontend::Iter Frontend::forget(Iter it, Actions& out) {
-  out.push_back(ForgetFlow{FlowRole::kFrontend, it->first});
+  // Served here, or given up before the handshake ended: the local stack has the flow from now on.
+  const FeFlow& f = it->second;
+  const bool to_stack = f.finished || f.state == FeState::kSynSeen || f.state == FeState::kSynAckSeen ||
+                        f.state == FeState::kHolding;
+  out.push_back(ForgetFlow{FlowRole::kFrontend, it->first, to_stack});
   return flows_.erase(it);
 }
 
@@ -49,42 +53,47 @@ void Frontend::start_flow(FlowKey key, ByteView syn, uint32_t isn, uint64_t now_
 }
 
 Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
-  Actions out;
   Bytes copy(bytes.begin(), bytes.end());
   auto parsed = TcpPacket::parse(copy);
   // Not ours to judge: the local stack drops what is malformed.
   if (!parsed) return {accept(id)};
   TcpPacket& pkt = *parsed;
-  ByteView pkt_bytes = pkt.bytes();
-  const FlowKey key = pkt.key();
-  auto it = flows_.find(key);
-
-  if (pkt.has(tcp_flag::kSyn) && !pkt.has(tcp_flag::kAck)) {
-    bool new_connection =
-        it == flows_.end() || it->second.client_isn != pkt.seq() || it->second.state == FeState::kClosed;
-    if (new_connection) {
-      if (it != flows_.end() &&
-          (it->second.state == FeState::kForwarding || it->second.state == FeState::kHandoffPending)) {
-        // The client reuses the port for a new connection: the old one is over on the back end too.
-        out.push_back(
-            SendMessage{it->second.backend, proto::FlowClosed{key, proto::CloseReason::kCancelled}});
-      }
-      if (it != flows_.end()) {
-        for (const auto& h : it->second.held)
-          out.push_back(drop(h.id));
-        forget(it, out);
-      }
-      if (flows_.size() >= cfg_.max_flows) {
-        ++counters_.table_full;
-        out.push_back(accept(id));  // untracked: the local server answers
-        return out;
-      }
-      start_flow(key, pkt_bytes, pkt.seq(), now_ms);
-      // Watched before the SYN goes on: the datapath must know the flow when the stack answers.
-      out.push_back(WatchFlow{FlowRole::kFrontend, key});
+  auto it = flows_.find(pkt.key());
+  if (pkt.has(tcp_flag::kSyn) && !pkt.has(tcp_flag::kAck)) return on_client_syn(id, pkt, it, now_ms);
+  if (it == flows_.end()) return {accept(id)};
+  FeFlow& f = it->second;
+  f.last_ms = now_ms;
+  Actions out;
+  switch (f.state) {
+    case FeState::kSynSeen:
+      // We never saw our own SYN/ACK (so we do not know what the client was promised): stay out of it.
       out.push_back(accept(id));
-      return out;
-    }
+      f.finished = true;
+      break;
+    case FeState::kSynAckSeen:
+      on_handshake_ack(f, id, pkt, now_ms, out);
+      break;
+    case FeState::kHolding:
+      on_held_segment(f, id, pkt, now_ms, out);
+      break;
+    case FeState::kHandoffPending:
+      on_pending_segment(f, id, pkt, out);
+      break;
+    case FeState::kForwarding:
+    case FeState::kClosed:
+      forward(f, id, pkt.bytes(), out);
+      break;
+  }
+  if (f.finished) forget(it, out);
+  return out;
+}
+
+Actions Frontend::on_client_syn(PacketId id, const TcpPacket& pkt, Iter it, uint64_t now_ms) {
+  Actions out;
+  const FlowKey key = pkt.key();
+  bool new_connection =
+      it == flows_.end() || it->second.client_isn != pkt.seq() || it->second.state == FeState::kClosed;
+  if (!new_connection) {
     // A retransmitted SYN: the local stack answers it again until the client's ACK is held.
     FeFlow& f = it->second;
     f.last_ms = now_ms;
@@ -93,85 +102,82 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
     if (!before_ack) ++counters_.duplicates_dropped;
     return out;
   }
-
-  if (it == flows_.end()) return {accept(id)};
-  FeFlow& f = it->second;
-  f.last_ms = now_ms;
-
-  switch (f.state) {
-    case FeState::kSynSeen:
-      // We never saw our own SYN/ACK (so we do not know what the client was promised): stay out of it.
-      out.push_back(accept(id));
-      forget(it, out);
-      return out;
-
-    case FeState::kSynAckSeen:
-      if (pkt.has(tcp_flag::kRst) || !pkt.has(tcp_flag::kAck) || pkt.ack() != f.isn1 + 1) {
-        out.push_back(accept(id));
-        if (pkt.has(tcp_flag::kRst)) forget(it, out);
-        return out;
-      }
-      f.state = FeState::kHolding;
-      f.ack = strip_payload(pkt);
-      f.client_tsval = pkt.tsval().value_or(0);
-      f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
-      hold(f, id, pkt_bytes);
-      f.request.add(pkt.seq(), pkt.payload());
-      try_decide(f, now_ms, out);
-      if (pkt.has(tcp_flag::kFin)) finish_on_fin(f, out);
-      break;
-
-    case FeState::kHolding: {
-      if (pkt.has(tcp_flag::kRst)) {
-        // The client gave up: let the local stack see everything in order, and reset.
-        hold(f, id, pkt_bytes);
-        serve_locally(f, out);
-        forget(it, out);
-        return out;
-      }
-      if (pkt.has(tcp_flag::kFin)) {
-        // A client that half-closes after its request (HTTP/1.0 style) is still routed by it: the FIN
-        // is held with the request and follows it. Without a whole request, nothing more will come.
-        hold(f, id, pkt_bytes);
-        f.request.add(pkt.seq(), pkt.payload());
-        try_decide(f, now_ms, out);
-        finish_on_fin(f, out);
-        if (f.finished) forget(it, out);
-        return out;
-      }
-      if (!f.request.add(pkt.seq(), pkt.payload())) {
-        // A retransmission or a duplicate ACK (the answer to our retransmitted SYN/ACK): the held
-        // packets already carry everything it says.
-        ++counters_.duplicates_dropped;
-        out.push_back(drop(id));
-        return out;
-      }
-      hold(f, id, pkt_bytes);
-      if (pkt.tsval()) f.client_tsval = *pkt.tsval();
-      try_decide(f, now_ms, out);
-      break;
+  if (it != flows_.end()) {
+    if (it->second.state == FeState::kForwarding || it->second.state == FeState::kHandoffPending) {
+      // The client reuses the port for a new connection: the old one is over on the back end too.
+      out.push_back(SendMessage{it->second.backend, proto::FlowClosed{key, proto::CloseReason::kCancelled}});
     }
-
-    case FeState::kHandoffPending:
-      // What the client acknowledges tells how far the back end's answer already got to it.
-      if (pkt.has(tcp_flag::kAck) && seq_before(f.client_acked, pkt.ack())) f.client_acked = pkt.ack();
-      // Data already in the handoff request is a duplicate; anything else waits for the handoff ack.
-      if (pkt.payload_size() > 0 && !pkt.has(tcp_flag::kFin) && !pkt.has(tcp_flag::kRst) &&
-          seq_after_eq(f.request_end, pkt.seq() + static_cast<uint32_t>(pkt.payload_size()))) {
-        ++counters_.duplicates_dropped;
-        out.push_back(drop(id));
-        return out;
-      }
-      hold(f, id, pkt_bytes);
-      break;
-
-    case FeState::kForwarding:
-    case FeState::kClosed:
-      forward(f, id, pkt_bytes, out);
-      break;
+    for (const auto& h : it->second.held)
+      out.push_back(drop(h.id));
+    forget(it, out);
   }
-  if (it->second.finished) forget(it, out);
+  if (flows_.size() >= cfg_.max_flows) {
+    ++counters_.table_full;
+    out.push_back(accept(id));  // untracked: the local server answers
+    return out;
+  }
+  start_flow(key, pkt.bytes(), pkt.seq(), now_ms);
+  // Watched before the SYN goes on: the datapath must know the flow when the stack answers.
+  out.push_back(WatchFlow{FlowRole::kFrontend, key});
+  out.push_back(accept(id));
   return out;
+}
+
+void Frontend::on_handshake_ack(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out) {
+  if (pkt.has(tcp_flag::kRst) || !pkt.has(tcp_flag::kAck) || pkt.ack() != f.isn1 + 1) {
+    out.push_back(accept(id));
+    if (pkt.has(tcp_flag::kRst)) f.finished = true;
+    return;
+  }
+  f.state = FeState::kHolding;
+  f.ack = strip_payload(pkt);
+  f.client_tsval = pkt.tsval().value_or(0);
+  f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
+  hold(f, id, pkt.bytes());
+  f.request.add(pkt.seq(), pkt.payload());
+  try_decide(f, now_ms, out);
+  if (pkt.has(tcp_flag::kFin)) finish_on_fin(f, out);
+}
+
+void Frontend::on_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out) {
+  if (pkt.has(tcp_flag::kRst)) {
+    // The client gave up: let the local stack see everything in order, and reset.
+    hold(f, id, pkt.bytes());
+    serve_locally(f, out);
+    return;
+  }
+  if (pkt.has(tcp_flag::kFin)) {
+    // A client that half-closes after its request (HTTP/1.0 style) is still routed by it: the FIN is held
+    // with the request and follows it. Without a whole request, nothing more will come.
+    hold(f, id, pkt.bytes());
+    f.request.add(pkt.seq(), pkt.payload());
+    try_decide(f, now_ms, out);
+    finish_on_fin(f, out);
+    return;
+  }
+  if (!f.request.add(pkt.seq(), pkt.payload())) {
+    // A retransmission or a duplicate ACK (the answer to our retransmitted SYN/ACK): the held packets
+    // already carry everything it says.
+    ++counters_.duplicates_dropped;
+    out.push_back(drop(id));
+    return;
+  }
+  hold(f, id, pkt.bytes());
+  if (pkt.tsval()) f.client_tsval = *pkt.tsval();
+  try_decide(f, now_ms, out);
+}
+
+void Frontend::on_pending_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, Actions& out) {
+  // What the client acknowledges tells how far the back end's answer already got to it.
+  if (pkt.has(tcp_flag::kAck) && seq_before(f.client_acked, pkt.ack())) f.client_acked = pkt.ack();
+  // Data already in the handoff request is a duplicate; anything else waits for the handoff ack.
+  if (pkt.payload_size() > 0 && !pkt.has(tcp_flag::kFin) && !pkt.has(tcp_flag::kRst) &&
+      seq_after_eq(f.request_end, pkt.seq() + static_cast<uint32_t>(pkt.payload_size()))) {
+    ++counters_.duplicates_dropped;
+    out.push_back(drop(id));
+    return;
+  }
+  hold(f, id, pkt.bytes());
 }
 
 Actions Frontend::on_local_synack(PacketId id, ByteView bytes, uint64_t now_ms) {
@@ -272,32 +278,16 @@ void Frontend::ack_held(FeFlow& f, Actions& out) {
     return;
   // Our ACK, as our stack would send it: our ISN1 + 1, the held bytes, the window we offered, and
   // timestamps in our clock (the SYN/ACK's TSval: never ahead of what the stack or a back end sends later).
-  const bool ts = (f.granted & proto::granted::kTimestamps) != 0;
-  Bytes b(ts ? 52 : 40, 0);
-  b[0] = 0x45;
-  b[6] = 0x40;  // DF
-  b[8] = 64;
-  b[9] = 6;
-  store32(b, 12, f.key.daddr);
-  store32(b, 16, f.key.saddr);
-  store16(b, 20, f.key.dport);
-  store16(b, 22, f.key.sport);
-  store32(b, 24, f.isn1 + 1);
-  store32(b, 28, end);
-  b[32] = static_cast<uint8_t>((ts ? 8 : 5) << 4);
-  b[33] = tcp_flag::kAck;
-  store16(b, 34, static_cast<uint16_t>(std::min<uint32_t>(0xffff, uint32_t{f.synack_window} >> f.wscale)));
-  if (ts) {
-    b[40] = b[41] = tcp_opt::kNop;
-    b[42] = tcp_opt::kTimestamp;
-    b[43] = 10;
-    store32(b, 44, f.synack_tsval);
-    store32(b, 48, f.client_tsval);
-  }
-  store16(b, 2, static_cast<uint16_t>(b.size()));
-  if (auto p = TcpPacket::parse(b)) p->fill_checksums();
+  SegmentSpec ack;
+  ack.key = f.key.reversed();
+  ack.seq = f.isn1 + 1;
+  ack.ack = end;
+  ack.flags = tcp_flag::kAck;
+  ack.window = static_cast<uint16_t>(std::min<uint32_t>(0xffff, uint32_t{f.synack_window} >> f.wscale));
+  ack.dont_fragment = true;
+  if (f.granted & proto::granted::kTimestamps) ack.timestamps = {f.synack_tsval, f.client_tsval};
+  out.push_back(InjectLocal{make_segment(ack)});
   f.acked_to = end;
-  out.push_back(InjectLocal{std::move(b)});
 }
 
 void Frontend::finish_on_fin(FeFlow& f, Actions& out) {

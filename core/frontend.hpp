@@ -123,7 +123,13 @@ class Frontend {
   size_t live_flows() const;
 
  private:
+  using Iter = std::unordered_map<FlowKey, FeFlow, FlowKeyHash>::iterator;
   void start_flow(FlowKey key, ByteView syn, uint32_t isn, uint64_t now_ms);
+  // on_client_packet, by what the packet is and the flow's state.
+  Actions on_client_syn(PacketId id, const TcpPacket& pkt, Iter it, uint64_t now_ms);
+  void on_handshake_ack(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out);
+  void on_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out);
+  void on_pending_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, Actions& out);
   void try_decide(FeFlow& f, uint64_t now_ms, Actions& out);
   void serve_locally(FeFlow& f, Actions& out);
   void start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out);
@@ -136,7 +142,6 @@ class Frontend {
   void hold(FeFlow& f, PacketId id, ByteView bytes) {
     f.held.push_back({id, Bytes(bytes.begin(), bytes.end())});
   }
-  using Iter = std::unordered_map<FlowKey, FeFlow, FlowKeyHash>::iterator;
   // Frees a flow's state, and tells the datapath.
   Iter forget(Iter it, Actions& out);
 

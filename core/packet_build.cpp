@@ -27,32 +27,48 @@ Bytes make_data_segment(ByteView header_template, uint32_t seq, ByteView payload
   return finish(std::move(b));
 }
 
-namespace {
-Bytes bare_segment(const FlowKey& key, uint32_t seq, uint32_t ack, uint8_t flags) {
-  Bytes b(40, 0);
+Bytes make_segment(const SegmentSpec& s) {
+  const size_t tcp_len = s.timestamps ? 32 : 20;
+  Bytes b(20 + tcp_len, 0);
   b[0] = 0x45;
+  if (s.dont_fragment) b[6] = 0x40;
   b[8] = 64;  // TTL
   b[9] = 6;
-  store32(b, 12, key.saddr);
-  store32(b, 16, key.daddr);
-  store16(b, 20, key.sport);
-  store16(b, 22, key.dport);
-  store32(b, 24, seq);
-  store32(b, 28, ack);
-  b[32] = 5 << 4;
-  b[33] = flags;
+  store32(b, 12, s.key.saddr);
+  store32(b, 16, s.key.daddr);
+  store16(b, 20, s.key.sport);
+  store16(b, 22, s.key.dport);
+  store32(b, 24, s.seq);
+  store32(b, 28, s.ack);
+  b[32] = static_cast<uint8_t>((tcp_len / 4) << 4);
+  b[33] = s.flags;
+  store16(b, 34, s.window);
+  if (s.timestamps) {
+    b[40] = b[41] = tcp_opt::kNop;
+    b[42] = tcp_opt::kTimestamp;
+    b[43] = 10;
+    store32(b, 44, s.timestamps->first);
+    store32(b, 48, s.timestamps->second);
+  }
   return finish(std::move(b));
 }
-}  // namespace
 
 Bytes make_reset(const FlowKey& key, uint32_t seq) {
-  return bare_segment(key, seq, 0, tcp_flag::kRst);
+  SegmentSpec s;
+  s.key = key;
+  s.seq = seq;
+  s.flags = tcp_flag::kRst;
+  return make_segment(s);
 }
 
 Bytes make_ack(const FlowKey& key, uint32_t seq, uint32_t ack) {
-  Bytes b = bare_segment(key, seq, ack, tcp_flag::kAck);
-  store16(b, 34, 502);  // an ordinary window: a zero one would read as a window probe
-  return finish(std::move(b));
+  SegmentSpec s;
+  s.key = key;
+  s.seq = seq;
+  s.ack = ack;
+  s.flags = tcp_flag::kAck;
+  s.window = 502;  // an ordinary window: a zero one would read as a window probe
+  return make_segment(s);
 }
 
 }  // namespace baton

@@ -1,6 +1,9 @@
 // Building packets from others: header-only copies, data segments on a header template, and resets.
 #pragma once
 
+#include <optional>
+#include <utility>
+
 #include "core/bytes.hpp"
 #include "core/packet.hpp"
 
@@ -12,6 +15,19 @@ Bytes strip_payload(const TcpPacket& pkt);
 // A data segment on the headers of `header_template` (which carries no payload) with the given sequence
 // number and payload; PSH is set when `push` is true.
 Bytes make_data_segment(ByteView header_template, uint32_t seq, ByteView payload, bool push);
+
+// A segment without payload, built from scratch: the given header fields, and a timestamp option (NOP,
+// NOP, TSval, TSecr) when asked for.
+struct SegmentSpec {
+  FlowKey key;
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  uint8_t flags = 0;
+  uint16_t window = 0;
+  std::optional<std::pair<uint32_t, uint32_t>> timestamps;  // TSval, TSecr
+  bool dont_fragment = false;
+};
+Bytes make_segment(const SegmentSpec& spec);
 
 // A bare RST with the given 4-tuple and sequence number, no options.
 Bytes make_reset(const FlowKey& key, uint32_t seq);

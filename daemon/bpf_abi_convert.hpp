@@ -10,43 +10,40 @@
 
 namespace baton {
 
+// Every field is named on both sides: a field added to an ABI struct without a conversion fails the
+// build (a missing initializer is an error under -Werror=missing-field-initializers; a structured
+// binding of the wrong size does not compile), and so does one added to the core type.
+
 inline baton_flow_key to_abi(const FlowKey& k) {
-  baton_flow_key a{};
-  a.saddr = htonl(k.saddr);
-  a.daddr = htonl(k.daddr);
-  a.sport = htons(k.sport);
-  a.dport = htons(k.dport);
-  return a;
+  const auto& [saddr, daddr, sport, dport] = k;
+  return baton_flow_key{htonl(saddr), htonl(daddr), htons(sport), htons(dport)};
 }
 
 inline FlowKey from_abi(const baton_flow_key& a) {
-  return {ntohl(a.saddr), ntohl(a.daddr), ntohs(a.sport), ntohs(a.dport)};
+  const auto& [saddr, daddr, sport, dport] = a;
+  return {ntohl(saddr), ntohl(daddr), ntohs(sport), ntohs(dport)};
 }
 
 inline baton_xlate to_abi(const Translation& t) {
-  baton_xlate x{};
-  x.frontend_addr = htonl(t.frontend_addr);
-  x.backend_addr = htonl(t.backend_addr);
-  x.isn1 = t.isn1;
-  x.isn2 = t.isn2;
-  x.ts_offset = t.ts_offset;
-  x.timestamps = t.timestamps ? 1 : 0;
-  x.frontend_wscale = t.frontend_wscale;
-  x.backend_wscale = t.backend_wscale;
-  return x;
+  const auto& [frontend_addr, backend_addr, isn1, isn2, ts_offset, timestamps, frontend_wscale,
+               backend_wscale] = t;
+  return baton_xlate{htonl(frontend_addr),
+                     htonl(backend_addr),
+                     isn1,
+                     isn2,
+                     ts_offset,
+                     static_cast<uint8_t>(timestamps ? 1 : 0),
+                     frontend_wscale,
+                     backend_wscale,
+                     /*pad=*/0};
 }
 
 inline Translation from_abi(const baton_xlate& x) {
-  Translation t;
-  t.frontend_addr = ntohl(x.frontend_addr);
-  t.backend_addr = ntohl(x.backend_addr);
-  t.isn1 = x.isn1;
-  t.isn2 = x.isn2;
-  t.ts_offset = x.ts_offset;
-  t.timestamps = x.timestamps != 0;
-  t.frontend_wscale = x.frontend_wscale;
-  t.backend_wscale = x.backend_wscale;
-  return t;
+  const auto& [frontend_addr, backend_addr, isn1, isn2, ts_offset, timestamps, frontend_wscale,
+               backend_wscale, pad] = x;
+  (void)pad;
+  return Translation{ntohl(frontend_addr), ntohl(backend_addr), isn1,          isn2, ts_offset,
+                     timestamps != 0,      frontend_wscale,     backend_wscale};
 }
 
 }  // namespace baton

@@ -50,6 +50,8 @@ const char* counter_name(int i) {
       return "event_lost";
     case BATON_CNT_FE_GATE_OPENED:
       return "fe_gate_opened";
+    case BATON_CNT_FE_RELEASED:
+      return "fe_released";
     default:
       return "unknown";
   }
@@ -146,7 +148,8 @@ void BpfDatapath::adopt_pinned_flows() {
     if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) != 0) continue;
     const bool handed_off = bpf_map_lookup_elem(progs_->fe_handoffs_fd(), &k, &h) == 0;
     const bool open = (v.gate & BATON_GATE_OPEN) != 0;
-    if ((!open && !handed_off) || (h.flags & BATON_HANDOFF_ENDED)) {
+    // Being decided, ended, or served here (the stack has it once nobody holds its packets): forgotten.
+    if ((!open && !handed_off) || (h.flags & (BATON_HANDOFF_ENDED | BATON_HANDOFF_LOCAL))) {
       bpf_map_delete_elem(progs_->fe_flows_fd(), &k);
       bpf_map_delete_elem(progs_->fe_handoffs_fd(), &k);
       continue;
@@ -184,10 +187,11 @@ void BpfDatapath::stop_keeping_flows() {
       baton_fe_flow v{};
       baton_fe_handoff h{};
       if (bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v) != 0 || (v.gate & BATON_GATE_OPEN)) continue;
-      if (bpf_map_lookup_elem(progs_->fe_handoffs_fd(), &k, &h) == 0) {
+      if (bpf_map_lookup_elem(progs_->fe_handoffs_fd(), &k, &h) == 0 && !(h.flags & BATON_HANDOFF_LOCAL)) {
         open_gate_now(k, v, h);
       } else {
         bpf_map_delete_elem(progs_->fe_flows_fd(), &k);
+        bpf_map_delete_elem(progs_->fe_handoffs_fd(), &k);
       }
     }
     for (const auto& k : keys_of(progs_->be_flows_fd())) {
@@ -240,6 +244,12 @@ int BpfDatapath::on_event(void* ctx, void* data, size_t size) {
   std::memcpy(&ev, data, sizeof(ev));
   DatapathEvent e;
   e.key = from_abi(ev.key);
+  if (ev.type == BATON_EV_FE_RELEASED) {
+    // The datapath's own business: the state machines forgot the flow when they decided.
+    auto g = self->gates_.find(e.key);
+    if (g != self->gates_.end() && g->second.local) self->gates_.erase(g);
+    return 0;
+  }
   switch (ev.type) {
     case BATON_EV_FE_SYNACK:
       e.kind = DatapathEvent::kFrontendSynAck;
@@ -294,6 +304,7 @@ void BpfDatapath::verdict(const Verdict& v) {
     ++g->second.released;
     // Every packet queued before this one has had its verdict too (one queue, handled in order).
     g->second.known = true;
+    if (g->second.local) g->second.last_verdict_ms = monotonic_ms();
     if (g->second.handed_off) dirty_.push_back(g->first);
   }
   counted_.erase(c);
@@ -311,7 +322,7 @@ void BpfDatapath::write_handoff(const FlowKey& key, const Gate& g) {
   baton_fe_handoff h{};
   h.xlate = to_abi(g.xlate);
   h.released = g.known ? g.released : BATON_RELEASED_UNKNOWN;
-  h.flags = g.ended ? BATON_HANDOFF_ENDED : 0;
+  h.flags = (g.ended ? BATON_HANDOFF_ENDED : 0) | (g.local ? BATON_HANDOFF_LOCAL : 0);
   if (int err = bpf_map_update_elem(progs_->fe_handoffs_fd(), &k, &h, BPF_ANY)) {
     ++program_errors_;
     spdlog::warn("bpf: handoff map update failed: {}", std::strerror(-err));
@@ -325,6 +336,25 @@ void BpfDatapath::flush() {
     if (g != gates_.end() && g->second.handed_off) write_handoff(key, g->second);
   }
   dirty_.clear();
+}
+
+void BpfDatapath::tick(uint64_t now_ms) {
+  // A flow served locally is usually released by tc at its next packet once drained; one that sends
+  // nothing more (its last ACK went through batond) would keep its entries. After a second without a
+  // verdict nothing of it can be left on the slow path: forget it here, its packets go to the stack.
+  if (!progs_ || now_ms < next_sweep_ms_) return;
+  next_sweep_ms_ = now_ms + 1000;
+  for (auto it = gates_.begin(); it != gates_.end();) {
+    const Gate& g = it->second;
+    if (g.local && now_ms >= g.last_verdict_ms + 1000) {
+      baton_flow_key key = to_abi(it->first);
+      bpf_map_delete_elem(progs_->fe_flows_fd(), &key);
+      bpf_map_delete_elem(progs_->fe_handoffs_fd(), &key);
+      it = gates_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void BpfDatapath::program_frontend(const Action& action) {
@@ -353,10 +383,19 @@ void BpfDatapath::program_frontend(const Action& action) {
       dirty_.push_back(e->key);
     }
   } else if (const auto* f = std::get_if<ForgetFlow>(&action)) {
+    auto g = gates_.find(f->key);
+    if (f->to_local_stack && g != gates_.end()) {
+      // tc hands the flow to the stack itself once drained (BATON_HANDOFF_LOCAL) and reports it.
+      g->second.local = true;
+      g->second.handed_off = true;
+      g->second.last_verdict_ms = monotonic_ms();
+      dirty_.push_back(f->key);
+      return;
+    }
     baton_flow_key key = to_abi(f->key);
     bpf_map_delete_elem(progs_->fe_flows_fd(), &key);
     bpf_map_delete_elem(progs_->fe_handoffs_fd(), &key);
-    gates_.erase(f->key);
+    if (g != gates_.end()) gates_.erase(g);
   }
 }
 
@@ -422,6 +461,8 @@ nlohmann::json BpfDatapath::stats() const {
   j["interface"] = opts_.interface;
   j["pin_dir"] = opts_.pin_dir;
   j["map_update_errors"] = program_errors_;
+  // Front-end flows batond tracks a gate for: being decided, draining, handed off or served locally.
+  j["gates_tracked"] = gates_.size();
   if (!progs_) return j;
   int ncpus = libbpf_num_possible_cpus();
   std::vector<uint64_t> values(static_cast<size_t>(ncpus > 0 ? ncpus : 1));

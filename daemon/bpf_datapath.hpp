@@ -42,6 +42,7 @@ class BpfDatapath final : public Datapath {
   void poll() override;
   void verdict(const Verdict& v) override;
   void flush() override;
+  void tick(uint64_t now_ms) override;
   void inject_local(ByteView packet) override;
   void program(const Action& action) override;
   std::optional<uint64_t> last_activity_ms(FlowRole role, const FlowKey& key) const override;
@@ -57,9 +58,11 @@ class BpfDatapath final : public Datapath {
   struct Gate {
     uint32_t generation = 0;  // a new connection on the tuple starts a new count
     uint32_t released = 0;
-    bool known = true;  // false after an attach, until the first counted verdict: see close_gates()
-    bool handed_off = false;
+    bool known = true;        // false after an attach, until the first counted verdict: see close_gates()
+    bool handed_off = false;  // decided: tc may take the flow once drained
+    bool local = false;       // ... to give it to the local stack (BATON_HANDOFF_LOCAL)
     bool ended = false;
+    uint64_t last_verdict_ms = 0;  // local flows: when batond last gave a packet of it a verdict
     Translation xlate;
   };
 
@@ -90,6 +93,7 @@ class BpfDatapath final : public Datapath {
   std::unordered_map<PacketId, std::pair<FlowKey, uint32_t>> counted_;  // awaiting their verdict
   std::vector<FlowKey> dirty_;                                          // handoffs to write at flush()
   uint32_t generations_ = 0;
+  uint64_t next_sweep_ms_ = 0;
 };
 
 }  // namespace baton

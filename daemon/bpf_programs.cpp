@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "baton_abi.h"
 #include "tc_egress.skel.h"
 #include "tc_ingress.skel.h"
 
@@ -95,25 +96,40 @@ BpfPrograms::~BpfPrograms() {
   if (ingress_) baton_tc_ingress__destroy(ingress_);
 }
 
+namespace {
+// Our filters on the clsact hook, the same on ingress and egress.
+constexpr uint32_t kFilterHandle = 0xba70;
+constexpr uint32_t kFilterPriority = 1;
+}  // namespace
+
+// Whether batond created the clsact qdisc on the interface is recorded in a pinned map: the qdisc is
+// then ours to remove, also for the batond that starts after a crash. Without the record the qdisc
+// belongs to whoever made it, and only our filters go.
+uint32_t BpfPrograms::qdisc_record() const {
+  uint32_t key = BATON_RECORD_QDISC_OURS, value = 0;
+  bpf_map_lookup_elem(bpf_map__fd(ingress_->maps.baton_records), &key, &value);
+  return value;
+}
+
+void BpfPrograms::set_qdisc_record(uint32_t value) {
+  uint32_t key = BATON_RECORD_QDISC_OURS;
+  bpf_map_update_elem(bpf_map__fd(ingress_->maps.baton_records), &key, &value, BPF_ANY);
+}
+
 Status BpfPrograms::attach(int ifindex) {
   if (attached_) return Ok{};
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) return make_error("cannot create the clsact qdisc: " + errstr(err));
-  // The hook exists already when another tool (or a crashed batond) put a clsact qdisc there. Another
-  // tool's qdisc we share and leave in place; one that still holds our own filter (handle 0xba70) is a
-  // crashed batond's, and ours to remove at detach.
-  created_qdisc_ = err == 0;
-  if (err == -EEXIST) {
-    LIBBPF_OPTS(bpf_tc_opts, ours, .handle = 0xba70, .priority = 1);
-    created_qdisc_ = bpf_tc_query(&hook, &ours) == 0;
-  }
+  const uint32_t ours = static_cast<uint32_t>(ifindex) + 1;
+  if (err == 0) set_qdisc_record(ours);
+  created_qdisc_ = err == 0 || qdisc_record() == ours;
   ifindex_ = ifindex;
   const std::pair<bpf_tc_attach_point, int> points[] = {{BPF_TC_INGRESS, ingress_prog_fd()},
                                                         {BPF_TC_EGRESS, egress_prog_fd()}};
   for (const auto& [point, fd] : points) {
     hook.attach_point = point;
-    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .handle = 0xba70, .priority = 1);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .handle = kFilterHandle, .priority = kFilterPriority);
     // A filter of ours left by a crash: replace it.
     opts.flags = BPF_TC_F_REPLACE;
     if ((err = bpf_tc_attach(&hook, &opts))) {
@@ -131,13 +147,14 @@ void BpfPrograms::detach() {
   if (!attached_) return;
   for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_, .attach_point = point);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0xba70, .priority = 1);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kFilterHandle, .priority = kFilterPriority);
     bpf_tc_detach(&hook, &opts);
   }
   if (created_qdisc_) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_,
                 .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
     bpf_tc_hook_destroy(&hook);
+    set_qdisc_record(0);
     created_qdisc_ = false;
   }
   attached_ = false;

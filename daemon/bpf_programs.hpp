@@ -28,8 +28,9 @@ class BpfPrograms {
   BpfPrograms(const BpfPrograms&) = delete;
   BpfPrograms& operator=(const BpfPrograms&) = delete;
 
-  // clsact on `ifindex`, our filters on ingress and egress. The qdisc may exist already (another tool,
-  // or our own leftovers): that is fine, and then it is not ours to delete.
+  // clsact on `ifindex`, our filters on ingress and egress. The qdisc may exist already: another tool's
+  // is shared and left in place at detach (only our filters go); one that a crashed batond created
+  // (recorded in a pinned map) is ours to remove.
   Status attach(int ifindex);
   void detach();
   bool attached() const { return attached_; }
@@ -48,6 +49,8 @@ class BpfPrograms {
 
  private:
   BpfPrograms() = default;
+  uint32_t qdisc_record() const;
+  void set_qdisc_record(uint32_t value);
   baton_tc_ingress* ingress_ = nullptr;
   baton_tc_egress* egress_ = nullptr;
   std::string pin_dir_;

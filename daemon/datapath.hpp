@@ -69,6 +69,8 @@ class Datapath {
   // Makes what the verdicts given since the last call changed visible to a kernel datapath (batched:
   // the engine calls it once per event it handled).
   virtual void flush() {}
+  // Housekeeping of the datapath's own per-flow state (monotonic ms), called by the engine's timer.
+  virtual void tick(uint64_t /*now_ms*/) {}
   // When the datapath last saw a packet of an offloaded flow (monotonic ms), if it tracks that.
   virtual std::optional<uint64_t> last_activity_ms(FlowRole /*role*/, const FlowKey& /*key*/) const {
     return std::nullopt;

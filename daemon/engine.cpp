@@ -185,6 +185,7 @@ void Engine::on_peer(NodeId node, bool up) {
 
 void Engine::tick(uint64_t now_ms) {
   refresh_activity(now_ms);
+  datapath_.tick(now_ms);
   execute(frontend_.on_tick(now_ms));
   execute(backend_.on_tick(now_ms));
 }

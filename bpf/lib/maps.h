@@ -52,6 +52,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } baton_events SEC(".maps");
 
+/*
+ * batond's own records that must outlive a batond (a crash), kept where its pins are (bpffs holds no
+ * plain files). No program reads it. Indexed by enum baton_record.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BATON_RECORD_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} baton_records SEC(".maps");
+
 static __always_inline void count(__u32 counter, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&baton_counters, &counter);

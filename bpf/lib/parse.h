@@ -103,13 +103,19 @@ static long parse_one_option(__u32 index, void *ctx)
 		w->malformed = 1;
 		return 1;
 	}
-	if (kind == TCPOPT_MSS && len == 4) {
+	/* Options of a fixed size with another length are malformed, as core/packet.cpp has it. */
+	if ((kind == TCPOPT_MSS && len != 4) || (kind == TCPOPT_WSCALE && len != 3) ||
+	    (kind == TCPOPT_SACK_PERM && len != 2) || (kind == TCPOPT_TIMESTAMP && len != 10)) {
+		w->malformed = 1;
+		return 1;
+	}
+	if (kind == TCPOPT_MSS) {
 		w->mss = ((__u16)w->buf[(off + 2) & 63] << 8) | w->buf[(off + 3) & 63];
-	} else if (kind == TCPOPT_WSCALE && len == 3) {
+	} else if (kind == TCPOPT_WSCALE) {
 		w->wscale = w->buf[(off + 2) & 63];
-	} else if (kind == TCPOPT_SACK_PERM && len == 2) {
+	} else if (kind == TCPOPT_SACK_PERM) {
 		w->sack_permitted = 1;
-	} else if (kind == TCPOPT_TIMESTAMP && len == 10) {
+	} else if (kind == TCPOPT_TIMESTAMP) {
 		w->ts_off = w->base + off + 2;
 		w->tsval = buf_be32(w->buf, off + 2);
 		w->tsecr = buf_be32(w->buf, off + 6);
@@ -197,7 +203,8 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 	/* A GSO packet's IP total length is 0 on some paths; only then trust the skb length. */
 	if (tot_len == 0)
 		tot_len = skb->len - sizeof(*eth);
-	if (doff < 20 || ihl + doff > tot_len)
+	/* A packet shorter than its IP header says is cut: malformed, as core/packet.cpp has it. */
+	if (doff < 20 || ihl + doff > tot_len || tot_len > skb->len - sizeof(*eth))
 		return PARSE_MALFORMED;
 	p->tcp_hdr_len = doff;
 	p->payload_len = tot_len - ihl - doff;

@@ -33,10 +33,14 @@ for line in runs_path.read_text().splitlines():
         "socket_errors": sum(v.get(k, 0) for k in ("connect", "read", "write", "timeout")),
         "non_2xx": v.get("status", 0),
         "connections": v.get("conns", 0),
+        # The servers' TCP counters (every node), per 1000 requests: per 1000 connections where each
+        # request is a new connection.
+        **{f"{k}_per_1k": v[k] / req * 1000 if req and k in v else None for k in ("rto", "retrans", "paws", "rsts")},
     })
 
 METRICS = ["requests_per_s", "mb_per_s", "p50_ms", "p99_ms", "p999_ms", "fe_cpu_ms_per_1k", "fe_bpf_ms_per_1k",
-           "machine_cpu_ms_per_1k", "socket_errors", "non_2xx"]
+           "machine_cpu_ms_per_1k", "socket_errors", "non_2xx", "rto_per_1k", "retrans_per_1k", "paws_per_1k",
+           "rsts_per_1k"]
 agg = {}
 for r in rows:
     agg.setdefault((r["config"], r["workload"]), []).append(r)
@@ -57,7 +61,7 @@ def med(config, workload, metric):
 
 CONFIGS = ["direct", "baton-ebpf", "baton-nfqueue", "haproxy", "nginx-proxy"]
 WORKLOADS = [("small-close", "1 KiB, new conn."), ("medium-close", "64 KiB, new conn."),
-             ("large-close", "10 MiB, new conn."), ("small-keepalive", "1 KiB, keep-alive"),
+             ("mb-close", "1 MiB, new conn."), ("large-close", "10 MiB, new conn."), ("small-keepalive", "1 KiB, keep-alive"),
              ("mixed-close", "mixed trace, new conn.")]
 WORKLOADS = [(w, label) for w, label in WORKLOADS if any(w in summary.get(c, {}) for c in CONFIGS)]
 
@@ -90,6 +94,23 @@ for w, label in WORKLOADS:
             f"{ratio(med(c, w, 'requests_per_s'), med('haproxy', w, 'requests_per_s'))} | "
             f"{ratio(med(c, w, 'fe_cpu_ms_per_1k'), med('haproxy', w, 'fe_cpu_ms_per_1k'))} | {errs} |")
 
+# Tail latency and what the connections cost the servers' TCP, for every new-connection workload.
+lines.append("")
+lines.append("Tail latency and the servers' TCP counters (summed over every node, per 1000 requests: per 1000 "
+             "connections for new-connection workloads):")
+lines.append("")
+lines.append("| workload | configuration | p50 ms | p99 ms | p99.9 ms | p99 vs direct | RTOs | retransmitted segments | PAWS drops | RSTs sent |")
+lines.append("|---|---|---|---|---|---|---|---|---|---|")
+for w, label in WORKLOADS:
+    for c in CONFIGS:
+        if w not in summary.get(c, {}):
+            continue
+        lines.append(
+            f"| {label} | {c} | {fmt(med(c, w, 'p50_ms'), 2)} | {fmt(med(c, w, 'p99_ms'), 2)} | "
+            f"{fmt(med(c, w, 'p999_ms'), 2)} | {ratio(med(c, w, 'p99_ms'), med('direct', w, 'p99_ms'))} | "
+            f"{fmt(med(c, w, 'rto_per_1k'), 2)} | {fmt(med(c, w, 'retrans_per_1k'), 1)} | "
+            f"{fmt(med(c, w, 'paws_per_1k'), 1)} | {fmt(med(c, w, 'rsts_per_1k'), 2)} |")
+
 scaling = [(c, w) for c in summary for w in summary[c] if c.startswith("scale-") or c == "handoff-rate"]
 if scaling:
     lines.append("")
@@ -117,6 +138,16 @@ if b is not None and d is not None:
     added = (b - d) * 1000
     targets.append(f"1 KiB, new connection per request: p99 added over direct = {added:.0f} us "
                    f"(target < 200 us: {'met' if added < 200 else 'missed'})")
+for w, label in WORKLOADS:
+    if not w.endswith("-close"):
+        continue
+    b, d = med("baton-ebpf", w, "p99_ms"), med("direct", w, "p99_ms")
+    if b is not None and d:
+        targets.append(f"{label}: handed-off p99 / direct p99 = {b / d:.2f} (target <= 1.5: {'met' if b / d <= 1.5 else 'missed'})")
+    b, d = med("baton-ebpf", w, "rto_per_1k"), med("direct", w, "rto_per_1k")
+    if b is not None and d is not None:
+        targets.append(f"{label}: RTOs per 1000 connections, handed off {b:.2f}, direct {d:.2f} "
+                       f"(target: no higher: {'met' if b <= d + 0.5 else 'missed'})")
 if targets:
     lines.append("")
     lines.extend(f"- {t}" for t in targets)

@@ -390,6 +390,41 @@ TEST_F(BpfProgTest, FrontEndTakesAFlowOverOnlyOnceBatondReleasedEverything) {
   EXPECT_EQ(r.out, with_eth(syn));
 }
 
+// A flow served locally switches from batond to the local stack the same way: only once drained.
+TEST_F(BpfProgTest, AFlowServedLocallyGoesToTheStackOnlyOnceDrained) {
+  Segment ack;
+  ack.seq = 1001;
+  ack.ack = 5001;
+  Bytes a = test::build(ack);
+  const FlowKey k = TcpPacket::parse(a)->key();
+  seed_frontend(k, 0);
+  const uint32_t counted = BATON_SLOW_MARK | BATON_COUNTED_MARK;
+  EXPECT_EQ(ingress(a).mark & counted, counted);
+  EXPECT_EQ(ingress(a).mark & counted, counted);
+  baton_flow_key key = to_abi(k);
+  baton_fe_handoff h{};
+  h.released = 1;  // one verdict short
+  h.flags = BATON_HANDOFF_LOCAL;
+  ASSERT_EQ(bpf_map_update_elem(progs_->fe_handoffs_fd(), &key, &h, BPF_ANY), 0);
+  EXPECT_EQ(ingress(a).mark & counted, counted) << "still queued behind what batond holds";
+  EXPECT_TRUE(events().empty());
+  h.released = 3;
+  ASSERT_EQ(bpf_map_update_elem(progs_->fe_handoffs_fd(), &key, &h, BPF_ANY), 0);
+  RunResult r = ingress(a);
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.mark & BATON_SLOW_MARK, 0u) << "to the stack, not to batond";
+  EXPECT_EQ(r.out, with_eth(a)) << "untouched";
+  baton_fe_flow gone{};
+  EXPECT_NE(bpf_map_lookup_elem(progs_->fe_flows_fd(), &key, &gone), 0) << "tc forgot the flow";
+  EXPECT_NE(bpf_map_lookup_elem(progs_->fe_handoffs_fd(), &key, &h), 0);
+  auto ev = events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, BATON_EV_FE_RELEASED);
+  EXPECT_EQ(from_abi(ev[0].key), k);
+  r = ingress(a);
+  EXPECT_EQ(r.mark & BATON_SLOW_MARK, 0u) << "an unknown flow: passes";
+}
+
 TEST_F(BpfProgTest, SynsOfAFlowBeingDecidedAreCountedButNeverOpenTheGate) {
   Bytes syn = test::build(test::client_syn(1000, 5));
   const FlowKey k = TcpPacket::parse(syn)->key();
@@ -400,11 +435,41 @@ TEST_F(BpfProgTest, SynsOfAFlowBeingDecidedAreCountedButNeverOpenTheGate) {
   EXPECT_EQ(frontend_entry(k).gate, 1u) << "a SYN does not open the gate, even when it could";
 }
 
+// The two parsers judge alike: a packet is rewritten and redirected by tc exactly when core/ parses it
+// (and then into the same bytes); any other packet passes untouched (parser parity).
+class ParserParity {
+ public:
+  explicit ParserParity(const Translation& t) : t_(t) {}
+  // The frame as tc ingress left it, for a packet (possibly broken) of a forwarded flow.
+  void check(const RunResult& r, const Bytes& ip, const Bytes& frame, const std::string& what) const {
+    Bytes copy = ip;
+    auto parsed = TcpPacket::parse(copy);
+    EXPECT_EQ(r.retval == TC_ACT_REDIRECT, static_cast<bool>(parsed))
+        << what << ": tc " << (r.retval == TC_ACT_REDIRECT ? "rewrote" : "passed") << " a packet core/ "
+        << (parsed ? "accepts" : "rejects");
+    if (r.retval == TC_ACT_REDIRECT && parsed) {
+      rewrite_client_to_backend(t_, *parsed);
+      Bytes expected = copy;
+      expected.resize(parsed->bytes().size());
+      // The frame's link-layer padding (bytes past the IP total length) is not the parser's business.
+      EXPECT_EQ(Bytes(r.out.begin(), r.out.begin() + static_cast<std::ptrdiff_t>(14 + expected.size())),
+                with_eth(expected))
+          << what;
+    } else {
+      EXPECT_EQ(r.out, frame) << what << ": a packet tc does not rewrite is left as it was";
+    }
+  }
+
+ private:
+  Translation t_;
+};
+
 TEST_F(BpfProgTest, TruncatedAndMalformedPacketsPassSafely) {
   Segment s;
   s.timestamps = {{1, 2}};
   s.sack = {{1, 2}, {3, 4}};
   Bytes good = test::build(s);
+  const ParserParity parity(wrapping_translation());
   seed_frontend(TcpPacket::parse(good)->key(), BATON_GATE_OPEN, wrapping_translation());
   for (size_t len = 0; len < good.size(); ++len) {
     Bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len));
@@ -413,16 +478,48 @@ TEST_F(BpfProgTest, TruncatedAndMalformedPacketsPassSafely) {
     // The kernel refuses to build an skb from frames without a whole IPv4 header: nothing to test there.
     if (r.error != 0 && len < 20) continue;
     ASSERT_EQ(r.error, 0) << "truncated to " << len;
-    // Whatever the program decides for a broken packet, it must not touch its bytes.
-    if (r.retval != TC_ACT_REDIRECT) {
+    if (len < 20) {
       EXPECT_EQ(r.out, frame) << "truncated to " << len;
+      continue;
     }
+    parity.check(r, cut, frame, "truncated to " + std::to_string(len));
   }
   Bytes bad_opt = good;
   bad_opt[20 + 23] = 40;  // the timestamp option's length, now running past the header
   RunResult r = ingress(bad_opt);
   EXPECT_EQ(r.retval, TC_ACT_OK);
   EXPECT_EQ(r.out, with_eth(bad_opt));
+}
+
+TEST_F(BpfProgTest, OptionsOfTheWrongLengthAreJudgedAsCoreJudgesThem) {
+  // Every option a stack sends, then each one's length byte set to every value from 0 to 12.
+  Segment s;
+  s.mss = 1460;
+  s.wscale = 7;
+  s.sack_permitted = true;
+  s.timestamps = {{1, 2}};
+  s.sack = {{1, 2}};
+  const Bytes good = test::build(s);
+  const ParserParity parity(wrapping_translation());
+  Bytes key_of = good;
+  seed_frontend(TcpPacket::parse(key_of)->key(), BATON_GATE_OPEN, wrapping_translation());
+  size_t checked = 0;
+  for (size_t off = 40; off + 1 < good.size();) {
+    const uint8_t kind = good[off];
+    if (kind == tcp_opt::kNop) {
+      ++off;
+      continue;
+    }
+    for (uint8_t len = 0; len <= 12; ++len) {
+      Bytes bad = good;
+      bad[off + 1] = len;
+      parity.check(ingress(bad), bad, with_eth(bad),
+                   "option " + std::to_string(kind) + " with length " + std::to_string(len));
+      ++checked;
+    }
+    off += good[off + 1];
+  }
+  EXPECT_GE(checked, 5u * 13u) << "every option of the packet was tried";
 }
 
 TEST_F(BpfProgTest, BackEndCapturesTheReplayedSynAck) {

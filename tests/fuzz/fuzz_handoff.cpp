@@ -2,12 +2,15 @@
 // segments with chosen flags, numbers and payloads, the stacks' answers, control messages, timer ticks,
 // peers going down or restarting) played against one Frontend (node 1) and one Backend (node 2), with the
 // handoff requests the front end emits delivered to the back end. Whatever the order, nothing may crash
-// or trip the sanitizers, and every packet the machines build or rewrite must parse, with valid IPv4 and
-// TCP checksums.
+// or trip the sanitizers; every packet the machines build or rewrite must parse, with valid IPv4 and TCP
+// checksums; and every packet handed to a machine gets exactly one verdict: never one for a packet it
+// was not given or already judged, and, once every timer has run out, none left without (a queued packet
+// without a verdict waits in the kernel forever).
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string_view>
+#include <unordered_set>
 
 #include "core/backend.hpp"
 #include "core/frontend.hpp"
@@ -64,6 +67,12 @@ struct Rig {
   bool peer_up = true;
   uint64_t now = 0;
   PacketId next_id = 1;
+  std::unordered_set<PacketId> awaiting;  // handed to a machine, no verdict yet
+
+  PacketId packet() {
+    awaiting.insert(next_id);
+    return next_id++;
+  }
 
   Rig()
       : fe(
@@ -80,6 +89,7 @@ struct Rig {
   void take(const Actions& actions) {
     for (const auto& a : actions) {
       if (const auto* v = std::get_if<Verdict>(&a)) {
+        if (awaiting.erase(v->id) != 1) std::abort();  // a packet never given, or a second verdict
         if (!v->replacement.empty()) check_packet(v->replacement);
       } else if (const auto* inj = std::get_if<InjectLocal>(&a)) {
         check_packet(inj->packet);
@@ -89,7 +99,14 @@ struct Rig {
         if (const auto* r = std::get_if<proto::HandoffRequest>(&s->message)) request = *r;
       }
     }
-    if (fe.live_flows() > fe.flows().size() || be.live_flows() > be.flows().size()) std::abort();
+  }
+
+  // Every timer runs out: whatever is still held must get its verdict now.
+  void finish() {
+    now += 24 * 3600 * 1000ULL;
+    take(fe.on_tick(now));
+    take(be.on_tick(now));
+    if (!awaiting.empty()) std::abort();
   }
 
   test::Segment client_segment(Script& in, uint32_t daddr) {
@@ -115,7 +132,7 @@ struct Rig {
       case 0: {  // the client's SYN
         test::Segment syn = test::client_syn(kClientIsn, in.u32());
         syn.sport = 40000 + (in.u8() & 1);
-        take(fe.on_client_packet(next_id++, test::build(syn), now));
+        take(fe.on_client_packet(packet(), test::build(syn), now));
         break;
       }
       case 1: {  // our stack's SYN/ACK
@@ -125,12 +142,12 @@ struct Rig {
         const auto wscale = static_cast<uint8_t>(in.u8() % 15);
         test::Segment sa = test::server_synack(test::kNode1, kIsn1, kClientIsn, tsval, tsecr, wscale);
         sa.dport = 40000 + (in.u8() & 1);
-        take(fe.on_local_synack(next_id++, test::build(sa), now));
+        take(fe.on_local_synack(packet(), test::build(sa), now));
         break;
       }
       case 2:
       case 3:
-        take(fe.on_client_packet(next_id++, test::build(client_segment(in, test::kNode1)), now));
+        take(fe.on_client_packet(packet(), test::build(client_segment(in, test::kNode1)), now));
         break;
       case 4:
         if (request) {
@@ -182,7 +199,7 @@ struct Rig {
         uint8_t kind = in.u8() % 3;
         if (kind == 1) sa.flags = tcp_flag::kAck;
         if (kind == 2) sa.flags = tcp_flag::kRst | tcp_flag::kAck;
-        take(be.on_local_packet(next_id++, test::build(sa), now));
+        take(be.on_local_packet(packet(), test::build(sa), now));
         break;
       }
       case 11: {  // a later reply of the back end's stack
@@ -194,11 +211,11 @@ struct Rig {
         if (in.u8() & 1) s.timestamps = {{in.u32(), in.u32()}};
         s.window = static_cast<uint16_t>(in.u32());
         s.payload = in.bytes(32);
-        take(be.on_local_packet(next_id++, test::build(s), now));
+        take(be.on_local_packet(packet(), test::build(s), now));
         break;
       }
       case 12:  // a client segment forwarded to the back end
-        take(be.on_client_packet(next_id++, test::build(client_segment(in, test::kNode2)), now));
+        take(be.on_client_packet(packet(), test::build(client_segment(in, test::kNode2)), now));
         break;
       case 13:
         if (request) {
@@ -220,9 +237,9 @@ struct Rig {
         break;
       default: {  // arbitrary bytes where a packet is expected
         Bytes junk = in.bytes(80);
-        take(fe.on_client_packet(next_id++, junk, now));
-        take(be.on_local_packet(next_id++, junk, now));
-        take(be.on_client_packet(next_id++, junk, now));
+        take(fe.on_client_packet(packet(), junk, now));
+        take(be.on_local_packet(packet(), junk, now));
+        take(be.on_client_packet(packet(), junk, now));
       }
     }
   }
@@ -235,6 +252,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Rig rig;
   for (int steps = 0; steps < 256 && !in.done(); ++steps)
     rig.step(in);
+  rig.finish();
   // BATON_FUZZ_TRACE=1: how far an input got, to check that the seeds reach the states they are for.
   static const bool trace = std::getenv("BATON_FUZZ_TRACE") != nullptr;
   if (trace) {

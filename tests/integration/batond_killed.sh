@@ -25,18 +25,19 @@ for case in $cases; do
   # Only a kill under the kernel datapath leaves the flow running; everything else must end it.
   survives=0
   [ "$BATON_DATAPATH" = ebpf ] && [ "$how" = kill ] && survives=1
+  rm -f "$work/body"  # grows measures from what is there: nothing of the previous case
   bg_curl -s -o "$work/body" -w '%{http_code}' --local-port "$cport" --limit-rate 8M --max-time 60 \
     "http://$(node_addr 1):$BATON_PORT/n2/big.bin?$(unique)" > "$work/code"
   fetch=$bg_pid
-  sleep 1
+  grows "$work/body" 2000000 || fail "node $victim ($how): the download did not get going"
   if [ "$how" = kill ]; then
     kill -KILL "$(cat "$root/out/testbed/n$victim/batond.pid")"
   else
     stop_batond "$victim" || fail "node $victim's batond did not stop"
   fi
-  sleep 0.5
   if [ $survives = 1 ]; then
     running $fetch || fail "node $victim: the download ended with batond (too fast to prove anything)"
+    grows "$work/body" 1000000 || fail "node $victim killed: the flow stopped with its batond"
   fi
   start_batond "$victim"
   eventually 10 both_up || fail "node $victim: the restarted batond did not reconnect"

@@ -28,7 +28,8 @@ for mode in client-fin server-fin client-rst server-rst keepalive half-close cli
   wait_no_live_flows 15 || fail "$mode: live flows left"
   no_syn_recv || fail "$mode: the front end kept a half-open connection"
   # The same client port again: the client reuses its TIME_WAIT (if any; tcp_tw_reuse wants a second
-  # between timestamps) for a new handoff, which the back end accepts over its own TIME_WAIT.
+  # between timestamps) for a new handoff, which the back end accepts over its own TIME_WAIT. Not a wait
+  # for some state: the kernel's rule is about time.
   sleep 1.1
   again=$(in_client /usr/bin/python3 "$py" "$(node_addr 1)" "$BATON_PORT" "$small" server-fin "$port" "$(content_sha $small)") ||
     fail "$mode: reusing port $port: $again"
@@ -44,9 +45,9 @@ done
 nginx_conf=$root/out/testbed/n2/nginx.conf
 cleanup_hooks+=('ip netns exec "$(node_ns 2)" nginx -c "$nginx_conf" 2>/dev/null || true')
 # 50 MB: more than the socket buffers on both sides hold, so that the kill really cuts the response.
-bg_curl -s -o /dev/null --limit-rate 4M --max-time 40 "http://$(node_addr 1):$BATON_PORT/n2/big.bin?$(unique)"
+bg_curl -s -o "$work/big" --limit-rate 4M --max-time 40 "http://$(node_addr 1):$BATON_PORT/n2/big.bin?$(unique)"
 fetch=$bg_pid
-sleep 1
+grows "$work/big" 1000000 || fail "server killed: the download did not get going"
 kill -KILL $(ip netns pids "$(node_ns 2)" | while read -r p; do grep -q nginx "/proc/$p/comm" 2>/dev/null && echo "$p"; done)
 wait $fetch && fail "the download completed although the server was killed"
 wait_no_live_flows 20 || fail "server killed: live flows left"

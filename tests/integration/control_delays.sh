@@ -16,10 +16,21 @@ drop_next_control_segment() {
 }
 path=/n2/medium.bin
 
-# 1. One control segment lost: the ack comes a retransmission later.
-drop_next_control_segment
+# dropped: segments the rules above dropped so far.
+dropped() { ipt2 -L OUTPUT -v -x -n | awk '$3 == "DROP" {n += $1} END {print n + 0}'; }
+# The first segment node 2 sends to node 1 (which dialled it) whose first frame is a HANDOFF_ACK
+# (u32 | version | type 4: the type is the TCP payload's sixth byte).
+drop_next_handoff_ack() {
+  ipt2 -F OUTPUT
+  ipt2 -A OUTPUT -p tcp --sport "$control_port" -m u32 --u32 "0>>22&0x3C@12>>26&0x3C@4>>16&0xFF=4" \
+    -m statistic --mode nth --every 1000000 --packet 0 -j DROP
+}
+
+# 1. The handoff ack lost once: it comes a retransmission later, and the handoff completes.
+drop_next_handoff_ack
 code=$(fetch 1 "$path?$(unique)" "$work/body")
 [ "$code" = 200 ] || fail "delayed ack: status $code"
+[ "$(dropped)" = 1 ] || fail "delayed ack: the rule dropped $(dropped) handoff acks, wanted 1"
 [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha $path)" ] || fail "delayed ack: body differs"
 ipt2 -F OUTPUT
 wait_no_live_flows 15 || fail "delayed ack: flows left"
@@ -39,16 +50,18 @@ if [ $rc = 0 ] && [ "$(cat "$work/code")" = 200 ]; then
   # Only acceptable if the body is whole and right (the reset reached the client after the answer).
   [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha $path)" ] || fail "stalled channel: a corrupt 200"
 fi
-for _ in $(seq 1 100); do [ "$(peers_up 1)" = 1 ] && break; sleep 0.1; done
+peer_1_up() { [ "$(peers_up 1)" = 1 ]; }
+eventually 10 peer_1_up || fail "stalled channel: the control channel did not come back"
 wait_no_live_flows 20 || fail "stalled channel: flows left behind"
 code=$(fetch 1 "$path?$(unique)" "$work/body")
 [ "$code" = 200 ] || fail "after the stall: status $code"
 echo "handoff ack past the timeout: aborted (curl exit $rc), nothing left, next request fine"
 
 # 3. FLOW_CLOSED delayed: a slow download whose close notification loses a segment.
+rm -f "$work/body"
 bg_curl -s -o "$work/body" --limit-rate 2M --max-time 30 "http://$(node_addr 1):$BATON_PORT/n2/mb.bin?$(unique)"
 fetch_pid=$bg_pid
-sleep 0.2
+grows "$work/body" 100000 || fail "delayed close: the download did not get going"
 drop_next_control_segment
 wait $fetch_pid || fail "delayed close: curl failed"
 ipt2 -F OUTPUT

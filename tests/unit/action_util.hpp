@@ -1,6 +1,8 @@
 // Helpers to pick actions of one kind out of a state machine's answer.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <variant>
 #include <vector>
 
@@ -24,6 +26,22 @@ std::vector<M> messages(const Actions& actions) {
     if (const M* m = std::get_if<M>(&s.message)) out.push_back(*m);
   }
   return out;
+}
+
+// The one action (or message) of a kind: a test failure, not an out-of-range read, when there is not
+// exactly one.
+template <class T>
+T the_only(const std::vector<T>& all) {
+  if (all.size() != 1) {
+    ADD_FAILURE() << "expected exactly one, got " << all.size();
+    return T{};
+  }
+  return all[0];
+}
+
+template <class M>
+M the_message(const Actions& actions) {
+  return the_only(messages<M>(actions));
 }
 
 }  // namespace baton::test

@@ -9,6 +9,7 @@ namespace {
 
 using test::all_of;
 using test::messages;
+using test::the_message;
 
 constexpr uint32_t kIsn = 1000;
 constexpr uint32_t kIsn1 = 5000;
@@ -67,14 +68,14 @@ TEST_F(BackendTest, InvalidRequestsAreRefused) {
   EXPECT_EQ(acks[0].refusal, proto::Refusal::kBadRequest);
   r = request();
   r.syn = {1, 2, 3};
-  EXPECT_EQ(messages<proto::HandoffAck>(be.on_handoff_request(1, r, 0))[0].refusal,
+  EXPECT_EQ(the_message<proto::HandoffAck>(be.on_handoff_request(1, r, 0)).refusal,
             proto::Refusal::kBadRequest);
   EXPECT_TRUE(be.flows().empty());
 }
 
 TEST_F(BackendTest, DuplicateLiveFlowIsRefused) {
   be.on_handoff_request(1, request(), 0);
-  EXPECT_EQ(messages<proto::HandoffAck>(be.on_handoff_request(1, request(), 0))[0].refusal,
+  EXPECT_EQ(the_message<proto::HandoffAck>(be.on_handoff_request(1, request(), 0)).refusal,
             proto::Refusal::kDuplicate);
 }
 
@@ -83,7 +84,7 @@ TEST_F(BackendTest, NoListenerAnswersWithRefusal) {
   test::Segment rst = test::server_segment(test::kNode2, 0, 0, tcp_flag::kRst | tcp_flag::kAck);
   auto a = be.on_local_packet(10, test::build(rst), 1);
   EXPECT_EQ(all_of<Verdict>(a), std::vector<Verdict>{drop(10)});
-  EXPECT_EQ(messages<proto::HandoffAck>(a)[0].refusal, proto::Refusal::kNoListener);
+  EXPECT_EQ(the_message<proto::HandoffAck>(a).refusal, proto::Refusal::kNoListener);
   EXPECT_TRUE(be.flows().empty());
 }
 
@@ -97,7 +98,7 @@ TEST_F(BackendTest, SynIsRetriedOnAClearedTupleThenRefused) {
     replayed += all_of<ReplayOnClearTuple>(a).size();
   }
   EXPECT_EQ(replayed, 3u);
-  EXPECT_EQ(messages<proto::HandoffAck>(a)[0].refusal, proto::Refusal::kNoListener);
+  EXPECT_EQ(the_message<proto::HandoffAck>(a).refusal, proto::Refusal::kNoListener);
 }
 
 TEST_F(BackendTest, CapturedSynAckGivesTranslation) {
@@ -148,7 +149,7 @@ TEST_F(BackendTest, IdleFlowsResetTheClientThroughTheKernel) {
   EXPECT_EQ(abort[0].key, (FlowKey{test::kClient, test::kNode2, 40000, 80}));
   EXPECT_EQ(all_of<InjectLocal>(a).size(), 1u)
       << "a socket the kernel no longer resets is reset as the client";
-  EXPECT_EQ(messages<proto::FlowClosed>(a)[0].reason, proto::CloseReason::kIdle);
+  EXPECT_EQ(the_message<proto::FlowClosed>(a).reason, proto::CloseReason::kIdle);
   EXPECT_EQ(be.live_flows(), 0u);
   // The flow lingers so that the kernel's reset is still translated on its way to the client.
   test::Segment rst = test::server_segment(test::kNode2, kIsn2 + 1 + 300, 0, tcp_flag::kRst | tcp_flag::kAck);
@@ -248,9 +249,9 @@ TEST_F(BackendTest, WatchesBeforeReplayAndOffloadsBeforeTheAck) {
 
 TEST_F(BackendTest, RefusalReportedByTheDatapath) {
   auto a = be.on_handoff_request(1, request(), 0);
-  FlowKey key = std::get<WatchFlow>(a[0]).key;
+  FlowKey key = test::the_only(all_of<WatchFlow>(a)).key;
   a = be.on_replay_refused(key, 1);
-  EXPECT_EQ(messages<proto::HandoffAck>(a)[0].refusal, proto::Refusal::kNoListener);
+  EXPECT_EQ(the_message<proto::HandoffAck>(a).refusal, proto::Refusal::kNoListener);
   EXPECT_EQ(all_of<ForgetFlow>(a).size(), 1u);
 }
 

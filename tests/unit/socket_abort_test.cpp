@@ -15,7 +15,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <sstream>
+#include <string>
 #include <thread>
 
 namespace baton {
@@ -48,6 +51,27 @@ void in_private_netns(const std::function<void()>& body) {
   });
   t.join();
   EXPECT_TRUE(entered) << "could not enter a private network namespace";
+}
+
+// Waits (up to 2 s) until this thread's namespace holds a TIME_WAIT socket on local port `port`: the state
+// the test needs, polled rather than slept for. /proc/thread-self: the namespace is this thread's own.
+bool time_wait_on(uint16_t port) {
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream table("/proc/thread-self/net/tcp");
+    std::string line;
+    std::getline(table, line);  // the header
+    while (std::getline(table, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      const auto colon = local.find(':');
+      if (state == "06" && colon != std::string::npos &&
+          std::stoul(local.substr(colon + 1), nullptr, 16) == port)
+        return true;
+    }
+    usleep(10'000);
+  }
+  return false;
 }
 
 sockaddr_in loopback(uint16_t port) {
@@ -149,7 +173,7 @@ TEST(SocketAbort, RemovesATimeWaitOnlyWhenAskedTo) {
     char b;
     ASSERT_EQ(recv(c, &b, 1, 0), 0);
     close(c);
-    usleep(50'000);
+    ASSERT_TRUE(time_wait_on(port)) << "the server's side never reached TIME_WAIT";
 
     const uint32_t lo = INADDR_LOOPBACK;
     FlowKey key{lo, lo, cport, port};

@@ -17,6 +17,8 @@ trap on_exit EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "PASS: $*"; }
+# skip REASON: not applicable here; ctest reports a skip, not a pass (SKIP_RETURN_CODE in CMakeLists.txt).
+skip() { echo "SKIP: $*"; exit 77; }
 in_client() { ip netns exec "$BATON_CLIENT_NS" "$@"; }
 node_addr() { local v="BATON_NODE_$1_ADDR"; echo "${!v}"; }
 node_ns() { local v="BATON_NODE_$1_NS"; echo "${!v}"; }
@@ -25,6 +27,13 @@ node_socket() { local v="BATON_NODE_$1_SOCKET"; echo "${!v}"; }
 content_sha() { awk -F'\t' -v p="$1" '$1 == p {print $3}' "$BATON_CONTENT"; }
 content_holders() { awk -F'\t' -v p="$1" '$1 == p {print $4}' "$BATON_CONTENT"; }
 unique() { echo "t=$(date +%s%N)$RANDOM"; }
+
+# file_size FILE: bytes in FILE (0 while it does not exist).
+file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+size_at_least() { [ "$(file_size "$1")" -ge "$2" ]; }
+# grows FILE BYTES [SECONDS]: waits until FILE (a download under way) holds BYTES more than now. Tests
+# wait for this state, not for a time: "the transfer is running", "it went on while X was down".
+grows() { eventually "${3:-10}" size_at_least "$1" $(($(file_size "$1") + $2)); }
 
 # status NODE JQ-PATH: one number from batonctl status --json, e.g. status 1 frontend.handed_off
 status() {
