@@ -418,13 +418,12 @@ Actions Frontend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint
     f.state = FeState::kClosed;
     f.deadline_ms = now_ms + cfg_.linger_ms;
     return {EndFlow{FlowRole::kFrontend, f.key}};
-  } else if (f.state == FeState::kHandoffPending) {
-    // The back end gave up before acking: nothing was forwarded yet, so we can still serve it here.
-    Actions out;
-    serve_locally(f, out);
-    forget(it, out);
-    return out;
   }
+  // While a handoff is pending, a close names an earlier connection from the same client port: the back
+  // end answers a handoff request with a handoff ack or a refusal, never with a close, and the two
+  // arrive by different paths (the control channel, the client's new SYN), so a late close of the old
+  // connection can come after the new one started. Taking it for this one served the request here
+  // (for content held elsewhere, a 404). A back end that gave up silently is caught by handoff_ms.
   return {};
 }
 

@@ -223,6 +223,18 @@ TEST_F(FrontendTest, TheSwitchEndsWithOneAckThatOpensTheBackEndsWindow) {
   EXPECT_LT(last_verdict, first_inject);
 }
 
+TEST_F(FrontendTest, ALateCloseOfAnEarlierConnectionDoesNotEndAPendingHandoff) {
+  auto a = request_remote();
+  const FlowKey key = the_message<proto::HandoffRequest>(a).flow;
+  // The close of the previous connection from this client port, delivered after the new one's request.
+  EXPECT_TRUE(fe.on_flow_closed(2, proto::FlowClosed{key, proto::CloseReason::kFin}, 2).empty());
+  EXPECT_EQ(fe.flows().at(key).state, FeState::kHandoffPending)
+      << "not served here (a 404 for remote content)";
+  auto v = all_of<Verdict>(fe.on_handoff_ack(2, accepted(a), 3));
+  EXPECT_FALSE(v.empty());
+  EXPECT_EQ(fe.flows().at(key).state, FeState::kForwarding);
+}
+
 TEST_F(FrontendTest, UnknownFlowsAndStrayPacketsPassUntouched) {
   test::Segment s;
   s.seq = 1;
