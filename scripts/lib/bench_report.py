@@ -79,20 +79,22 @@ lines.append(f"Run of {when}, kernel {platform.release()}, {os.cpu_count()} x {c
 lines.append("")
 lines.append("| workload | configuration | req/s | MB/s | p50 ms | p99 ms | p99.9 ms | FE CPU ms / 1k req | machine CPU ms / 1k req | req/s vs direct | req/s vs HAProxy | FE CPU vs HAProxy | errors |")
 lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for w, label in WORKLOADS:
-    for c in CONFIGS:
-        if w not in summary.get(c, {}):
-            continue
-        s = summary[c][w]
-        spread = s["requests_per_s"]
-        rps = f"{spread['median']:,.0f} ({spread['min']:,.0f}-{spread['max']:,.0f})"
-        errs = int((s.get("socket_errors", {}).get("median", 0) or 0) + (s.get("non_2xx", {}).get("median", 0) or 0))
-        lines.append(
-            f"| {label} | {c} | {rps} | {fmt(med(c, w, 'mb_per_s'), 1)} | {fmt(med(c, w, 'p50_ms'), 2)} | "
-            f"{fmt(med(c, w, 'p99_ms'), 2)} | {fmt(med(c, w, 'p999_ms'), 2)} | {fmt(med(c, w, 'fe_cpu_ms_per_1k'), 1)} | "
-            f"{fmt(med(c, w, 'machine_cpu_ms_per_1k'), 1)} | {ratio(med(c, w, 'requests_per_s'), med('direct', w, 'requests_per_s'))} | "
-            f"{ratio(med(c, w, 'requests_per_s'), med('haproxy', w, 'requests_per_s'))} | "
-            f"{ratio(med(c, w, 'fe_cpu_ms_per_1k'), med('haproxy', w, 'fe_cpu_ms_per_1k'))} | {errs} |")
+def measured():
+    """(workload, label, configuration) for every row the run has, in table order."""
+    return [(w, label, c) for w, label in WORKLOADS for c in CONFIGS if w in summary.get(c, {})]
+
+
+for w, label, c in measured():
+    s = summary[c][w]
+    spread = s["requests_per_s"]
+    rps = f"{spread['median']:,.0f} ({spread['min']:,.0f}-{spread['max']:,.0f})"
+    errs = int((s.get("socket_errors", {}).get("median", 0) or 0) + (s.get("non_2xx", {}).get("median", 0) or 0))
+    lines.append(
+        f"| {label} | {c} | {rps} | {fmt(med(c, w, 'mb_per_s'), 1)} | {fmt(med(c, w, 'p50_ms'), 2)} | "
+        f"{fmt(med(c, w, 'p99_ms'), 2)} | {fmt(med(c, w, 'p999_ms'), 2)} | {fmt(med(c, w, 'fe_cpu_ms_per_1k'), 1)} | "
+        f"{fmt(med(c, w, 'machine_cpu_ms_per_1k'), 1)} | {ratio(med(c, w, 'requests_per_s'), med('direct', w, 'requests_per_s'))} | "
+        f"{ratio(med(c, w, 'requests_per_s'), med('haproxy', w, 'requests_per_s'))} | "
+        f"{ratio(med(c, w, 'fe_cpu_ms_per_1k'), med('haproxy', w, 'fe_cpu_ms_per_1k'))} | {errs} |")
 
 # Tail latency and what the connections cost the servers' TCP, for every new-connection workload.
 lines.append("")
@@ -101,16 +103,13 @@ lines.append("Tail latency and the servers' TCP counters (summed over every node
 lines.append("")
 lines.append("| workload | configuration | p50 ms | p99 ms | p99.9 ms | p99 vs direct | p50 vs direct | p99 / p50 | RTOs | retransmitted segments | PAWS drops | RSTs sent |")
 lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for w, label in WORKLOADS:
-    for c in CONFIGS:
-        if w not in summary.get(c, {}):
-            continue
-        lines.append(
-            f"| {label} | {c} | {fmt(med(c, w, 'p50_ms'), 2)} | {fmt(med(c, w, 'p99_ms'), 2)} | "
-            f"{fmt(med(c, w, 'p999_ms'), 2)} | {ratio(med(c, w, 'p99_ms'), med('direct', w, 'p99_ms'))} | "
-            f"{ratio(med(c, w, 'p50_ms'), med('direct', w, 'p50_ms'))} | {ratio(med(c, w, 'p99_ms'), med(c, w, 'p50_ms'))} | "
-            f"{fmt(med(c, w, 'rto_per_1k'), 2)} | {fmt(med(c, w, 'retrans_per_1k'), 1)} | "
-            f"{fmt(med(c, w, 'paws_per_1k'), 1)} | {fmt(med(c, w, 'rsts_per_1k'), 2)} |")
+for w, label, c in measured():
+    lines.append(
+        f"| {label} | {c} | {fmt(med(c, w, 'p50_ms'), 2)} | {fmt(med(c, w, 'p99_ms'), 2)} | "
+        f"{fmt(med(c, w, 'p999_ms'), 2)} | {ratio(med(c, w, 'p99_ms'), med('direct', w, 'p99_ms'))} | "
+        f"{ratio(med(c, w, 'p50_ms'), med('direct', w, 'p50_ms'))} | {ratio(med(c, w, 'p99_ms'), med(c, w, 'p50_ms'))} | "
+        f"{fmt(med(c, w, 'rto_per_1k'), 2)} | {fmt(med(c, w, 'retrans_per_1k'), 1)} | "
+        f"{fmt(med(c, w, 'paws_per_1k'), 1)} | {fmt(med(c, w, 'rsts_per_1k'), 2)} |")
 
 scaling = [(c, w) for c in summary for w in summary[c] if c.startswith("scale-") or c == "handoff-rate"]
 if scaling:

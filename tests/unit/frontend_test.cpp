@@ -14,6 +14,14 @@ using test::the_message;
 constexpr uint32_t kIsn = 1000;
 constexpr uint32_t kIsn1 = 5000;
 
+// A remote request (packets 3: ACK, 4: request), then the client's FIN (5) while the handoff is pending.
+struct PendingWithFin {
+  Actions request;
+  test::Segment ack;
+  test::Segment fin;
+  std::string req = "GET /two/x HTTP/1.1\r\n\r\n";
+};
+
 class FrontendTest : public ::testing::Test {
  protected:
   FrontendTest()
@@ -41,6 +49,19 @@ class FrontendTest : public ::testing::Test {
     auto ack = handshake();
     fe.on_client_packet(3, test::build(ack), 1);
     return fe.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1);
+  }
+  // request_remote, then the client's FIN (with `window`) while the handoff is pending, held.
+  PendingWithFin pending_with_fin(uint16_t window) {
+    PendingWithFin p;
+    p.ack = handshake();
+    fe.on_client_packet(3, test::build(p.ack), 1);
+    p.request = fe.on_client_packet(4, data(p.ack, 0, p.req), 1);
+    p.fin = p.ack;
+    p.fin.seq += static_cast<uint32_t>(p.req.size());
+    p.fin.flags |= tcp_flag::kFin;
+    p.fin.window = window;
+    EXPECT_TRUE(fe.on_client_packet(5, test::build(p.fin), 2).empty()) << "held";
+    return p;
   }
   // The back end's acceptance of the handoff request among `a`.
   static proto::HandoffAck accepted(const Actions& a, uint32_t isn2 = 9000) {
@@ -166,16 +187,10 @@ TEST_F(FrontendTest, AckFromTheWrongNodeIsIgnored) {
 }
 
 TEST_F(FrontendTest, PacketsArrivingWhilePendingAreForwardedAfterTheAck) {
-  auto ack = handshake();
-  fe.on_client_packet(3, test::build(ack), 1);
-  std::string req = "GET /two/x HTTP/1.1\r\n\r\n";
-  auto a = fe.on_client_packet(4, data(ack, 0, req), 1);
-  test::Segment fin = ack;
-  fin.seq += static_cast<uint32_t>(req.size());
-  fin.flags |= tcp_flag::kFin;
-  EXPECT_TRUE(fe.on_client_packet(5, test::build(fin), 2).empty());
+  PendingWithFin p = pending_with_fin(502);
+  auto& a = p.request;
   // A retransmission of the request while pending is a duplicate.
-  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(6, data(ack, 0, req), 2)), std::vector<Verdict>{drop(6)});
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(6, data(p.ack, 0, p.req), 2)), std::vector<Verdict>{drop(6)});
   proto::HandoffAck yes = accepted(a);
   yes.ts_base = 70;
   yes.backend_wscale = 7;
@@ -194,16 +209,9 @@ TEST_F(FrontendTest, PacketsArrivingWhilePendingAreForwardedAfterTheAck) {
 }
 
 TEST_F(FrontendTest, TheSwitchEndsWithOneAckThatOpensTheBackEndsWindow) {
-  auto ack = handshake();
-  fe.on_client_packet(3, test::build(ack), 1);
-  std::string req = "GET /two/x HTTP/1.1\r\n\r\n";
-  auto a = fe.on_client_packet(4, data(ack, 0, req), 1);
-  test::Segment fin = ack;
-  fin.seq += static_cast<uint32_t>(req.size());
-  fin.flags |= tcp_flag::kFin;
-  fin.window = 4321;
-  fe.on_client_packet(5, test::build(fin), 2);
-  auto out = fe.on_handoff_ack(2, accepted(a), 3);
+  PendingWithFin p = pending_with_fin(4321);
+  const test::Segment& fin = p.fin;
+  auto out = fe.on_handoff_ack(2, accepted(p.request), 3);
   auto inj = all_of<InjectLocal>(out);
   ASSERT_EQ(inj.size(), 2u) << "the window-opening ACK, then the reset of our own half-open connection";
   auto open = TcpPacket::parse(inj[0].packet);
