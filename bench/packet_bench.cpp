@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "baton_abi.h"
+#include "core/packet_build.hpp"
 #include "core/translate.hpp"
 #include "daemon/bpf_abi_convert.hpp"
 #include "daemon/bpf_programs.hpp"
 #include "daemon/nfqueue_datapath.hpp"
-#include "tests/unit/packet_builder.hpp"
 
 using namespace baton;
 
@@ -142,6 +142,11 @@ double nfqueue_path_ns(const Bytes& pkt, uint32_t addr, uint32_t peer, const Tra
 
 }  // namespace
 
+// Addresses of the measured flow: the client, the front end the programs are loaded for, the back end.
+constexpr uint32_t kClient = 0x0a000064;
+constexpr uint32_t kFrontEnd = 0x0a000001;
+constexpr uint32_t kBackEnd = 0x0a000002;
+
 int main() {
   if (geteuid() != 0) {
     std::fprintf(stderr, "packet_bench: needs root (BPF)\n");
@@ -150,7 +155,7 @@ int main() {
   libbpf_set_print(nullptr);
   BpfLoadOptions o;
   o.pin_dir = "/sys/fs/bpf/baton-bench-" + std::to_string(getpid());
-  o.service_addr = test::kNode1;
+  o.service_addr = kFrontEnd;
   o.service_port = 80;
   o.max_flows = 1024;
   auto progs = BpfPrograms::load(o);
@@ -159,8 +164,8 @@ int main() {
     return 1;
   }
   Translation t;
-  t.frontend_addr = test::kNode1;
-  t.backend_addr = test::kNode2;
+  t.frontend_addr = kFrontEnd;
+  t.backend_addr = kBackEnd;
   t.isn1 = 0xfffffff0;
   t.isn2 = 0x100;
   t.ts_offset = 12345;
@@ -170,11 +175,14 @@ int main() {
   baton_xlate x = to_abi(t);
 
   // Front end: a client ACK with timestamps and two SACK blocks (a lossy download's typical ACK).
-  test::Segment ack;
+  SegmentSpec ack;
+  ack.key = {kClient, kFrontEnd, 40000, 80};
   ack.ack = 0x10;
+  ack.flags = tcp_flag::kAck;
+  ack.window = 502;
   ack.timestamps = {{1, 2}};
   ack.sack = {{3, 4}, {5, 6}};
-  Bytes ack_ip = test::build(ack);
+  Bytes ack_ip = make_segment(ack);
   auto k = TcpPacket::parse(ack_ip)->key();
   baton_flow_key fk = to_abi(k);
   baton_fe_flow fv{};
@@ -183,10 +191,12 @@ int main() {
   bpf_map_update_elem((*progs)->fe_flows_fd(), &fk, &fv, BPF_ANY);
 
   // Back end: a full-sized data segment with timestamps.
-  test::Segment data = test::server_segment(test::kNode1, 0x200, 0, tcp_flag::kAck);
-  data.timestamps = {{7, 8}};
-  data.payload = Bytes(1448, 'x');
-  Bytes data_ip = test::build(data);
+  SegmentSpec reply;
+  reply.key = {kFrontEnd, kClient, 80, 40000};
+  reply.flags = tcp_flag::kAck;
+  reply.window = 502;
+  reply.timestamps = {{7, 8}};
+  Bytes data_ip = make_data_segment(make_segment(reply), 0x200, Bytes(1448, 'x'), false);
   baton_be_flow bv{};
   bv.state = BATON_BE_ESTABLISHED;
   bv.xlate = x;

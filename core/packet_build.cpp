@@ -1,5 +1,7 @@
 #include "core/packet_build.hpp"
 
+#include <algorithm>
+
 namespace baton {
 
 namespace {
@@ -28,8 +30,9 @@ Bytes make_data_segment(ByteView header_template, uint32_t seq, ByteView payload
 }
 
 Bytes make_segment(const SegmentSpec& s) {
-  const size_t tcp_len = s.timestamps ? 32 : 20;
-  Bytes b(20 + tcp_len, 0);
+  const size_t sack_blocks = std::min<size_t>(s.sack.size(), s.timestamps ? 3 : 4);
+  const size_t options = (s.timestamps ? 12 : 0) + (sack_blocks ? 4 + 8 * sack_blocks : 0);
+  Bytes b(40 + options, 0);
   b[0] = 0x45;
   if (s.dont_fragment) b[6] = 0x40;
   b[8] = 64;  // TTL
@@ -40,15 +43,26 @@ Bytes make_segment(const SegmentSpec& s) {
   store16(b, 22, s.key.dport);
   store32(b, 24, s.seq);
   store32(b, 28, s.ack);
-  b[32] = static_cast<uint8_t>((tcp_len / 4) << 4);
+  b[32] = static_cast<uint8_t>(((20 + options) / 4) << 4);
   b[33] = s.flags;
   store16(b, 34, s.window);
+  size_t at = 40;
   if (s.timestamps) {
-    b[40] = b[41] = tcp_opt::kNop;
-    b[42] = tcp_opt::kTimestamp;
-    b[43] = 10;
-    store32(b, 44, s.timestamps->first);
-    store32(b, 48, s.timestamps->second);
+    b[at] = b[at + 1] = tcp_opt::kNop;
+    b[at + 2] = tcp_opt::kTimestamp;
+    b[at + 3] = 10;
+    store32(b, at + 4, s.timestamps->first);
+    store32(b, at + 8, s.timestamps->second);
+    at += 12;
+  }
+  if (sack_blocks) {
+    b[at] = b[at + 1] = tcp_opt::kNop;
+    b[at + 2] = tcp_opt::kSack;
+    b[at + 3] = static_cast<uint8_t>(2 + 8 * sack_blocks);
+    for (size_t i = 0; i < sack_blocks; ++i) {
+      store32(b, at + 4 + 8 * i, s.sack[i].first);
+      store32(b, at + 8 + 8 * i, s.sack[i].second);
+    }
   }
   return finish(std::move(b));
 }

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "core/bytes.hpp"
 #include "core/packet.hpp"
@@ -16,8 +17,8 @@ Bytes strip_payload(const TcpPacket& pkt);
 // number and payload; PSH is set when `push` is true.
 Bytes make_data_segment(ByteView header_template, uint32_t seq, ByteView payload, bool push);
 
-// A segment without payload, built from scratch: the given header fields, and a timestamp option (NOP,
-// NOP, TSval, TSecr) when asked for.
+// A segment without payload, built from scratch: the given header fields, a timestamp option (NOP, NOP,
+// TSval, TSecr) and SACK blocks (NOP, NOP, SACK) when asked for, as Linux lays them out.
 struct SegmentSpec {
   FlowKey key;
   uint32_t seq = 0;
@@ -25,6 +26,7 @@ struct SegmentSpec {
   uint8_t flags = 0;
   uint16_t window = 0;
   std::optional<std::pair<uint32_t, uint32_t>> timestamps;  // TSval, TSecr
+  std::vector<std::pair<uint32_t, uint32_t>> sack;          // up to 4 blocks (3 with timestamps)
   bool dont_fragment = false;
 };
 Bytes make_segment(const SegmentSpec& spec);

@@ -138,6 +138,29 @@ TEST(PacketBuild, StripPayloadAndDataSegment) {
   EXPECT_TRUE(d->ip_checksum_ok());
 }
 
+TEST(PacketBuild, SegmentWithTimestampsAndSackAsLinuxLaysThemOut) {
+  SegmentSpec spec;
+  spec.key = {test::kClient, test::kNode1, 40000, 80};
+  spec.seq = 7;
+  spec.ack = 9;
+  spec.flags = tcp_flag::kAck;
+  spec.window = 502;
+  spec.timestamps = {{100, 200}};
+  spec.sack = {{1, 2}, {3, 4}, {5, 6}, {7, 8}};  // one too many beside timestamps: 40 option bytes at most
+  Bytes b = make_segment(spec);
+  auto p = TcpPacket::parse(b);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->ip_checksum_ok());
+  EXPECT_TRUE(p->tcp_checksum_ok());
+  EXPECT_EQ(p->key(), spec.key);
+  EXPECT_EQ(p->tsval(), 100u);
+  EXPECT_EQ(p->tsecr(), 200u);
+  ASSERT_EQ(p->options().sack_blocks, 3u);
+  EXPECT_EQ(p->sack_blocks()[2], (std::pair<uint32_t, uint32_t>{5, 6}));
+  EXPECT_EQ(p->payload_size(), 0u);
+  EXPECT_EQ(p->window(), 502u);
+}
+
 TEST(PacketBuild, Reset) {
   FlowKey k{test::kClient, test::kNode1, 40000, 80};
   Bytes r = make_reset(k, 77);
