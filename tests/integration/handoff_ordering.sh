@@ -2,7 +2,7 @@
 # A connection costs the server nothing more through Baton than straight to its node: the client's
 # packets reach the serving kernel in the order the client sent them, across the switch from batond to
 # the kernel path (handed off: tc redirects; served locally: the stack). The same load three times,
-# hundreds of concurrent new connections (wrk), and node-local counters around each:
+# hundreds of concurrent new connections (wrk; 50 under NFQUEUE), and node-local counters around each:
 #   direct   node 2's content straight to node 2 (the reference);
 #   handoff  the same through node 1, handed off to node 2;
 #   local    node 1's own content through node 1, served by its nginx behind batond.
@@ -17,6 +17,10 @@ awk -F'\t' '$4 == "2" && $2 >= 65536 && $2 <= 1048576 {print $1}' "$BATON_CONTEN
 awk -F'\t' '$4 == "1" && $1 ~ /^\/n1\// {print $1}' "$BATON_CONTENT" > "$work/local"
 [ "$(wc -l < "$work/local")" -ge 2 ] || fail "too few node-1 paths"
 counters="TcpPassiveOpens TcpExtPAWSEstab TcpExtTCPTimeouts TcpOutRsts"
+# The NFQUEUE reference datapath carries every byte through user space, on the holder too: 200 connections
+# of up to 1 MiB would leave most of its run to the connections wrk aborts when it stops.
+conns=200
+[ "$BATON_DATAPATH" = nfqueue ] && conns=50
 
 # snapshot NODE FILE: the node's absolute counters (nstat -a: no history file shared between namespaces).
 snapshot() { ip netns exec "$(node_ns "$1")" nstat -asz $counters | awk 'NF >= 2 && $1 !~ /^#/ {print $1, $2}' > "$2"; }
@@ -33,9 +37,9 @@ load() {
     "tcp and dst host $(node_addr "$server") and dst port $BATON_PORT" > "$work/$name.tcpdump" 2>&1 &
   local dump=$!
   cleanup_hooks+=("kill $dump 2>/dev/null")
-  eventually 5 grep -q "listening on" "$work/$name.tcpdump" || fail "tcpdump did not start ($name)"
+  eventually 5 grep -qs "listening on" "$work/$name.tcpdump" || fail "tcpdump did not start ($name)"
   snapshot "$server" "$work/$name.before"
-  BATON_WRK_PATHS=$paths BATON_WRK_CLOSE=1 in_client wrk -t2 -c200 -d6s --timeout 10s \
+  BATON_WRK_PATHS=$paths BATON_WRK_CLOSE=1 in_client wrk -t2 -c"$conns" -d6s --timeout 10s \
     -s "$root/tests/integration/lib/mixed.lua" "http://$(node_addr "$target"):$BATON_PORT/" > "$work/$name.wrk" 2>&1 || {
     cat "$work/$name.wrk"; fail "wrk failed ($name)"; }
   wait_no_live_flows 20 || fail "flows left after the $name run"
@@ -50,8 +54,9 @@ load() {
 }
 
 problems=0
-# compare NAME: the run's counters per 1000 connections against direct's; a difference within 0.5 per
-# 1000 is a single stray event on a busy machine. Then the order of the client's segments.
+# compare NAME: the run's counters per 1000 connections against direct's, allowing a stray event or two on
+# a busy machine (0.5 per 1000, at least 2: the connections wrk aborts when it stops end in resets on
+# either path). Then the order of the client's segments.
 compare() {
   local name=$1 k verdict server=$2
   for k in TcpExtPAWSEstab TcpExtTCPTimeouts TcpOutRsts; do
@@ -60,7 +65,8 @@ compare() {
       -v hn="$(delta "$work/$name.before" "$work/$name.after" "$k")" \
       -v hc="$(delta "$work/$name.before" "$work/$name.after" TcpPassiveOpens)" -v name="$name" 'BEGIN {
         d = dc ? 1000 * dn / dc : 0; h = hc ? 1000 * hn / hc : 0
-        printf "%s: direct %.2f, %s %.2f per 1000 connections -> %s", k, d, name, h, (h <= d + 0.5) ? "ok" : "WORSE" }')
+        slack = hc ? 1000 * 2 / hc : 0; if (slack < 0.5) slack = 0.5
+        printf "%s: direct %.2f, %s %.2f per 1000 connections -> %s", k, d, name, h, (h <= d + slack) ? "ok" : "WORSE" }')
     echo "$verdict"
     [[ $verdict == *WORSE ]] && problems=$((problems + 1))
   done
@@ -80,7 +86,7 @@ handed0=$(counter frontend.handed_off); fwd0=$(counter frontend.packets_forwarde
 load handoff 1 2 "$work/remote"
 handed=$(( $(counter frontend.handed_off) - handed0 ))
 compare handoff 2
-[ "$handed" -gt 500 ] || fail "only $handed handoffs during the run"
+[ "$handed" -gt 100 ] || fail "only $handed handoffs during the run"
 if [ $ebpf = 1 ]; then
   gates=$(( $(counter fe_gate_opened) - gates0 )); fwd=$(( $(counter frontend.packets_forwarded) - fwd0 ))
   echo "handoff: gates opened for $gates of $handed handoffs; packets batond forwarded itself: $fwd"
@@ -92,7 +98,7 @@ local0=$(counter frontend.served_locally); rel0=$(counter fe_released)
 load local 1 1 "$work/local"
 served=$(( $(counter frontend.served_locally) - local0 ))
 compare local 1
-[ "$served" -gt 500 ] || fail "only $served requests served locally during the run"
+[ "$served" -gt 100 ] || fail "only $served requests served locally during the run"
 if [ $ebpf = 1 ]; then
   # Most are released by tc at their next packet once drained; one that sends nothing more after its
   # last packet through batond is forgotten by batond a second later. Either way nothing is left.
