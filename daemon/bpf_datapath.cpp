@@ -362,12 +362,14 @@ void BpfDatapath::program_frontend(const Action& action) {
   // tells tc everything else through baton_fe_handoffs.
   if (const auto* w = std::get_if<WatchFlow>(&action)) {
     baton_flow_key key = to_abi(w->key);
+    // An earlier connection's handoff first: it must never meet the new flow's count (a local one with
+    // nothing released would let tc forget the new flow at once).
+    bpf_map_delete_elem(progs_->fe_handoffs_fd(), &key);
     baton_fe_flow v{};
     if (int err = bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_ANY)) {
       ++program_errors_;
       spdlog::warn("bpf: flow map update failed: {}", std::strerror(-err));
     }
-    bpf_map_delete_elem(progs_->fe_handoffs_fd(), &key);
     Gate g;
     g.generation = ++generations_;
     gates_[w->key] = g;
