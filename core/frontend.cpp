@@ -30,6 +30,15 @@ size_t Frontend::live_flows() const {
   return n;
 }
 
+namespace {
+// Everything the segment says went to the back end in the handoff request (which it replays): no FIN or
+// RST, and no byte past the request.
+bool in_handoff_request(const FeFlow& f, const TcpPacket& pkt) {
+  return !pkt.has(tcp_flag::kFin) && !pkt.has(tcp_flag::kRst) &&
+         seq_after_eq(f.request_end, pkt.seq() + static_cast<uint32_t>(pkt.payload_size()));
+}
+}  // namespace
+
 Frontend::Iter Frontend::forget(Iter it, Actions& out) {
   // Served here, or given up before the handshake ended: the local stack has the flow from now on.
   const FeFlow& f = it->second;
@@ -171,8 +180,7 @@ void Frontend::on_pending_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, 
   // What the client acknowledges tells how far the back end's answer already got to it.
   if (pkt.has(tcp_flag::kAck) && seq_before(f.client_acked, pkt.ack())) f.client_acked = pkt.ack();
   // Data already in the handoff request is a duplicate; anything else waits for the handoff ack.
-  if (pkt.payload_size() > 0 && !pkt.has(tcp_flag::kFin) && !pkt.has(tcp_flag::kRst) &&
-      seq_after_eq(f.request_end, pkt.seq() + static_cast<uint32_t>(pkt.payload_size()))) {
+  if (pkt.payload_size() > 0 && in_handoff_request(f, pkt)) {
     ++counters_.duplicates_dropped;
     out.push_back(drop(id));
     return;
@@ -389,9 +397,7 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
     const uint32_t end = pkt->seq() + pkt->seq_len();
     if (seq_before(client_next, end)) client_next = end;
     reset = reset || pkt->has(tcp_flag::kRst);
-    bool replayed = !pkt->has(tcp_flag::kFin) && !pkt->has(tcp_flag::kRst) &&
-                    seq_after_eq(f.request_end, pkt->seq() + static_cast<uint32_t>(pkt->payload_size()));
-    if (replayed) {
+    if (in_handoff_request(f, *pkt)) {
       out.push_back(drop(h.id));
     } else {
       forward(f, h.id, h.bytes, out, /*shut_window=*/true);
