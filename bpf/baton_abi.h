@@ -80,6 +80,70 @@ struct baton_fe_handoff {
 	__u32 flags;
 };
 
+/*
+ * Kernel triage (front end): tc follows a new connection itself from its SYN, and gives it to user space
+ * only when its first request needs a decision the kernel cannot make. It records the SYN and what the
+ * stack's SYN/ACK granted, absorbs the client's bare handshake ACK (the request segment that follows
+ * carries the same acknowledgement, so the stack stays in SYN_RECV until it arrives), and reads the
+ * request line of the first segment: content this node serves goes to the local stack untouched and the
+ * flow is forgotten; anything else (another node's content, a request line that is not all in this
+ * segment, an odd method or target) becomes a baton_fe_flow counted through the gate, and batond takes
+ * the flow over from this record.
+ */
+#define BATON_SYN_MAX 80 /* an IPv4 header without options (20) + the largest TCP header (60) */
+
+/* baton_fe_triage.flags */
+#define BATON_TRIAGE_SYNACK_SEEN  (1u << 0) /* the synack fields hold the stack's answer to this SYN */
+#define BATON_TRIAGE_CLIENT_ACKED (1u << 1) /* the client's handshake ACK came (and was absorbed) */
+
+struct baton_fe_triage {
+	__u64 last_ns;
+	__u32 client_isn;
+	__u32 flags;
+	/* The stack's SYN/ACK, as baton_event reports one. */
+	__u32 isn1;
+	__u32 tsval;
+	__u16 mss;
+	__u8 has_timestamp;
+	__u8 wscale; /* 0xff: no window scale option */
+	__u8 sack_permitted;
+	__u8 pad;
+	__u16 window;
+	__u16 syn_len;
+	__u8 syn[BATON_SYN_MAX]; /* the client's SYN, IPv4 header first */
+	__u8 pad2[6];
+};
+
+/*
+ * The content map as tc sees it (an LPM trie over the request path's bytes): whether this node serves a
+ * path itself. Paths are matched on their first BATON_PATH_MAX bytes; a rule longer than that is
+ * entered cut to that length and marked unsure, so that user space decides every path it could match.
+ */
+#define BATON_PATH_MAX 64
+
+struct baton_content_key {
+	__u32 prefixlen; /* in bits */
+	__u8 path[BATON_PATH_MAX];
+};
+
+/* baton_content.flags */
+#define BATON_CONTENT_LOCAL  (1u << 0) /* served here: this node holds it, or no node is configured */
+#define BATON_CONTENT_UNSURE (1u << 1) /* a longer rule was cut to fit: user space decides */
+#define BATON_CONTENT_WIDE   (1u << 2) /* a holder's node id is 64 or more: holders is incomplete */
+
+struct baton_content {
+	__u64 holders; /* bit n: node n holds the content (ids below 64) */
+	__u32 flags;
+	__u32 pad;
+};
+
+/* baton_runtime: switches batond sets while it runs, indexed by these. */
+enum baton_runtime_switch {
+	BATON_RT_TRIAGE =
+		0, /* 1: tc triages new connections (batond runs and takes over what tc cannot decide) */
+	BATON_RT_MAX,
+};
+
 enum baton_be_state {
 	BATON_BE_CAPTURE = 1,	  /* SYN replayed: capture the stack's SYN/ACK, never send it */
 	BATON_BE_ESTABLISHED = 2, /* rewrite replies to the client; watch for the close */
@@ -147,6 +211,12 @@ enum baton_counter {
 	BATON_CNT_FE_GATE_OPENED,  /* handed-off flows that tc took over once batond had drained them */
 	BATON_CNT_FE_RELEASED, /* flows served locally that tc gave to the stack once batond had drained them
 				*/
+	BATON_CNT_FE_TRIAGED,  /* new connections tc followed from their SYN (kernel triage) */
+	BATON_CNT_FE_TRIAGE_LOCAL, /* ... whose first request tc gave to the local stack itself */
+	BATON_CNT_FE_TRIAGE_SLOW,  /* ... whose first request tc gave to batond to decide */
+	BATON_CNT_FE_TRIAGE_FULL,  /* SYNs sent to batond because the triage map was full */
+	BATON_CNT_FE_ACK_ABSORBED, /* bare handshake ACKs of triaged flows, not passed on (see
+				      baton_fe_triage) */
 	BATON_CNT_MAX,
 };
 
@@ -221,6 +291,28 @@ BATON_ABI_AT(baton_event, wscale, 35);
 BATON_ABI_AT(baton_event, sack_permitted, 36);
 BATON_ABI_AT(baton_event, pad, 37);
 BATON_ABI_AT(baton_event, window, 38);
+BATON_ABI_ASSERT(sizeof(struct baton_fe_triage) == 120, "baton_fe_triage size");
+BATON_ABI_AT(baton_fe_triage, last_ns, 0);
+BATON_ABI_AT(baton_fe_triage, client_isn, 8);
+BATON_ABI_AT(baton_fe_triage, flags, 12);
+BATON_ABI_AT(baton_fe_triage, isn1, 16);
+BATON_ABI_AT(baton_fe_triage, tsval, 20);
+BATON_ABI_AT(baton_fe_triage, mss, 24);
+BATON_ABI_AT(baton_fe_triage, has_timestamp, 26);
+BATON_ABI_AT(baton_fe_triage, wscale, 27);
+BATON_ABI_AT(baton_fe_triage, sack_permitted, 28);
+BATON_ABI_AT(baton_fe_triage, pad, 29);
+BATON_ABI_AT(baton_fe_triage, window, 30);
+BATON_ABI_AT(baton_fe_triage, syn_len, 32);
+BATON_ABI_AT(baton_fe_triage, syn, 34);
+BATON_ABI_AT(baton_fe_triage, pad2, 114);
+BATON_ABI_ASSERT(sizeof(struct baton_content_key) == 4 + BATON_PATH_MAX, "baton_content_key size");
+BATON_ABI_AT(baton_content_key, prefixlen, 0);
+BATON_ABI_AT(baton_content_key, path, 4);
+BATON_ABI_ASSERT(sizeof(struct baton_content) == 16, "baton_content size");
+BATON_ABI_AT(baton_content, holders, 0);
+BATON_ABI_AT(baton_content, flags, 8);
+BATON_ABI_AT(baton_content, pad, 12);
 #undef BATON_ABI_AT
 
 #endif /* BATON_ABI_H */

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * tc clsact egress on the service interface.
- *   Front end: the stack's SYN/ACK to a watched flow is reported to batond (ISN1, options granted) and
- *   sent; after a handoff, the stack's SYN/ACK retransmissions are dropped (the client hears only the
- *   back end from then on).
- *   Back end: the stack's SYN/ACK to a replayed SYN is captured (reported, never sent); a reset from the
- *   stack means nothing listens, a bare ACK that an old TIME_WAIT holds the 4-tuple (both reported,
- *   dropped); established replies are translated (source, seq, TSval, window) and go straight to the
- *   client; FIN/RST are tracked.
+ *   Front end: the stack's SYN/ACK to a triaged flow is recorded in its triage entry, to a watched flow
+ *   reported to batond (ISN1, options granted), and sent; after a handoff, the stack's SYN/ACK
+ * retransmissions are dropped (the client hears only the back end from then on). Back end: the stack's
+ * SYN/ACK to a replayed SYN is captured (reported, never sent); a reset from the stack means nothing listens,
+ * a bare ACK that an old TIME_WAIT holds the 4-tuple (both reported, dropped); established replies are
+ * translated (source, seq, TSval, window) and go straight to the client; FIN/RST are tracked.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -36,12 +35,34 @@ static __always_inline void report_synack(__u32 type, const struct baton_flow_ke
 	emit(&ev);
 }
 
+/* The stack's SYN/ACK to a connection tc triages: what batond needs should it take the flow over. */
+static __always_inline int triage_synack(struct baton_fe_triage *t, const struct pkt *p)
+{
+	if (t->flags & BATON_TRIAGE_CLIENT_ACKED) {
+		/* A retransmission after the client's ACK (absorbed): see the same case below. */
+		count(BATON_CNT_FE_SYNACK_DROPPED, 1);
+		return TC_ACT_SHOT;
+	}
+	t->isn1 = p->seq;
+	t->tsval = p->tsval;
+	t->has_timestamp = p->ts_off ? 1 : 0;
+	t->wscale = p->wscale;
+	t->mss = p->mss;
+	t->sack_permitted = p->sack_permitted;
+	t->window = p->window;
+	/* Fields before the flag: ingress reads them once it sees the flag. */
+	__sync_fetch_and_or(&t->flags, BATON_TRIAGE_SYNACK_SEEN);
+	count(BATON_CNT_FE_SYNACK_SEEN, 1);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int baton_egress(struct __sk_buff *skb)
 {
 	struct baton_flow_key key = {};
 	struct baton_fe_flow *fe;
 	struct baton_be_flow *be;
+	struct baton_fe_triage *t;
 	struct pkt p = {};
 	int synack;
 	int rc = parse_packet(skb, &p);
@@ -102,6 +123,9 @@ int baton_egress(struct __sk_buff *skb)
 	}
 
 	if (synack) {
+		t = bpf_map_lookup_elem(&baton_fe_triage, &key);
+		if (t && p.ack == t->client_isn + 1)
+			return triage_synack(t, &p);
 		fe = bpf_map_lookup_elem(&baton_fe_flows, &key);
 		if (fe && !(fe->gate & BATON_GATE_OPEN) && !(fe->flags & BATON_FE_CLIENT_ACKED)) {
 			report_synack(BATON_EV_FE_SYNACK, &key, &p);

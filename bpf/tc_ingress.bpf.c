@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * tc clsact ingress on the service interface.
- *   Front end: a handed-off flow's client packets are translated (destination, ack, SACK, TSecr) and
- *   redirected to the back end; SYNs and packets of flows being decided are marked for batond (iptables
- *   queues marked packets to NFQUEUE); everything else passes untouched.
+ *   Front end: a new connection is triaged here (its SYN recorded, its bare handshake ACK absorbed, the
+ *   request line of its first segment matched against the content map): local content goes to the stack
+ *   untouched, everything else to batond. Packets of flows batond decides are marked for it (iptables
+ *   queues marked packets to NFQUEUE); a handed-off flow's client packets are translated (destination,
+ *   ack, SACK, TSecr) and redirected to the back end; everything else passes untouched.
  *   Back end: forwarded client packets of a replayed connection pass to the stack; FIN/RST are tracked
  *   so that batond learns when the flow is over.
  */
@@ -13,6 +15,7 @@
 
 #include "baton_abi.h"
 #include "lib/close.h"
+#include "lib/http.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/rewrite.h"
@@ -126,12 +129,115 @@ static __always_inline int frontend_packet(struct __sk_buff *skb, struct pkt *p,
 	return forward(skb, p, f);
 }
 
+/**
+ * triage_syn() - a new connection: record its SYN and let the stack answer, or leave it to batond.
+ * A SYN with data (TCP Fast Open) or IP options goes to batond, which handles every SYN it is given.
+ */
+static __always_inline int triage_syn(struct __sk_buff *skb, const struct pkt *p,
+				      const struct baton_flow_key *key)
+{
+	struct baton_fe_triage *t = bpf_map_lookup_elem(&baton_fe_triage, key);
+	struct baton_scratch *s;
+	__u32 syn_len = p->tcp_off - p->ip_off + p->tcp_hdr_len;
+
+	if (t && t->client_isn == p->seq) {
+		/* A retransmission: the stack answers it again until the client's ACK came, which needs
+		 * no second answer. */
+		t->last_ns = bpf_ktime_get_ns();
+		return (t->flags & BATON_TRIAGE_CLIENT_ACKED) ? TC_ACT_SHOT : TC_ACT_OK;
+	}
+	if (!runtime_switch(BATON_RT_TRIAGE) || p->payload_len || p->tcp_off - p->ip_off != 20 ||
+	    syn_len > BATON_SYN_MAX)
+		return mark_slow(skb, 0);
+	s = scratch();
+	if (!s)
+		return mark_slow(skb, 0);
+	__builtin_memset(&s->triage, 0, sizeof(s->triage));
+	s->triage.last_ns = bpf_ktime_get_ns();
+	s->triage.client_isn = p->seq;
+	s->triage.wscale = 0xff;
+	s->triage.syn_len = syn_len;
+	if (bpf_skb_load_bytes(skb, p->ip_off, s->triage.syn, syn_len & 0x7f))
+		return mark_slow(skb, 0);
+	if (bpf_map_update_elem(&baton_fe_triage, key, &s->triage, BPF_ANY)) {
+		count(BATON_CNT_FE_TRIAGE_FULL, 1);
+		return mark_slow(skb, 0);
+	}
+	count(BATON_CNT_FE_TRIAGED, 1);
+	return TC_ACT_OK;
+}
+
+/**
+ * triage_to_batond() - the first request needs user space: the flow becomes one batond decides (its
+ * gate counts from this packet on); batond finds the SYN and SYN/ACK in the triage record.
+ */
+static __always_inline int triage_to_batond(struct __sk_buff *skb, struct pkt *p,
+					    const struct baton_flow_key *key)
+{
+	struct baton_fe_flow v = {};
+	struct baton_fe_flow *f;
+
+	v.flags = BATON_FE_CLIENT_ACKED;
+	v.last_ns = bpf_ktime_get_ns();
+	/* An earlier connection's handoff on the tuple must never meet this flow's count. */
+	bpf_map_delete_elem(&baton_fe_handoffs, key);
+	if (bpf_map_update_elem(&baton_fe_flows, key, &v, BPF_NOEXIST)) {
+		f = bpf_map_lookup_elem(&baton_fe_flows, key);
+		if (!f) {
+			/* No room for one more flow to decide: this node serves it. */
+			bpf_map_delete_elem(&baton_fe_triage, key);
+			count(BATON_CNT_FE_TRIAGE_FULL, 1);
+			return TC_ACT_OK;
+		}
+		return frontend_packet(skb, p, key, f); /* another CPU switched it first */
+	}
+	f = bpf_map_lookup_elem(&baton_fe_flows, key);
+	if (!f)
+		return TC_ACT_OK;
+	count(BATON_CNT_FE_TRIAGE_SLOW, 1);
+	return frontend_packet(skb, p, key, f);
+}
+
+/* A packet of a connection tc triages (see struct baton_fe_triage). */
+static __always_inline int triage_packet(struct __sk_buff *skb, struct pkt *p,
+					 const struct baton_flow_key *key, struct baton_fe_triage *t)
+{
+	t->last_ns = bpf_ktime_get_ns();
+	if (p->flags & TCP_FLAG_RST_BIT) {
+		bpf_map_delete_elem(&baton_fe_triage, key);
+		return TC_ACT_OK;
+	}
+	/* Not the handshake we saw answered: the stack judges it. */
+	if (!(t->flags & BATON_TRIAGE_SYNACK_SEEN) || !(p->flags & TCP_FLAG_ACK_BIT) || p->ack != t->isn1 + 1)
+		return TC_ACT_OK;
+	if (p->payload_len == 0) {
+		if (p->flags & TCP_FLAG_FIN_BIT) {
+			/* Closed before any request: nothing to decide, the stack ends it. */
+			bpf_map_delete_elem(&baton_fe_triage, key);
+			return TC_ACT_OK;
+		}
+		/* The bare handshake ACK: the request segment carries the same acknowledgement, and until it
+		 * comes the stack must not hand the connection to the web server. */
+		if (!(t->flags & BATON_TRIAGE_CLIENT_ACKED))
+			__sync_fetch_and_or(&t->flags, BATON_TRIAGE_CLIENT_ACKED);
+		count(BATON_CNT_FE_ACK_ABSORBED, 1);
+		return TC_ACT_SHOT;
+	}
+	if (p->seq == t->client_isn + 1 && request_is_local(skb, p)) {
+		bpf_map_delete_elem(&baton_fe_triage, key);
+		count(BATON_CNT_FE_TRIAGE_LOCAL, 1);
+		return TC_ACT_OK;
+	}
+	return triage_to_batond(skb, p, key);
+}
+
 SEC("tc")
 int baton_ingress(struct __sk_buff *skb)
 {
 	struct baton_flow_key key = {};
 	struct baton_fe_flow *fe;
 	struct baton_be_flow *be;
+	struct baton_fe_triage *t;
 	struct pkt p = {};
 	int rc = parse_packet(skb, &p);
 
@@ -163,7 +269,10 @@ int baton_ingress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	if ((p.flags & TCP_FLAG_SYN_BIT) && !(p.flags & TCP_FLAG_ACK_BIT))
-		return mark_slow(skb, 0);
+		return triage_syn(skb, &p, &key);
+	t = bpf_map_lookup_elem(&baton_fe_triage, &key);
+	if (t)
+		return triage_packet(skb, &p, &key, t);
 	return TC_ACT_OK;
 }
 

@@ -4,7 +4,12 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "baton_abi.h"
+#include "core/bytes.hpp"
+#include "core/content_prefixes.hpp"
 #include "core/packet.hpp"
 #include "core/translate.hpp"
 
@@ -44,6 +49,58 @@ inline Translation from_abi(const baton_xlate& x) {
   (void)pad;
   return Translation{ntohl(frontend_addr), ntohl(backend_addr), isn1,          isn2, ts_offset,
                      timestamps != 0,      frontend_wscale,     backend_wscale};
+}
+
+// One entry of the kernel's content trie (prefix lengths in bits, as the LPM trie counts them).
+struct ContentEntryAbi {
+  baton_content_key key;
+  baton_content value;
+};
+
+inline ContentEntryAbi to_abi(const PrefixEntry& e) {
+  const auto& [prefix, local, unsure, holders, wide] = e;
+  ContentEntryAbi a{};
+  const size_t n = std::min<size_t>(prefix.size(), BATON_PATH_MAX);
+  a.key.prefixlen = static_cast<uint32_t>(8 * n);
+  std::memcpy(a.key.path, prefix.data(), n);
+  a.value = baton_content{holders,
+                          (local ? BATON_CONTENT_LOCAL : 0u) | (unsure ? BATON_CONTENT_UNSURE : 0u) |
+                              (wide ? BATON_CONTENT_WIDE : 0u),
+                          /*pad=*/0};
+  return a;
+}
+
+// What tc recorded of a connection it triaged: the client's SYN and the stack's SYN/ACK.
+struct TriageRecord {
+  Bytes syn;
+  std::optional<SynAckFacts> synack;  // none when tc never saw it
+  uint32_t client_isn = 0;
+  bool client_acked = false;
+  uint64_t last_ns = 0;
+};
+
+inline TriageRecord from_abi(const baton_fe_triage& t) {
+  const auto& [last_ns, client_isn, flags, isn1, tsval, mss, has_timestamp, wscale, sack_permitted, pad,
+               window, syn_len, syn, pad2] = t;
+  (void)pad;
+  (void)pad2;
+  TriageRecord r;
+  r.syn.assign(syn, syn + std::min<size_t>(syn_len, BATON_SYN_MAX));
+  r.client_isn = client_isn;
+  r.client_acked = (flags & BATON_TRIAGE_CLIENT_ACKED) != 0;
+  r.last_ns = last_ns;
+  if (flags & BATON_TRIAGE_SYNACK_SEEN) {
+    SynAckFacts f;
+    f.seq = isn1;
+    f.ack = client_isn + 1;
+    if (has_timestamp) f.tsval = tsval;
+    if (wscale != 0xff) f.wscale = wscale;
+    if (mss) f.mss = mss;
+    f.sack_permitted = sack_permitted != 0;
+    f.window = window;
+    r.synack = f;
+  }
+  return r;
 }
 
 }  // namespace baton

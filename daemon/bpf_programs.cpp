@@ -49,6 +49,7 @@ void configure(Skel* s, const BpfLoadOptions& o) {
   bpf_map__set_max_entries(s->maps.baton_fe_flows, o.max_flows);
   bpf_map__set_max_entries(s->maps.baton_fe_handoffs, o.max_flows);
   bpf_map__set_max_entries(s->maps.baton_be_flows, o.max_flows);
+  bpf_map__set_max_entries(s->maps.baton_fe_triage, o.max_flows);
 }
 }  // namespace
 
@@ -175,6 +176,15 @@ int BpfPrograms::fe_handoffs_fd() const {
 }
 int BpfPrograms::be_flows_fd() const {
   return bpf_map__fd(ingress_->maps.baton_be_flows);
+}
+int BpfPrograms::fe_triage_fd() const {
+  return bpf_map__fd(ingress_->maps.baton_fe_triage);
+}
+int BpfPrograms::content_fd() const {
+  return bpf_map__fd(ingress_->maps.baton_content);
+}
+int BpfPrograms::runtime_fd() const {
+  return bpf_map__fd(ingress_->maps.baton_runtime);
 }
 int BpfPrograms::counters_fd() const {
   return bpf_map__fd(ingress_->maps.baton_counters);

@@ -42,6 +42,9 @@ class BpfPrograms {
   int fe_flows_fd() const;
   int fe_handoffs_fd() const;
   int be_flows_fd() const;
+  int fe_triage_fd() const;
+  int content_fd() const;
+  int runtime_fd() const;
   int counters_fd() const;
   int events_fd() const;
   int ingress_prog_fd() const;

@@ -38,6 +38,37 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } baton_be_flows SEC(".maps");
 
+/*
+ * New connections tc follows itself (see struct baton_fe_triage). A plain hash: when full, a SYN goes to
+ * batond as before rather than evicting another connection's record.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct baton_flow_key);
+	__type(value, struct baton_fe_triage);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} baton_fe_triage SEC(".maps");
+
+/* The content map, for triage (batond fills it from its config at start). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__type(key, struct baton_content_key);
+	__type(value, struct baton_content);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} baton_content SEC(".maps");
+
+/* Indexed by enum baton_runtime_switch; 0 (off) until batond says otherwise. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BATON_RT_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} baton_runtime SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, BATON_CNT_MAX);
@@ -76,6 +107,13 @@ static __always_inline void emit(const struct baton_event *ev)
 {
 	if (bpf_ringbuf_output(&baton_events, (void *)ev, sizeof(*ev), 0))
 		count(BATON_CNT_EVENT_LOST, 1);
+}
+
+static __always_inline int runtime_switch(__u32 which)
+{
+	__u32 *v = bpf_map_lookup_elem(&baton_runtime, &which);
+
+	return v && *v;
 }
 
 /* Load-time configuration (rodata), set by batond before the object is loaded. */
