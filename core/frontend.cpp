@@ -139,13 +139,15 @@ void Frontend::on_handshake_ack(FeFlow& f, PacketId id, const TcpPacket& pkt, ui
     return;
   }
   f.state = FeState::kHolding;
-  f.ack = strip_payload(pkt);
+  // The segment may carry the request too, even a later part of it (the bare ACK was lost, or absorbed
+  // by the kernel datapath, and segments reordered): the ACK the back end replays sits before any data.
+  f.ack = bare_ack(pkt, f.client_isn + 1);
   f.client_tsval = pkt.tsval().value_or(0);
   f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
   hold(f, id, pkt.bytes());
   f.request.add(pkt.seq(), pkt.payload());
   try_decide(f, now_ms, out);
-  if (pkt.has(tcp_flag::kFin)) finish_on_fin(f, out);
+  if (pkt.has(tcp_flag::kFin)) finish_on_fin(f, pkt.seq() + static_cast<uint32_t>(pkt.payload_size()), out);
 }
 
 void Frontend::on_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out) {
@@ -161,7 +163,7 @@ void Frontend::on_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uin
     hold(f, id, pkt.bytes());
     f.request.add(pkt.seq(), pkt.payload());
     try_decide(f, now_ms, out);
-    finish_on_fin(f, out);
+    finish_on_fin(f, pkt.seq() + static_cast<uint32_t>(pkt.payload_size()), out);
     return;
   }
   if (!f.request.add(pkt.seq(), pkt.payload())) {
@@ -174,6 +176,7 @@ void Frontend::on_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uin
   hold(f, id, pkt.bytes());
   if (pkt.tsval()) f.client_tsval = *pkt.tsval();
   try_decide(f, now_ms, out);
+  if (f.client_fin) finish_on_fin(f, *f.client_fin, out);  // the segment filled the gap before the FIN
 }
 
 void Frontend::on_pending_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, Actions& out) {
@@ -230,6 +233,32 @@ Actions Frontend::on_synack_seen(const FlowKey& key, const SynAckFacts& facts, u
   f.client_acked = facts.seq + 1;
   f.synack_tsval = facts.tsval.value_or(0);
   return {};
+}
+
+Actions Frontend::on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts& synack, uint64_t now_ms) {
+  Actions out;
+  Bytes copy(syn.begin(), syn.end());
+  auto pkt = TcpPacket::parse(copy);
+  auto it = flows_.find(key);
+  if (it != flows_.end()) {
+    // An earlier connection on the tuple that the datapath no longer tracks: over.
+    for (const auto& h : it->second.held)
+      out.push_back(drop(h.id));
+    flows_.erase(it);
+  }
+  if (!pkt || pkt->key() != key || !pkt->has(tcp_flag::kSyn) || flows_.size() >= cfg_.max_flows) {
+    if (pkt && flows_.size() >= cfg_.max_flows) ++counters_.table_full;
+    // Nothing to decide with: the local stack has the connection once the datapath drained it.
+    out.push_back(ForgetFlow{FlowRole::kFrontend, key, true});
+    return out;
+  }
+  start_flow(key, pkt->bytes(), pkt->seq(), now_ms);
+  on_synack_seen(key, synack, now_ms);
+  if (flows_.at(key).state != FeState::kSynAckSeen) {
+    flows_.erase(key);
+    out.push_back(ForgetFlow{FlowRole::kFrontend, key, true});
+  }
+  return out;
 }
 
 void Frontend::adopt(const FlowKey& key, NodeId backend, const Translation& xlate, uint64_t now_ms) {
@@ -298,7 +327,10 @@ void Frontend::ack_held(FeFlow& f, Actions& out) {
   f.acked_to = end;
 }
 
-void Frontend::finish_on_fin(FeFlow& f, Actions& out) {
+void Frontend::finish_on_fin(FeFlow& f, uint32_t fin_seq, Actions& out) {
+  f.client_fin = fin_seq;
+  // Segments before the FIN still missing (reordered) may complete the request yet: wait for them.
+  if (seq_before(f.request.contiguous_end(), fin_seq)) return;
   if (f.state == FeState::kHolding && !f.finished) serve_locally(f, out);
 }
 

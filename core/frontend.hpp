@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -47,8 +48,9 @@ struct FeFlow {
   uint32_t client_acked = 0;  // the highest acknowledgement from the client (our sequence space)
   Bytes ack;                  // the handshake-completing ACK, headers only
   Reassembly request;
-  std::vector<HeldPacket> held;  // verdicts pending, in arrival order
-  uint32_t request_end = 0;      // client sequence number past the bytes sent in the handoff request
+  std::vector<HeldPacket> held;        // verdicts pending, in arrival order
+  uint32_t request_end = 0;            // client sequence number past the bytes sent in the handoff request
+  std::optional<uint32_t> client_fin;  // the client's FIN arrived while holding, at this sequence number
   NodeId backend = 0;
   Translation xlate;
   std::string path;
@@ -103,6 +105,11 @@ class Frontend {
   // The same knowledge when the datapath only reports it (the eBPF datapath sends the SYN/ACK itself).
   // `key` is client -> this node.
   Actions on_synack_seen(const FlowKey& key, const SynAckFacts& facts, uint64_t now_ms);
+  // A connection the kernel datapath followed from its SYN until its first request needed a decision
+  // (kernel triage): what the flow would have learned from its SYN and SYN/ACK, before its packets come.
+  // The datapath tracks the flow already (no WatchFlow); the client's bare handshake ACK was absorbed,
+  // so the first packet after this is a request segment, which completes the handshake as well.
+  Actions on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts& synack, uint64_t now_ms);
   // Takes over a flow an earlier batond handed off and left in the kernel datapath (a restart).
   void adopt(const FlowKey& key, NodeId backend, const Translation& xlate, uint64_t now_ms);
   // The datapath saw packets of an offloaded flow (they never came to user space): not idle.
@@ -137,8 +144,9 @@ class Frontend {
   void forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out, bool shut_window = false);
   void ack_held(FeFlow& f, Actions& out);
   void abort_pending(FeFlow& f, Actions& out);
-  // The client's FIN arrived while we hold its request: if that did not complete it, serve locally.
-  void finish_on_fin(FeFlow& f, Actions& out);
+  // The client's FIN (ending at `fin_seq`) arrived while we hold its request: once every byte before it
+  // is here, if that did not complete the request, serve locally.
+  void finish_on_fin(FeFlow& f, uint32_t fin_seq, Actions& out);
   void hold(FeFlow& f, PacketId id, ByteView bytes) {
     f.held.push_back({id, Bytes(bytes.begin(), bytes.end())});
   }

@@ -20,6 +20,15 @@ Bytes strip_payload(const TcpPacket& pkt) {
   return finish(Bytes(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(pkt.payload_offset())));
 }
 
+Bytes bare_ack(const TcpPacket& pkt, uint32_t seq) {
+  ByteView all = pkt.bytes();
+  Bytes b(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(pkt.payload_offset()));
+  const size_t l4 = size_t{b[0] & 0x0fu} * 4;
+  store32(b, l4 + 4, seq);
+  b[l4 + 13] &= static_cast<uint8_t>(~(tcp_flag::kFin | tcp_flag::kPsh));
+  return finish(std::move(b));
+}
+
 Bytes make_data_segment(ByteView header_template, uint32_t seq, ByteView payload, bool push) {
   Bytes b(header_template.begin(), header_template.end());
   b.insert(b.end(), payload.begin(), payload.end());

@@ -13,6 +13,10 @@ namespace baton {
 // A copy of the packet's IPv4 + TCP headers without payload (lengths and checksums fixed).
 Bytes strip_payload(const TcpPacket& pkt);
 
+// The packet's headers as a bare ACK at sequence number `seq`: no payload, FIN and PSH cleared (lengths
+// and checksums fixed).
+Bytes bare_ack(const TcpPacket& pkt, uint32_t seq);
+
 // A data segment on the headers of `header_template` (which carries no payload) with the given sequence
 // number and payload; PSH is set when `push` is true.
 Bytes make_data_segment(ByteView header_template, uint32_t seq, ByteView payload, bool push);

@@ -52,6 +52,16 @@ const char* counter_name(int i) {
       return "fe_gate_opened";
     case BATON_CNT_FE_RELEASED:
       return "fe_released";
+    case BATON_CNT_FE_TRIAGED:
+      return "fe_triaged";
+    case BATON_CNT_FE_TRIAGE_LOCAL:
+      return "fe_triage_local";
+    case BATON_CNT_FE_TRIAGE_SLOW:
+      return "fe_triage_slow";
+    case BATON_CNT_FE_TRIAGE_FULL:
+      return "fe_triage_full";
+    case BATON_CNT_FE_ACK_ABSORBED:
+      return "fe_ack_absorbed";
     default:
       return "unknown";
   }
@@ -84,6 +94,7 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
   if (!progs) return make_error(progs.error());
   progs_ = std::move(*progs);
   adopt_pinned_flows();
+  load_content();
   events_ = ring_buffer__new(progs_->events_fd(), &BpfDatapath::on_event, this, nullptr);
   if (!events_) {
     stop();
@@ -93,6 +104,7 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
   // and both can arrive within one batch of queue reads.
   auto in_order = [this, handler = std::move(handler)](const DatapathPacket& p) {
     if (events_) ring_buffer__consume(events_);
+    take_over_triaged(p);
     note_counted(p);
     handler(p);
     flush();
@@ -105,6 +117,7 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
     stop();
     return s;
   }
+  set_triage(opts_.triage);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   for (int fd : {slow_.fd(), ring_buffer__epoll_fd(events_)}) {
     epoll_event ev{};
@@ -131,6 +144,82 @@ std::vector<baton_flow_key> keys_of(int fd) {
   return keys;
 }
 }  // namespace
+
+void BpfDatapath::set_triage(bool on) {
+  // Off first, then empty (tc adds no record meanwhile); on only once empty: no record of an earlier
+  // run (or of a time user space carried everything) may meet a connection that is past its handshake.
+  const int fd = progs_->fe_triage_fd();
+  uint32_t key = BATON_RT_TRIAGE;
+  uint32_t value = 0;
+  if (bpf_map_update_elem(progs_->runtime_fd(), &key, &value, BPF_ANY) != 0) ++program_errors_;
+  for (const auto& k : keys_of(fd))
+    bpf_map_delete_elem(fd, &k);
+  value = on && content_loaded_ ? 1 : 0;
+  if (value && bpf_map_update_elem(progs_->runtime_fd(), &key, &value, BPF_ANY) != 0) ++program_errors_;
+  triage_on_ = value != 0;
+}
+
+void BpfDatapath::load_content() {
+  // All or nothing: a trie missing a longer rule would let tc serve locally what another node holds.
+  content_loaded_ = false;
+  if (!opts_.triage) return;
+  const auto entries = prefix_entries(opts_.content, opts_.self, BATON_PATH_MAX);
+  for (const PrefixEntry& e : entries) {
+    ContentEntryAbi a = to_abi(e);
+    if (int err = bpf_map_update_elem(progs_->content_fd(), &a.key, &a.value, BPF_ANY)) {
+      spdlog::warn(
+          "bpf: content map entry '{}' not loaded ({}): kernel triage off, batond decides every "
+          "connection",
+          e.prefix, std::strerror(-err));
+      return;
+    }
+  }
+  content_loaded_ = true;
+}
+
+void BpfDatapath::take_over_triaged(const DatapathPacket& p) {
+  if (p.direction != Direction::kIngress || !(p.mark & BATON_COUNTED_MARK)) return;
+  const auto peek = peek_tcp(p.bytes);
+  if (!peek || gates_.count(peek->key)) return;
+  const baton_flow_key k = to_abi(peek->key);
+  baton_fe_triage t{};
+  Gate g;
+  g.generation = ++generations_;
+  if (bpf_map_lookup_elem(progs_->fe_triage_fd(), &k, &t) != 0) {
+    // Its record is gone (swept, or an earlier run's): nothing to decide with. The stack has the flow
+    // once batond has given what tc counted its verdicts, as for any flow served locally.
+    g.local = true;
+    g.handed_off = true;
+    g.last_verdict_ms = monotonic_ms();
+    gates_[peek->key] = g;
+    return;
+  }
+  bpf_map_delete_elem(progs_->fe_triage_fd(), &k);
+  gates_[peek->key] = g;
+  const TriageRecord r = from_abi(t);
+  DatapathEvent e;
+  e.kind = DatapathEvent::kFrontendTriaged;
+  e.key = peek->key;
+  e.syn = r.syn;
+  // tc copied the SYN as it arrived: from a local or virtual device its checksum may be only partial
+  // (CHECKSUM_PARTIAL, the pseudo-header sum; NFQUEUE completes it, bpf_skb_load_bytes does not). The
+  // replay on the back end needs a whole one.
+  if (auto syn = TcpPacket::parse(e.syn)) syn->fill_checksums();
+  if (r.synack) e.synack = *r.synack;
+  on_event_(e);
+}
+
+void BpfDatapath::sweep_triage(uint64_t now_ms) {
+  // A connection that never sends a request (or whose request never comes) is let go: tc forgets it
+  // and the stack, still in SYN_RECV, completes it with the client's next ACK (an answer to the
+  // stack's next SYN/ACK retransmission, which tc no longer drops).
+  const int fd = progs_->fe_triage_fd();
+  for (const auto& k : keys_of(fd)) {
+    baton_fe_triage t{};
+    if (bpf_map_lookup_elem(fd, &k, &t) == 0 && now_ms >= t.last_ns / 1'000'000 + opts_.triage_timeout_ms)
+      bpf_map_delete_elem(fd, &k);
+  }
+}
 
 void BpfDatapath::open_gate_now(const baton_flow_key& key, baton_fe_flow& v, const baton_fe_handoff& h) {
   v.xlate = h.xlate;
@@ -181,6 +270,8 @@ void BpfDatapath::adopt_pinned_flows() {
 
 void BpfDatapath::stop_keeping_flows() {
   if (progs_) {
+    // Without batond nothing may wait for it: connections tc was following go to the stack.
+    set_triage(false);
     // Flows being decided need the slow path, which goes away now: let the local stack have them. Flows
     // handed off but still draining go to the kernel now (the queue and what it held go with us).
     for (const auto& k : keys_of(progs_->fe_flows_fd())) {
@@ -344,6 +435,7 @@ void BpfDatapath::tick(uint64_t now_ms) {
   // verdict nothing of it can be left on the slow path: forget it here, its packets go to the stack.
   if (!progs_ || now_ms < next_sweep_ms_) return;
   next_sweep_ms_ = now_ms + 1000;
+  sweep_triage(now_ms);
   for (auto it = gates_.begin(); it != gates_.end();) {
     const Gate& g = it->second;
     if (g.local && now_ms >= g.last_verdict_ms + 1000) {
@@ -457,6 +549,22 @@ std::optional<uint64_t> BpfDatapath::last_activity_ms(FlowRole role, const FlowK
   return last_ns / 1'000'000;
 }
 
+uint64_t BpfDatapath::counter(uint32_t index) const {
+  if (!progs_) return 0;
+  const int ncpus = libbpf_num_possible_cpus();
+  std::vector<uint64_t> values(static_cast<size_t>(ncpus > 0 ? ncpus : 1));
+  uint64_t sum = 0;
+  if (bpf_map_lookup_elem(progs_->counters_fd(), &index, values.data()) == 0) {
+    for (uint64_t v : values)
+      sum += v;
+  }
+  return sum;
+}
+
+uint64_t BpfDatapath::served_locally() const {
+  return counter(BATON_CNT_FE_TRIAGE_LOCAL);
+}
+
 nlohmann::json BpfDatapath::stats() const {
   nlohmann::json j;
   j["attached"] = progs_ && progs_->attached();
@@ -465,18 +573,11 @@ nlohmann::json BpfDatapath::stats() const {
   j["map_update_errors"] = program_errors_;
   // Front-end flows batond tracks a gate for: being decided, draining, handed off or served locally.
   j["gates_tracked"] = gates_.size();
+  j["kernel_triage"] = triage_on_;
   if (!progs_) return j;
-  int ncpus = libbpf_num_possible_cpus();
-  std::vector<uint64_t> values(static_cast<size_t>(ncpus > 0 ? ncpus : 1));
   nlohmann::json c;
-  for (uint32_t i = 0; i < BATON_CNT_MAX; ++i) {
-    uint64_t sum = 0;
-    if (bpf_map_lookup_elem(progs_->counters_fd(), &i, values.data()) == 0) {
-      for (uint64_t v : values)
-        sum += v;
-    }
-    c[counter_name(static_cast<int>(i))] = sum;
-  }
+  for (uint32_t i = 0; i < BATON_CNT_MAX; ++i)
+    c[counter_name(static_cast<int>(i))] = counter(i);
   j["counters"] = c;
   return j;
 }
@@ -519,6 +620,7 @@ Status BpfDatapath::attach() {
     progs_->detach();
     return s;
   }
+  set_triage(opts_.triage);
   // Back-end replies have no gate (tc egress runs after the queue and cannot hold a packet back): the
   // ones still queued are sent at once, so that the programs' path overtakes as few as possible.
   fence_slow_path();
@@ -533,6 +635,8 @@ Status BpfDatapath::detach() {
   // skips), then the programs go: no packet is left without a translator in between.
   if (auto s = slow_.set_slow_mark(0); !s) return s;
   progs_->detach();
+  // User space sees every packet now: tc's records would only be stale when the programs return.
+  set_triage(false);
   spdlog::info("datapath: BPF programs detached; NFQUEUE handles every packet");
   return Ok{};
 }

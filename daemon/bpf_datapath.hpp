@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/dispatch.hpp"
 #include "daemon/bpf_programs.hpp"
 #include "daemon/datapath.hpp"
 #include "daemon/nfqueue_datapath.hpp"
@@ -26,6 +27,12 @@ struct BpfDatapathOptions {
   std::string interface;  // where the service address lives
   std::string pin_dir;
   uint32_t max_flows = 65536;
+  // Kernel triage (bpf/baton_abi.h, struct baton_fe_triage): tc follows new connections and serves local
+  // requests itself, with this content map as seen by node `self`.
+  bool triage = true;
+  ContentMap content;
+  NodeId self = 0;
+  uint64_t triage_timeout_ms = 5'000;  // a triaged connection without a request for this long is let go
 };
 
 class BpfDatapath final : public Datapath {
@@ -47,6 +54,7 @@ class BpfDatapath final : public Datapath {
   void program(const Action& action) override;
   std::optional<uint64_t> last_activity_ms(FlowRole role, const FlowKey& key) const override;
   nlohmann::json stats() const override;
+  uint64_t served_locally() const override;
   std::vector<AdoptedFlow> adopted_flows() override { return std::move(adopted_); }
   void stop_keeping_flows() override;
   Status attach() override;
@@ -68,6 +76,15 @@ class BpfDatapath final : public Datapath {
 
   static int on_event(void* ctx, void* data, size_t size);
   void adopt_pinned_flows();
+  // Kernel triage on or off (the runtime switch), and its map emptied: flows tc was following go to the
+  // local stack.
+  void set_triage(bool on);
+  void load_content();
+  // A counted packet of a flow batond does not know: tc triaged it and now hands it over. Rebuilds what
+  // batond would have seen (the SYN, the SYN/ACK) from tc's record, before the packet is handled.
+  void take_over_triaged(const DatapathPacket& p);
+  void sweep_triage(uint64_t now_ms);
+  uint64_t counter(uint32_t index) const;  // summed over CPUs
   // Remembers a packet tc counted, so that its verdict is reported.
   void note_counted(const DatapathPacket& p);
   void program_frontend(const Action& action);
@@ -94,6 +111,8 @@ class BpfDatapath final : public Datapath {
   std::vector<FlowKey> dirty_;                                          // handoffs to write at flush()
   uint32_t generations_ = 0;
   uint64_t next_sweep_ms_ = 0;
+  bool content_loaded_ = false;
+  bool triage_on_ = false;
 };
 
 }  // namespace baton

@@ -94,6 +94,7 @@ Config parse(const toml::table& t) {
     throw Fail{"key 'packet_mark' must leave bits 0x60000000 clear (used by batond)"};
   c.status_socket = optional_value<std::string>(t["status_socket"], "status_socket", c.status_socket);
   c.manage_sysctls = optional_value<bool>(t["manage_sysctls"], "manage_sysctls", true);
+  c.kernel_triage = optional_value<bool>(t["kernel_triage"], "kernel_triage", true);
   c.secret = required<std::string>(t["secret"], "secret");
   if (c.secret.size() < 16) throw Fail{"key 'secret' must be at least 16 characters"};
 
@@ -160,9 +161,9 @@ Config parse(const toml::table& t) {
       in_range(optional_value<int64_t>(t["max_flows"], "max_flows", 65536), 16, 16'777'216, "max_flows"));
 
   static const std::set<std::string> known_keys{
-      "node_id",     "service_port",  "datapath",       "bpf_pin_dir", "queue_num",
-      "packet_mark", "status_socket", "manage_sysctls", "secret",      "nodes",
-      "content",     "timeouts",      "max_flows"};
+      "node_id",     "service_port",  "datapath",       "bpf_pin_dir",  "queue_num",
+      "packet_mark", "status_socket", "manage_sysctls", "secret",       "nodes",
+      "content",     "timeouts",      "max_flows",      "kernel_triage"};
   for (const auto& [k, v] : t) {
     if (!known_keys.count(std::string(k.str()))) throw Fail{"unknown key '" + std::string(k.str()) + "'"};
   }

@@ -27,6 +27,7 @@ struct Config {
   std::string status_socket = "/run/baton/batond.sock";
   std::string secret;  // shared by the cluster; authenticates the control channel
   bool manage_sysctls = true;
+  bool kernel_triage = true;  // eBPF datapath: tc follows new connections and serves local requests itself
   std::vector<NodeConfig> nodes;
   ContentMap content;
   // Timeouts, milliseconds.

@@ -31,10 +31,18 @@ struct DatapathPacket {
 
 // What a kernel datapath reports instead of handing the packet itself to user space.
 struct DatapathEvent {
-  enum Kind { kFrontendSynAck, kBackendSynAck, kBackendRefused, kBackendBlocked, kBackendClosed };
+  enum Kind {
+    kFrontendSynAck,
+    kFrontendTriaged,  // the kernel followed a new connection and gives it to user space: syn + synack
+    kBackendSynAck,
+    kBackendRefused,
+    kBackendBlocked,
+    kBackendClosed
+  };
   Kind kind = kFrontendSynAck;
   FlowKey key;  // client -> this node, host byte order
   SynAckFacts synack;
+  Bytes syn;           // kFrontendTriaged: the client's SYN as it arrived
   bool reset = false;  // kBackendClosed: by RST
 };
 
@@ -75,6 +83,8 @@ class Datapath {
   virtual std::optional<uint64_t> last_activity_ms(FlowRole /*role*/, const FlowKey& /*key*/) const {
     return std::nullopt;
   }
+  // First requests the datapath gave to the local stack itself, never asking user space (kernel triage).
+  virtual uint64_t served_locally() const { return 0; }
   // Counters and state for `batonctl status`.
   virtual nlohmann::json stats() const { return nlohmann::json::object(); }
   // Offloaded flows that survived a batond restart in the kernel, for the state machines to take over.

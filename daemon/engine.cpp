@@ -77,6 +77,9 @@ void Engine::on_datapath_event(const DatapathEvent& e) {
     case DatapathEvent::kFrontendSynAck:
       execute(frontend_.on_synack_seen(e.key, e.synack, now));
       break;
+    case DatapathEvent::kFrontendTriaged:
+      execute(frontend_.on_triaged(e.key, e.syn, e.synack, now));
+      break;
     case DatapathEvent::kBackendSynAck:
       execute(backend_.on_synack_captured(e.key, e.synack, now));
       break;
@@ -264,7 +267,9 @@ nlohmann::json Engine::status() const {
        {{"live_flows", frontend_.live_flows()},
         {"tracked_flows", frontend_.flows().size()},
         {"flows_seen", fc.flows_seen},
-        {"served_locally", fc.served_locally},
+        // Decided here by batond, plus first requests the kernel datapath served without asking it.
+        {"served_locally", fc.served_locally + datapath_.served_locally()},
+        {"served_locally_by_kernel", datapath_.served_locally()},
         {"handed_off", fc.handed_off},
         {"handoff_refused", fc.handoff_refused},
         {"handoff_timeouts", fc.handoff_timeouts},

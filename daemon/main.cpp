@@ -51,6 +51,10 @@ int run(const baton::Config& cfg) {
     bo.interface = *iface;
     bo.pin_dir = cfg.bpf_pin_dir;
     bo.max_flows = static_cast<uint32_t>(cfg.max_flows);
+    bo.triage = cfg.kernel_triage;
+    bo.content = cfg.content;
+    bo.self = cfg.node_id;
+    bo.triage_timeout_ms = cfg.hold_timeout_ms;
     datapath_ptr = std::make_unique<BpfDatapath>(bo);
   } else {
     datapath_ptr = std::make_unique<NfqueueDatapath>(dp_opts);

@@ -50,23 +50,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } baton_fe_triage SEC(".maps");
 
-/* The content map, for triage (batond fills it from its config at start). */
+/*
+ * The content map, for triage: filled by batond from its config at every start. Read by ingress only,
+ * so not pinned: each load starts empty (the egress object's copy stays unused).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 4096);
 	__type(key, struct baton_content_key);
 	__type(value, struct baton_content);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } baton_content SEC(".maps");
 
-/* Indexed by enum baton_runtime_switch; 0 (off) until batond says otherwise. */
+/* Indexed by enum baton_runtime_switch; 0 (off) until batond says otherwise. Ingress only, not pinned. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, BATON_RT_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } baton_runtime SEC(".maps");
 
 struct {

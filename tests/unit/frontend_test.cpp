@@ -63,6 +63,12 @@ class FrontendTest : public ::testing::Test {
     EXPECT_TRUE(fe.on_client_packet(5, test::build(p.fin), 2).empty()) << "held";
     return p;
   }
+  // What the kernel datapath records of a connection it triages (its SYN's key, our SYN/ACK).
+  static FlowKey triaged_key(Bytes syn) { return TcpPacket::parse(syn)->key(); }
+  static SynAckFacts our_synack() {
+    Bytes b = test::build(test::server_synack(test::kNode1, kIsn1, kIsn, 20, 10, 7));
+    return SynAckFacts::of(*TcpPacket::parse(b));
+  }
   // The back end's acceptance of the handoff request among `a`.
   static proto::HandoffAck accepted(const Actions& a, uint32_t isn2 = 9000) {
     proto::HandoffAck yes;
@@ -104,6 +110,58 @@ TEST_F(FrontendTest, RequestSplitOverSegmentsAndReordered) {
   EXPECT_EQ(reqs[0].frontend_wscale, 7);
   EXPECT_EQ(reqs[0].granted_options,
             proto::granted::kTimestamps | proto::granted::kSack | proto::granted::kWindowScale);
+}
+
+// Kernel triage: the datapath followed the connection and gives it over at its first request segment,
+// with the SYN and SYN/ACK it recorded; the bare ACK never comes (the kernel absorbed it).
+TEST_F(FrontendTest, ATriagedFlowIsHandedOffFromItsFirstRequestSegment) {
+  const Bytes syn = test::build(test::client_syn(kIsn, 10));
+  const FlowKey key = triaged_key(syn);
+  const SynAckFacts synack = our_synack();
+  EXPECT_TRUE(fe.on_triaged(key, syn, synack, 0).empty()) << "no WatchFlow: the datapath tracks it";
+  test::Segment ack;
+  ack.seq = kIsn + 1;
+  ack.ack = kIsn1 + 1;
+  ack.timestamps = {{11, 20}};
+  const std::string req = "GET /two/x HTTP/1.1\r\n\r\n";
+  test::Segment late = ack;  // the request's second half, first, with the client's FIN
+  late.flags |= tcp_flag::kFin;
+  EXPECT_TRUE(fe.on_client_packet(4, data(late, 10, req.substr(10)), 1).empty());
+  auto a = fe.on_client_packet(3, data(ack, 0, req.substr(0, 10)), 1);
+  auto reqs = messages<proto::HandoffRequest>(a);
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].syn, syn);
+  EXPECT_EQ(reqs[0].isn1, kIsn1);
+  EXPECT_EQ(reqs[0].request, test::as_bytes(req));
+  // The ACK the back end replays comes from a data segment: bare, at the start of the stream, no FIN.
+  Bytes replayed_bytes = reqs[0].ack;
+  auto replayed = TcpPacket::parse(replayed_bytes);
+  ASSERT_TRUE(replayed);
+  EXPECT_EQ(replayed->seq(), kIsn + 1);
+  EXPECT_EQ(replayed->ack(), kIsn1 + 1);
+  EXPECT_EQ(replayed->payload_size(), 0u);
+  EXPECT_FALSE(replayed->has(tcp_flag::kFin));
+  EXPECT_FALSE(replayed->has(tcp_flag::kPsh));
+}
+
+TEST_F(FrontendTest, ATriagedFlowServedLocallyGivesTheStackItsRequestInOrder) {
+  const Bytes syn = test::build(test::client_syn(kIsn, 10));
+  const FlowKey key = triaged_key(syn);
+  const SynAckFacts synack = our_synack();
+  fe.on_triaged(key, syn, synack, 0);
+  test::Segment ack;
+  ack.seq = kIsn + 1;
+  ack.ack = kIsn1 + 1;
+  EXPECT_TRUE(fe.on_client_packet(3, data(ack, 0, "GET /one HT"), 1).empty());
+  auto a = fe.on_client_packet(4, data(ack, 11, "TP/1.1\r\n\r\n"), 1);
+  EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
+  const auto forgets = all_of<ForgetFlow>(a);
+  ASSERT_EQ(forgets.size(), 1u);
+  EXPECT_TRUE(forgets[0].to_local_stack);
+  // A SYN the flow cannot use (not this tuple's) gives it to the stack at once.
+  auto b = fe.on_triaged(FlowKey{1, 2, 3, 4}, syn, synack, 2);
+  ASSERT_EQ(all_of<ForgetFlow>(b).size(), 1u);
+  EXPECT_TRUE(all_of<ForgetFlow>(b)[0].to_local_stack);
 }
 
 TEST_F(FrontendTest, DuplicatesWhileHoldingAreDropped) {
