@@ -88,6 +88,7 @@ PeekResult peek_http_request(ByteView data, size_t max_header_bytes) {
 
   // Header fields up to the empty line.
   size_t cur = eol + eol_len;
+  bool seen_length = false;
   for (;;) {
     eol = find_eol(s, cur, &eol_len);
     if (eol == std::string_view::npos) {
@@ -105,13 +106,24 @@ PeekResult peek_http_request(ByteView data, size_t max_header_bytes) {
     for (size_t i = 0; i < colon; ++i) {
       if (!is_token_char(static_cast<unsigned char>(field[i]))) return bad("invalid header name");
     }
-    if (lower(field.substr(0, colon)) == "host") {
-      std::string_view v = field.substr(colon + 1);
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-        v.remove_prefix(1);
-      while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
-        v.remove_suffix(1);
+    const std::string name = lower(field.substr(0, colon));
+    std::string_view v = field.substr(colon + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+      v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+      v.remove_suffix(1);
+    if (name == "host") {
       r.head.host = std::string(v);
+    } else if (name == "content-length") {
+      // Digits only, at most 18 of them (no overflow); anything else leaves the body's end unknown, as
+      // does a second Content-Length (RFC 9112 6.3: the message is then invalid anyway).
+      const bool digits = !v.empty() && v.size() <= 18 &&
+                          std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (!digits || seen_length) r.head.body_length_known = false;
+      if (digits) r.head.body_bytes = std::stoull(std::string(v));
+      seen_length = true;
+    } else if (name == "transfer-encoding") {
+      r.head.body_length_known = false;  // chunked (or worse): the end is in the body itself
     }
     cur = eol + eol_len;
   }

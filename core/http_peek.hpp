@@ -22,6 +22,10 @@ struct HttpRequestHead {
   std::string host;
   int minor_version = 1;
   size_t header_bytes = 0;  // bytes up to and including the empty line
+  // Where the next request on the connection starts: header_bytes + body_bytes, unless the body's end is
+  // not known from the header (chunked, or a length that does not parse).
+  uint64_t body_bytes = 0;
+  bool body_length_known = true;
 };
 
 struct PeekResult {

@@ -35,6 +35,8 @@ const char* close_reason_name(CloseReason r) {
       return "cancelled";
     case CloseReason::kAborted:
       return "aborted";
+    case CloseReason::kMigrated:
+      return "migrated";
   }
   return "unknown";
 }
@@ -64,6 +66,8 @@ Type type_of(const Message& m) {
         if constexpr (std::is_same_v<T, FlowClosed>) return Type::kFlowClosed;
         if constexpr (std::is_same_v<T, Heartbeat>) return Type::kHeartbeat;
         if constexpr (std::is_same_v<T, Restarted>) return Type::kRestarted;
+        if constexpr (std::is_same_v<T, Quiesce>) return Type::kQuiesce;
+        if constexpr (std::is_same_v<T, Quiesced>) return Type::kQuiesced;
       },
       m);
 }
@@ -101,6 +105,16 @@ void encode_body(Bytes& b, const Heartbeat& m) {
 }
 void encode_body(Bytes& b, const Restarted& m) {
   put8(b, m.flows_kept ? 1 : 0);
+}
+void encode_body(Bytes& b, const Quiesce& m) {
+  put_flow(b, m.flow);
+  put8(b, m.resume ? 1 : 0);
+}
+void encode_body(Bytes& b, const Quiesced& m) {
+  put_flow(b, m.flow);
+  put8(b, m.ok ? 1 : 0);
+  put32(b, m.server_next);
+  put32(b, m.client_next);
 }
 
 // Bounds-checked reader over one frame body; every getter fails softly and poisons the reader.
@@ -215,7 +229,7 @@ Result<Message> decode_body(ByteView body) {
       FlowClosed f;
       f.flow = r.flow();
       uint8_t reason = r.u8();
-      if (reason < 1 || reason > static_cast<uint8_t>(CloseReason::kAborted))
+      if (reason < 1 || reason > static_cast<uint8_t>(CloseReason::kMigrated))
         return make_error("unknown close reason");
       f.reason = static_cast<CloseReason>(reason);
       m = f;
@@ -231,6 +245,26 @@ Result<Message> decode_body(ByteView body) {
       uint8_t kept = r.u8();
       if (kept > 1) return make_error("bad flows_kept flag");
       m = Restarted{kept == 1};
+      break;
+    }
+    case Type::kQuiesce: {
+      Quiesce q;
+      q.flow = r.flow();
+      uint8_t resume = r.u8();
+      if (resume > 1) return make_error("bad resume flag");
+      q.resume = resume == 1;
+      m = q;
+      break;
+    }
+    case Type::kQuiesced: {
+      Quiesced q;
+      q.flow = r.flow();
+      uint8_t ok = r.u8();
+      if (ok > 1) return make_error("bad ok flag");
+      q.ok = ok == 1;
+      q.server_next = r.u32();
+      q.client_next = r.u32();
+      m = q;
       break;
     }
     default:

@@ -27,6 +27,8 @@ enum class Type : uint8_t {
   kFlowClosed = 5,
   kHeartbeat = 6,
   kRestarted = 7,
+  kQuiesce = 8,
+  kQuiesced = 9,
 };
 
 // First message each side sends: who it is and a fresh challenge for the other side.
@@ -80,7 +82,16 @@ struct HandoffAck {
   bool operator==(const HandoffAck&) const = default;
 };
 
-enum class CloseReason : uint8_t { kFin = 1, kReset = 2, kIdle = 3, kCancelled = 4, kAborted = 5 };
+// kMigrated (front end to back end): the flow moved to another node at a request boundary; the back end
+// lets its socket go without a sound (the client must see no FIN or RST from it).
+enum class CloseReason : uint8_t {
+  kFin = 1,
+  kReset = 2,
+  kIdle = 3,
+  kCancelled = 4,
+  kAborted = 5,
+  kMigrated = 6
+};
 const char* close_reason_name(CloseReason r);
 
 struct FlowClosed {
@@ -103,7 +114,27 @@ struct Restarted {
   bool operator==(const Restarted&) const = default;
 };
 
-using Message = std::variant<Hello, Auth, HandoffRequest, HandoffAck, FlowClosed, Heartbeat, Restarted>;
+// Multiple handoff (docs/design.md, "Moving a connection at a request boundary"): before a flow's next
+// request goes to another node, its front end asks the back end serving it to stop.
+struct Quiesce {
+  FlowKey flow;
+  bool resume = false;  // the move was called off: carry on serving the flow as before
+  bool operator==(const Quiesce&) const = default;
+};
+
+// The back end's answer. ok: the client has acknowledged every byte it sent, and from now on it sends
+// the client nothing (its web server's FIN included) until told to resume or to let go (FlowClosed,
+// kMigrated). Not ok: bytes stayed unacknowledged for the handoff timeout, or the flow is closing.
+struct Quiesced {
+  FlowKey flow;
+  bool ok = false;
+  uint32_t server_next = 0;  // the sequence number the client expects next from the server, in its view
+  uint32_t client_next = 0;  // the sequence number the server expects next from the client
+  bool operator==(const Quiesced&) const = default;
+};
+
+using Message = std::variant<Hello, Auth, HandoffRequest, HandoffAck, FlowClosed, Heartbeat, Restarted,
+                             Quiesce, Quiesced>;
 
 Bytes encode(const Message& m);
 

@@ -60,5 +60,24 @@ TEST(HttpPeek, LargeCookieWithinLimitIsComplete) {
   EXPECT_EQ(peek(req).status, PeekStatus::kComplete);
 }
 
+// Where the next request of a keep-alive connection starts (multiple handoff needs it).
+TEST(HttpPeek, BodyLengthTellsWhereTheNextRequestStarts) {
+  auto get = peek("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_TRUE(get.head.body_length_known);
+  EXPECT_EQ(get.head.body_bytes, 0u);
+  auto post = peek("POST /a HTTP/1.1\r\nContent-Length:  12 \r\n\r\n");
+  ASSERT_EQ(post.status, PeekStatus::kComplete);
+  EXPECT_TRUE(post.head.body_length_known);
+  EXPECT_EQ(post.head.body_bytes, 12u);
+  for (const char* unknown : {"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                              "POST /a HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n",
+                              "POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+                              "POST /a HTTP/1.1\r\nContent-Length: 9999999999999999999\r\n\r\n"}) {
+    auto r = peek(unknown);
+    ASSERT_EQ(r.status, PeekStatus::kComplete) << unknown;
+    EXPECT_FALSE(r.head.body_length_known) << unknown;
+  }
+}
+
 }  // namespace
 }  // namespace baton

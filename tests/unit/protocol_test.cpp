@@ -37,7 +37,12 @@ std::vector<Message> samples() {
           FlowClosed{r.flow, CloseReason::kReset},
           Heartbeat{12},
           Restarted{true},
-          Restarted{false}};
+          Restarted{false},
+          Quiesce{FlowKey{1, 2, 3, 4}, false},
+          Quiesce{FlowKey{1, 2, 3, 4}, true},
+          Quiesced{FlowKey{1, 2, 3, 4}, true, 0xfffffff0, 17},
+          Quiesced{FlowKey{5, 6, 7, 8}, false, 0, 0},
+          FlowClosed{FlowKey{1, 2, 3, 4}, CloseReason::kMigrated}};
 }
 
 TEST(Protocol, RoundTripEveryMessage) {
