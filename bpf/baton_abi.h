@@ -147,6 +147,7 @@ enum baton_runtime_switch {
 enum baton_be_state {
 	BATON_BE_CAPTURE = 1,	  /* SYN replayed: capture the stack's SYN/ACK, never send it */
 	BATON_BE_ESTABLISHED = 2, /* rewrite replies to the client; watch for the close */
+	BATON_BE_SILENT = 3,	  /* moving to another node at a request boundary: send the client nothing */
 };
 
 /* Close tracking bits in baton_be_flow.close_flags, set with atomic or (ingress and egress race). */
@@ -217,6 +218,7 @@ enum baton_counter {
 	BATON_CNT_FE_TRIAGE_FULL,  /* SYNs sent to batond because the triage map was full */
 	BATON_CNT_FE_ACK_ABSORBED, /* bare handshake ACKs of triaged flows, not passed on (see
 				      baton_fe_triage) */
+	BATON_CNT_BE_SILENCED,	   /* replies of a flow moving to another node, dropped */
 	BATON_CNT_MAX,
 };
 

@@ -108,6 +108,12 @@ int baton_egress(struct __sk_buff *skb)
 			count(BATON_CNT_DROP_CAPTURE, 1);
 			return TC_ACT_SHOT;
 		}
+		if (be->state == BATON_BE_SILENT) {
+			/* The flow is moving on: its web server's FIN or window update must not reach the
+			 * client, and the kernel's reset when batond lets the socket go neither. */
+			count(BATON_CNT_BE_SILENCED, 1);
+			return TC_ACT_SHOT;
+		}
 		be->last_ns = bpf_ktime_get_ns();
 		be->packets++;
 		track_server(be, &p);

@@ -54,6 +54,23 @@ struct ReplayOnClearTuple {
   bool operator==(const ReplayOnClearTuple&) const = default;
 };
 
+// Look at a local TCP socket (key: client -> this node) and report its state to the back end
+// (Backend::on_socket_probe): whether every byte it sent has been acknowledged, and how far it got.
+struct ProbeSocket {
+  FlowKey key;
+  bool operator==(const ProbeSocket&) const = default;
+};
+
+// What a ProbeSocket found (tcp_info of the socket).
+struct SocketProbe {
+  bool found = false;
+  bool established = false;  // TCP_ESTABLISHED: neither side has closed
+  uint32_t unacked = 0;      // segments sent and not yet acknowledged
+  uint32_t notsent = 0;      // bytes written by the application, not yet sent
+  uint64_t bytes_acked = 0;  // by the client, since the SYN/ACK
+  uint64_t bytes_received = 0;
+};
+
 struct SendMessage {
   NodeId to = 0;
   proto::Message message;
@@ -87,6 +104,13 @@ struct EndFlow {
   FlowKey key;
   bool operator==(const EndFlow&) const = default;
 };
+// Back end: send the client nothing of this flow (every reply dropped) until it is offloaded again or
+// forgotten: the flow is moving to another node at a request boundary, and its web server may still
+// close the connection or send a window update.
+struct SilenceFlow {
+  FlowKey key;
+  bool operator==(const SilenceFlow&) const = default;
+};
 struct ForgetFlow {
   FlowRole role = FlowRole::kFrontend;
   FlowKey key;
@@ -94,8 +118,8 @@ struct ForgetFlow {
   bool operator==(const ForgetFlow&) const = default;
 };
 
-using Action = std::variant<Verdict, InjectLocal, AbortLocalSocket, ReplayOnClearTuple, SendMessage,
-                            WatchFlow, OffloadFlow, EndFlow, ForgetFlow>;
+using Action = std::variant<Verdict, InjectLocal, AbortLocalSocket, ReplayOnClearTuple, ProbeSocket,
+                            SendMessage, WatchFlow, OffloadFlow, EndFlow, SilenceFlow, ForgetFlow>;
 using Actions = std::vector<Action>;
 
 inline Verdict accept(PacketId id) {

@@ -10,6 +10,10 @@ const char* be_state_name(BeState s) {
       return "syn-replayed";
     case BeState::kEstablished:
       return "established";
+    case BeState::kQuiescing:
+      return "quiescing";
+    case BeState::kQuiesced:
+      return "quiesced";
     case BeState::kClosed:
       return "closed";
   }
@@ -166,6 +170,12 @@ Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
     return out;
   }
 
+  if (f.state == BeState::kQuiesced) {
+    // Moving to another node: the client must hear nothing more from here (a window update, the web
+    // server's FIN).
+    out.push_back(drop(id));
+    return out;
+  }
   // Established or lingering: the reply goes straight to the client, dressed as the front end's.
   if (pkt->has(tcp_flag::kRst)) {
     f.close_reason = proto::CloseReason::kReset;
@@ -293,7 +303,7 @@ Actions Backend::on_datapath_closed(const FlowKey& key, bool reset, uint64_t now
 }
 
 void Backend::track_close(BeFlow& f, uint64_t now_ms, Actions& out) {
-  if (f.state != BeState::kEstablished) return;
+  if (!live(f)) return;
   if (!(f.client_fin && f.server_fin && f.client_fin_acked && f.server_fin_acked)) return;
   f.state = BeState::kClosed;
   f.deadline_ms = now_ms + cfg_.linger_ms;
@@ -314,10 +324,86 @@ Actions Backend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint6
   auto it = flows_.find(local);
   if (it == flows_.end() || it->second.frontend != from) return {};
   Actions out;
+  if (msg.reason == proto::CloseReason::kMigrated && it->second.state == BeState::kQuiesced) {
+    // The flow lives on elsewhere. The kernel's reset when the socket goes is dropped (the flow is
+    // silenced), so the client never learns; our web server sees its connection end. The silence
+    // lingers for stray packets, then goes.
+    BeFlow& f = it->second;
+    out.push_back(AbortLocalSocket{f.local_key});
+    ++counters_.flows_moved;
+    f.state = BeState::kClosed;
+    f.deadline_ms = now_ms + cfg_.linger_ms;
+    return out;
+  }
   if (it->second.state != BeState::kClosed) abort_flow(it->second, msg.reason, false, out);
   (void)now_ms;
   forget(it, out);
   return out;
+}
+
+Actions Backend::on_quiesce(NodeId from, const proto::Quiesce& msg, uint64_t now_ms) {
+  FlowKey local{msg.flow.saddr, cfg_.service_addr, msg.flow.sport, cfg_.service_port};
+  auto it = flows_.find(local);
+  if (it == flows_.end() || it->second.frontend != from) {
+    if (msg.resume) return {};
+    ++counters_.quiesce_failed;
+    return {SendMessage{from, proto::Quiesced{msg.flow, false, 0, 0}}};
+  }
+  BeFlow& f = it->second;
+  Actions out;
+  if (msg.resume) {
+    if (f.state == BeState::kQuiescing || f.state == BeState::kQuiesced) {
+      f.state = BeState::kEstablished;
+      out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});
+    }
+    return out;
+  }
+  if (f.state != BeState::kEstablished || f.client_fin || f.server_fin) {
+    ++counters_.quiesce_failed;
+    out.push_back(SendMessage{from, proto::Quiesced{msg.flow, false, 0, 0}});
+    return out;
+  }
+  f.state = BeState::kQuiescing;
+  f.deadline_ms = now_ms + cfg_.quiesce_timeout_ms;
+  // Silent first, then look: whatever the socket sends after the look is dropped, so "everything
+  // acknowledged" stays true. If the look finds bytes in flight, the flow talks again until the next.
+  out.push_back(SilenceFlow{f.local_key});
+  out.push_back(ProbeSocket{f.local_key});
+  return out;
+}
+
+Actions Backend::on_socket_probe(const FlowKey& key, const SocketProbe& probe, uint64_t now_ms) {
+  auto it = flows_.find(key);
+  if (it == flows_.end() || it->second.state != BeState::kQuiescing) return {};
+  BeFlow& f = it->second;
+  Actions out;
+  if (!probe.found || !probe.established) {
+    end_quiesce(f, false, probe, out);  // closing, or gone: it stays (and ends) here
+  } else if (probe.unacked == 0 && probe.notsent == 0) {
+    end_quiesce(f, true, probe, out);
+  } else if (now_ms >= f.deadline_ms) {
+    end_quiesce(f, false, probe, out);
+  } else {
+    out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});  // in flight: talk on, look again
+  }
+  return out;
+}
+
+void Backend::end_quiesce(BeFlow& f, bool ok, const SocketProbe& probe, Actions& out) {
+  proto::Quiesced q{f.frontend_key, ok, 0, 0};
+  if (ok) {
+    f.state = BeState::kQuiesced;
+    ++counters_.flows_quiesced;
+    // Our sequence space continues the client's view from isn1 (translate.hpp); bytes_acked counts from
+    // the SYN/ACK on, modulo 2^32 like every sequence number.
+    q.server_next = f.xlate.isn1 + 1 + static_cast<uint32_t>(probe.bytes_acked);
+    q.client_next = f.client_isn + 1 + static_cast<uint32_t>(probe.bytes_received);
+  } else {
+    f.state = BeState::kEstablished;
+    ++counters_.quiesce_failed;
+    out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});
+  }
+  out.push_back(SendMessage{f.frontend, q});
 }
 
 Actions Backend::on_peer_down(NodeId node, uint64_t now_ms) {
@@ -345,7 +431,7 @@ Actions Backend::on_peer_lost_flows(NodeId node, uint64_t now_ms) {
       it = forget(it, out);
       continue;
     }
-    if (f.frontend == node && f.state == BeState::kEstablished) {
+    if (f.frontend == node && live(f)) {
       // Our kernel resets the client (its reset is translated here as usual) and frees the socket.
       out.push_back(AbortLocalSocket{f.local_key});
       ++counters_.flows_closed;
@@ -376,6 +462,19 @@ Actions Backend::on_tick(uint64_t now_ms) {
             out.push_back(SendMessage{f.frontend, refusal(f.frontend_key, proto::Refusal::kNoListener)});
             erase = true;
           }
+        }
+        break;
+      case BeState::kQuiescing:
+        // Still bytes in flight at the last look: look again (silent first, as in on_quiesce).
+        out.push_back(SilenceFlow{f.local_key});
+        out.push_back(ProbeSocket{f.local_key});
+        break;
+      case BeState::kQuiesced:
+        // The front end moves the flow within its handoff timeout, or calls the move off; a front end
+        // that never says either (its channel lost) leaves it here: serve it again.
+        if (now_ms >= f.deadline_ms + cfg_.quiesce_timeout_ms) {
+          f.state = BeState::kEstablished;
+          out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});
         }
         break;
       case BeState::kEstablished:

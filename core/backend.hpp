@@ -3,6 +3,8 @@
 //
 //   handoff request -> SYN replayed -> SYN/ACK captured (ISN2) -> ACK + request replayed -> established
 //   -> closing (FIN/RST seen) -> closed (front end told; state lingers briefly, then is freed)
+// Multiple handoff: established -> quiescing (until the client acknowledged everything we sent) ->
+//   quiesced (silent) -> let go (the flow moved on) or back to established (the move was called off)
 #pragma once
 
 #include <cstdint>
@@ -14,7 +16,7 @@
 
 namespace baton {
 
-enum class BeState { kSynReplayed, kEstablished, kClosed };
+enum class BeState { kSynReplayed, kEstablished, kQuiescing, kQuiesced, kClosed };
 const char* be_state_name(BeState s);
 
 struct BeFlow {
@@ -36,7 +38,7 @@ struct BeFlow {
   int syn_retries = 0;
   int replays_blocked = 0;
   uint64_t last_ms = 0;
-  uint64_t deadline_ms = 0;  // SYN retry or linger limit
+  uint64_t deadline_ms = 0;  // SYN retry, quiesce or linger limit
   proto::CloseReason close_reason = proto::CloseReason::kFin;
 };
 
@@ -50,6 +52,7 @@ struct BackendConfig {
   uint64_t linger_ms = 2'000;
   size_t max_flows = 65'536;
   size_t replay_segment_bytes = size_t{16} * 1024;
+  uint64_t quiesce_timeout_ms = 2'000;  // bytes still unacknowledged after this: the flow stays here
 };
 
 struct BackendCounters {
@@ -58,6 +61,9 @@ struct BackendCounters {
   uint64_t replays_blocked = 0;  // replayed SYNs answered by a bare ACK (an old TIME_WAIT, usually)
   uint64_t packets_rewritten = 0;
   uint64_t flows_closed = 0;
+  uint64_t flows_quiesced = 0;  // flows that stopped here for a move to another node
+  uint64_t quiesce_failed = 0;  // ... that could not (bytes unacknowledged, closing, unknown)
+  uint64_t flows_moved = 0;     // flows let go because they moved on
 };
 
 class Backend {
@@ -84,6 +90,9 @@ class Backend {
   // Takes over an established flow an earlier batond left in the kernel datapath (a restart).
   void adopt(const FlowKey& key, NodeId frontend, const Translation& xlate, uint64_t now_ms);
   Actions on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms);
+  // Multiple handoff: the front end wants the flow stopped (or, resume, going on again).
+  Actions on_quiesce(NodeId from, const proto::Quiesce& msg, uint64_t now_ms);
+  Actions on_socket_probe(const FlowKey& key, const SocketProbe& probe, uint64_t now_ms);
   Actions on_peer_down(NodeId node, uint64_t now_ms);
   // The front end's batond restarted without its flows: client packets are no longer translated there.
   Actions on_peer_lost_flows(NodeId node, uint64_t now_ms);
@@ -95,6 +104,12 @@ class Backend {
 
  private:
   void replay_established(BeFlow& f, Actions& out);
+  // Established, quiescing or quiesced: the connection is alive here.
+  static bool live(const BeFlow& f) {
+    return f.state == BeState::kEstablished || f.state == BeState::kQuiescing ||
+           f.state == BeState::kQuiesced;
+  }
+  void end_quiesce(BeFlow& f, bool ok, const SocketProbe& probe, Actions& out);
   void track_close(BeFlow& f, uint64_t now_ms, Actions& out);
   void abort_flow(BeFlow& f, proto::CloseReason reason, bool tell_frontend, Actions& out);
   using Iter = std::unordered_map<FlowKey, BeFlow, FlowKeyHash>::iterator;

@@ -62,6 +62,8 @@ const char* counter_name(int i) {
       return "fe_triage_full";
     case BATON_CNT_FE_ACK_ABSORBED:
       return "fe_ack_absorbed";
+    case BATON_CNT_BE_SILENCED:
+      return "be_silenced";
     default:
       return "unknown";
   }
@@ -495,6 +497,16 @@ void BpfDatapath::program_frontend(const Action& action) {
 
 void BpfDatapath::program(const Action& action) {
   if (!progs_) return;
+  if (const auto* s = std::get_if<SilenceFlow>(&action)) {
+    // tc owns the flags (close tracking); only the state changes, in place.
+    baton_flow_key key = to_abi(s->key);
+    baton_be_flow v{};
+    if (bpf_map_lookup_elem(progs_->be_flows_fd(), &key, &v) == 0) {
+      v.state = BATON_BE_SILENT;
+      if (bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_EXIST) != 0) ++program_errors_;
+    }
+    return;
+  }
   const FlowRole role = std::visit(
       [](const auto& a) {
         if constexpr (requires { a.role; }) {
@@ -517,6 +529,10 @@ void BpfDatapath::program(const Action& action) {
   } else if (const auto* o = std::get_if<OffloadFlow>(&action)) {
     baton_flow_key key = to_abi(o->key);
     baton_be_flow v{};
+    // A flow that was silenced for a move that did not happen keeps what tc tracked of its close.
+    const bool known =
+        bpf_map_lookup_elem(progs_->be_flows_fd(), &key, &v) == 0 && v.state == BATON_BE_SILENT;
+    if (!known) v = baton_be_flow{};
     v.state = BATON_BE_ESTABLISHED;
     v.xlate = to_abi(o->xlate);
     v.last_ns = monotonic_ms() * 1'000'000;

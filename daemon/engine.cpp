@@ -133,6 +133,8 @@ void Engine::on_message(NodeId from, const proto::Message& m) {
       execute(std::move(fe));
       execute(std::move(be));
     }
+  } else if (const auto* q = std::get_if<proto::Quiesce>(&m)) {
+    execute(backend_.on_quiesce(from, *q, now));
   } else if (const auto* c = std::get_if<proto::FlowClosed>(&m)) {
     // The same message serves both directions: a back end reporting a close, a front end cancelling.
     execute(frontend_.on_flow_closed(from, *c, now));
@@ -201,6 +203,8 @@ void Engine::execute(Actions actions) {
       datapath_.inject_local(inj->packet);
     } else if (auto* ab = std::get_if<AbortLocalSocket>(&a)) {
       abort_local_socket(ab->key);
+    } else if (auto* pr = std::get_if<ProbeSocket>(&a)) {
+      probe_local_socket(pr->key);
     } else if (auto* re = std::get_if<ReplayOnClearTuple>(&a)) {
       replay_on_clear_tuple(*re);
     } else if (auto* s = std::get_if<SendMessage>(&a)) {
@@ -222,6 +226,16 @@ void Engine::execute(Actions actions) {
     }
   }
   datapath_.flush();
+}
+
+void Engine::probe_local_socket(const FlowKey& key) {
+  auto r = probe_tcp_socket(key);
+  if (!r) {
+    // Without tcp_info nothing can be moved: the flow stays where it is (the probe reads "gone").
+    if (!probe_warned_) spdlog::warn("cannot read the socket of {}: {}", format_key(key), r.error());
+    probe_warned_ = true;
+  }
+  execute(backend_.on_socket_probe(key, r ? *r : SocketProbe{}, monotonic_ms()));
 }
 
 void Engine::abort_local_socket(const FlowKey& key) {
@@ -288,7 +302,10 @@ nlohmann::json Engine::status() const {
         {"replays_blocked", bc.replays_blocked},
         {"time_waits_cleared", time_waits_cleared_},
         {"packets_rewritten", bc.packets_rewritten},
-        {"flows_closed", bc.flows_closed}}},
+        {"flows_closed", bc.flows_closed},
+        {"flows_quiesced", bc.flows_quiesced},
+        {"quiesce_failed", bc.quiesce_failed},
+        {"flows_moved", bc.flows_moved}}},
       {"control",
        {{"peers", mesh_ ? mesh_->status() : nlohmann::json::array()}, {"messages_unsent", messages_unsent_}}},
       {"datapath_stats", datapath_.stats()},

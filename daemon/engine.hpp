@@ -14,6 +14,7 @@
 #include "daemon/datapath.hpp"
 #include "daemon/peer_mesh.hpp"
 #include "daemon/socket_abort.hpp"
+#include "daemon/socket_probe.hpp"
 
 namespace baton {
 
@@ -37,6 +38,7 @@ class Engine {
  private:
   void execute(Actions actions);
   void abort_local_socket(const FlowKey& key);
+  void probe_local_socket(const FlowKey& key);
   void replay_on_clear_tuple(const ReplayOnClearTuple& re);
   // Offloaded flows are seen by the datapath only: carry its activity over to the state machines.
   void refresh_activity(uint64_t now_ms);
@@ -50,6 +52,7 @@ class Engine {
   uint64_t messages_unsent_ = 0;
   uint64_t next_activity_refresh_ms_ = 0;
   bool abort_warned_ = false;
+  bool probe_warned_ = false;
   uint64_t time_waits_cleared_ = 0;
   bool flows_adopted_ = false;  // this process took over flows from its predecessor
   std::set<NodeId> announced_;  // peers told about this process's start (proto::Restarted)

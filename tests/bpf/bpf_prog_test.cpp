@@ -427,6 +427,22 @@ TEST_F(BpfProgTest, FrontEndReportsItsSynAckAndDropsItAfterTheHandoff) {
   EXPECT_EQ(egress(ip).retval, TC_ACT_SHOT);
 }
 
+TEST_F(BpfProgTest, ASilencedFlowSendsTheClientNothing) {
+  // Moving to another node (multiple handoff): its web server's FIN, or the kernel's reset when batond
+  // lets the socket go, must not reach the client.
+  Segment s = server_segments()[1].second;
+  s.flags = tcp_flag::kFin | tcp_flag::kAck;
+  Bytes ip = test::build(s);
+  const FlowKey k = TcpPacket::parse(ip)->key().reversed();
+  seed_backend(k, BATON_BE_SILENT, wrapping_translation());
+  const uint64_t before = counter(BATON_CNT_BE_SILENCED);
+  EXPECT_EQ(egress(ip).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counter(BATON_CNT_BE_SILENCED), before + 1);
+  EXPECT_EQ(backend_entry(k).close_flags & BATON_CLOSE_SERVER_FIN, 0u) << "nothing the client saw";
+  seed_backend(k, BATON_BE_ESTABLISHED, wrapping_translation());
+  EXPECT_EQ(egress(ip).retval, TC_ACT_OK);
+}
+
 TEST_F(BpfProgTest, PacketsUserSpaceRewroteAreLeftAlone) {
   Segment s = server_segments()[1].second;
   Bytes ip = test::build(s);

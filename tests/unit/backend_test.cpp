@@ -255,5 +255,68 @@ TEST_F(BackendTest, RefusalReportedByTheDatapath) {
   EXPECT_EQ(all_of<ForgetFlow>(a).size(), 1u);
 }
 
+// Multiple handoff: the front end wants the flow stopped before its next request goes elsewhere.
+TEST_F(BackendTest, QuiesceAnswersOnceEverythingSentIsAcknowledgedAndSilencesTheFlow) {
+  establish();
+  const FlowKey local{test::kClient, test::kNode2, 40000, 80};
+  const proto::Quiesce q{request().flow, false};
+  auto a = be.on_quiesce(1, q, 5);
+  // Silent first, then look: whatever the socket sends after the look never reaches the client.
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(std::get<SilenceFlow>(a[0]), SilenceFlow{local});
+  EXPECT_EQ(std::get<ProbeSocket>(a[1]), ProbeSocket{local});
+  // Bytes still in flight: talk on (offloaded again), look again at the next tick.
+  SocketProbe busy{true, true, 2, 0, 1000, 24};
+  a = be.on_socket_probe(local, busy, 6);
+  EXPECT_EQ(all_of<OffloadFlow>(a).size(), 1u);
+  EXPECT_TRUE(messages<proto::Quiesced>(a).empty());
+  a = be.on_tick(26);
+  EXPECT_EQ(all_of<SilenceFlow>(a).size(), 1u);
+  EXPECT_EQ(all_of<ProbeSocket>(a).size(), 1u);
+  SocketProbe idle{true, true, 0, 0, 0x100000010ULL, 24};  // counts wrap like sequence numbers
+  a = be.on_socket_probe(local, idle, 27);
+  auto done = the_message<proto::Quiesced>(a);
+  EXPECT_TRUE(done.ok);
+  EXPECT_EQ(done.server_next, kIsn1 + 1 + 0x10);
+  EXPECT_EQ(done.client_next, kIsn + 1 + 24);
+  EXPECT_EQ(be.flows().at(local).state, BeState::kQuiesced);
+  // While quiesced nothing of the flow reaches the client, a FIN included.
+  test::Segment fin =
+      test::server_segment(test::kNode2, kIsn2 + 1, kIsn + 25, tcp_flag::kFin | tcp_flag::kAck);
+  EXPECT_EQ(all_of<Verdict>(be.on_local_packet(11, test::build(fin), 28)), std::vector<Verdict>{drop(11)});
+  // Moved on: the socket goes without a sound (its reset is dropped too), the state after the linger.
+  a = be.on_flow_closed(1, proto::FlowClosed{request().flow, proto::CloseReason::kMigrated}, 30);
+  EXPECT_EQ(all_of<AbortLocalSocket>(a).size(), 1u);
+  EXPECT_TRUE(all_of<InjectLocal>(a).empty()) << "no reset as the client: the client is still there";
+  EXPECT_TRUE(messages<proto::FlowClosed>(a).empty());
+  EXPECT_EQ(be.flows().at(local).state, BeState::kClosed);
+  EXPECT_EQ(be.counters().flows_moved, 1u);
+}
+
+TEST_F(BackendTest, QuiesceThatCannotCompleteLeavesTheFlowServingHere) {
+  establish();
+  const FlowKey local{test::kClient, test::kNode2, 40000, 80};
+  const proto::Quiesce q{request().flow, false};
+  be.on_quiesce(1, q, 5);
+  SocketProbe busy{true, true, 1, 0, 0, 0};
+  auto a = be.on_socket_probe(local, busy, 5 + 2'000);
+  EXPECT_FALSE(the_message<proto::Quiesced>(a).ok);
+  EXPECT_EQ(all_of<OffloadFlow>(a).size(), 1u);
+  EXPECT_EQ(be.flows().at(local).state, BeState::kEstablished);
+  // A socket the server closed meanwhile stays (and ends) here.
+  be.on_quiesce(1, q, 3000);
+  SocketProbe closing{true, false, 0, 0, 0, 0};
+  EXPECT_FALSE(the_message<proto::Quiesced>(be.on_socket_probe(local, closing, 3001)).ok);
+  // Unknown flows and other front ends get a no at once.
+  EXPECT_FALSE(the_message<proto::Quiesced>(be.on_quiesce(3, q, 3002)).ok);
+  // A move called off after the quiesce: back to serving.
+  be.on_quiesce(1, q, 4000);
+  be.on_socket_probe(local, SocketProbe{true, true, 0, 0, 0, 0}, 4001);
+  a = be.on_quiesce(1, proto::Quiesce{request().flow, true}, 4002);
+  EXPECT_EQ(all_of<OffloadFlow>(a).size(), 1u);
+  EXPECT_EQ(be.flows().at(local).state, BeState::kEstablished);
+  EXPECT_EQ(be.counters().quiesce_failed, 3u);
+}
+
 }  // namespace
 }  // namespace baton

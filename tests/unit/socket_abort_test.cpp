@@ -1,6 +1,7 @@
-// abort_tcp_socket against the real kernel, in a network namespace of the test's own (loopback only):
-// the peer gets a reset, a second abort finds nothing, and a listener is never taken down.
+// abort_tcp_socket (and probe_tcp_socket) against the real kernel, in a network namespace of the test's own
+// (loopback only): the peer gets a reset, a second abort finds nothing, and a listener is never taken down.
 #include "daemon/socket_abort.hpp"
+#include "daemon/socket_probe.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -122,7 +123,7 @@ TEST(SocketAbort, ResetsThePeerAndSparesTheListener) {
     const uint16_t port = local_port(listener.fd);
     Fd client(connect_to(port));
     ASSERT_GE(client.fd, 0);
-    Fd server(accept(listener.fd, nullptr, nullptr));
+    Fd server(::accept(listener.fd, nullptr, nullptr));
     ASSERT_GE(server.fd, 0);
 
     // Named as the datapath names flows: client -> this node.
@@ -157,6 +158,53 @@ TEST(SocketAbort, ResetsThePeerAndSparesTheListener) {
   });
 }
 
+// What a back end reads before it lets a flow move: everything it sent acknowledged, and the byte counts
+// that say where the connection stands.
+TEST(SocketProbe, ReadsWhatTheSocketSentAndGotAcknowledged) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  in_private_netns([] {
+    Fd listener(listen_on_loopback());
+    ASSERT_GE(listener.fd, 0);
+    const uint16_t port = local_port(listener.fd);
+    Fd client(connect_to(port));
+    ASSERT_GE(client.fd, 0);
+    Fd server(::accept(listener.fd, nullptr, nullptr));
+    ASSERT_GE(server.fd, 0);
+    const uint32_t lo = INADDR_LOOPBACK;
+    const FlowKey key{lo, lo, local_port(client.fd), port};
+    ASSERT_EQ(send(client.fd, std::string(24, 'q').data(), 24, 0), 24);
+    char buf[2000];
+    ASSERT_EQ(recv(server.fd, buf, 24, MSG_WAITALL), 24);
+    ASSERT_EQ(send(server.fd, std::string(1000, 'r').data(), 1000, 0), 1000);
+    ASSERT_EQ(recv(client.fd, buf, 1000, MSG_WAITALL), 1000);
+    SocketProbe p;
+    for (int i = 0; i < 200; ++i) {  // the client's ACK is on its way: poll for it, do not sleep
+      auto r = probe_tcp_socket(key);
+      ASSERT_TRUE(r) << r.error();
+      p = *r;
+      if (p.unacked == 0) break;
+      usleep(10'000);
+    }
+    EXPECT_TRUE(p.found);
+    EXPECT_TRUE(p.established);
+    EXPECT_EQ(p.unacked, 0u);
+    EXPECT_EQ(p.notsent, 0u);
+    EXPECT_EQ(p.bytes_acked, 1000u);
+    EXPECT_EQ(p.bytes_received, 24u);
+    // The client closes its side: not established any more (CLOSE_WAIT).
+    shutdown(client.fd, SHUT_WR);
+    ASSERT_EQ(recv(server.fd, buf, 1, 0), 0);
+    auto closing = probe_tcp_socket(key);
+    ASSERT_TRUE(closing) << closing.error();
+    EXPECT_TRUE(closing->found);
+    EXPECT_FALSE(closing->established);
+    // No connection on the tuple (only the listener matches the port): nothing found.
+    auto none = probe_tcp_socket(FlowKey{lo, lo, 1, port});
+    ASSERT_TRUE(none) << none.error();
+    EXPECT_FALSE(none->found);
+  });
+}
+
 TEST(SocketAbort, RemovesATimeWaitOnlyWhenAskedTo) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
   in_private_netns([] {
@@ -166,7 +214,7 @@ TEST(SocketAbort, RemovesATimeWaitOnlyWhenAskedTo) {
     int c = connect_to(port);
     ASSERT_GE(c, 0);
     const uint16_t cport = local_port(c);
-    int s = accept(listener.fd, nullptr, nullptr);
+    int s = ::accept(listener.fd, nullptr, nullptr);
     ASSERT_GE(s, 0);
     // The server closes first, so its side ends in TIME_WAIT.
     close(s);
@@ -204,7 +252,7 @@ TEST(SocketAbort, AHandshakeInProgressIsLeftToFinish) {
     EXPECT_EQ(*r, SocketAbort::kNoSocket)
         << "a handshake in progress is neither a TIME_WAIT nor a live connection";
     ASSERT_EQ(send(client.fd, "x", 1, 0), 1);
-    Fd server(accept(listener.fd, nullptr, nullptr));
+    Fd server(::accept(listener.fd, nullptr, nullptr));
     EXPECT_GE(server.fd, 0) << "the handshake was hurt";
   });
 }

@@ -1,0 +1,14 @@
+// Reading a local TCP socket's tcp_info through sock_diag (what `ss -ti` shows): whether everything it
+// sent is acknowledged, and how many bytes went each way. A back end answers a quiesce with it.
+#pragma once
+
+#include "core/actions.hpp"
+#include "core/result.hpp"
+
+namespace baton {
+
+// key names the connection as the datapath does: client (saddr, sport) -> this node (daddr, dport).
+// found = false when no connection (a listener does not count) holds the tuple.
+Result<SocketProbe> probe_tcp_socket(const FlowKey& key);
+
+}  // namespace baton
