@@ -170,7 +170,7 @@ Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
     return out;
   }
 
-  if (f.state == BeState::kQuiesced) {
+  if (f.silent) {
     // Moving to another node: the client must hear nothing more from here (a window update, the web
     // server's FIN).
     out.push_back(drop(id));
@@ -354,6 +354,7 @@ Actions Backend::on_quiesce(NodeId from, const proto::Quiesce& msg, uint64_t now
   if (msg.resume) {
     if (f.state == BeState::kQuiescing || f.state == BeState::kQuiesced) {
       f.state = BeState::kEstablished;
+      f.silent = false;
       out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});
     }
     return out;
@@ -393,6 +394,7 @@ void Backend::end_quiesce(BeFlow& f, bool ok, const SocketProbe& probe, Actions&
   proto::Quiesced q{f.frontend_key, ok, 0, 0};
   if (ok) {
     f.state = BeState::kQuiesced;
+    f.silent = true;
     ++counters_.flows_quiesced;
     // Our sequence space continues the client's view from isn1 (translate.hpp); bytes_acked counts from
     // the SYN/ACK on, modulo 2^32 like every sequence number.
@@ -400,6 +402,7 @@ void Backend::end_quiesce(BeFlow& f, bool ok, const SocketProbe& probe, Actions&
     q.client_next = f.client_isn + 1 + static_cast<uint32_t>(probe.bytes_received);
   } else {
     f.state = BeState::kEstablished;
+    f.silent = false;
     ++counters_.quiesce_failed;
     out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});
   }
@@ -474,6 +477,7 @@ Actions Backend::on_tick(uint64_t now_ms) {
         // that never says either (its channel lost) leaves it here: serve it again.
         if (now_ms >= f.deadline_ms + cfg_.quiesce_timeout_ms) {
           f.state = BeState::kEstablished;
+          f.silent = false;
           out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});
         }
         break;

@@ -40,6 +40,7 @@ struct BeFlow {
   uint64_t last_ms = 0;
   uint64_t deadline_ms = 0;  // SYN retry, quiesce or linger limit
   proto::CloseReason close_reason = proto::CloseReason::kFin;
+  bool silent = false;  // quiesced, or let go after a move: nothing of it may reach the client any more
 };
 
 struct BackendConfig {

@@ -17,6 +17,10 @@ const char* fe_state_name(FeState s) {
       return "handoff-pending";
     case FeState::kForwarding:
       return "forwarding";
+    case FeState::kNextHolding:
+      return "holding-next";
+    case FeState::kQuiescing:
+      return "quiescing";
     case FeState::kClosed:
       return "closed";
   }
@@ -89,6 +93,16 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
       on_pending_segment(f, id, pkt, out);
       break;
     case FeState::kForwarding:
+      if (at_request_boundary(f, pkt)) {
+        on_next_request_segment(f, id, pkt, now_ms, out);
+      } else {
+        forward(f, id, pkt.bytes(), out);
+      }
+      break;
+    case FeState::kNextHolding:
+    case FeState::kQuiescing:
+      on_next_held_segment(f, id, pkt, now_ms, out);
+      break;
     case FeState::kClosed:
       forward(f, id, pkt.bytes(), out);
       break;
@@ -303,6 +317,9 @@ void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
     serve_locally(f, out);
     return;
   }
+  note_request_end(f, f.client_isn + 1, peek.head);
+  f.watch_requests = f.watch_after;
+  f.next_request = f.next_after;
   start_handoff(f, d.node, now_ms, out);
 }
 
@@ -386,13 +403,28 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
   }
   FeFlow& f = it->second;
   f.last_ms = now_ms;
+  const bool move = f.old_backend != 0;
   if (ack.refusal != proto::Refusal::kNone) {
     ++counters_.handoff_refused;
+    if (move) {
+      call_off_move(f, now_ms, out);
+      return out;
+    }
     serve_locally(f, out);
     forget(it, out);
     return out;
   }
-  ++counters_.handed_off;
+  if (move) {
+    ++counters_.migrations;
+    ++f.moves;
+    // The old back end is silent since it quiesced; now it lets its socket go without a sound.
+    out.push_back(SendMessage{f.old_backend, proto::FlowClosed{f.key, proto::CloseReason::kMigrated}});
+    f.old_backend = 0;
+    f.watch_requests = f.watch_after;
+    f.next_request = f.next_after;
+  } else {
+    ++counters_.handed_off;
+  }
   Translation& t = f.xlate;
   t.frontend_addr = f.key.daddr;
   t.backend_addr = address_of_(from);
@@ -444,7 +476,8 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
     out.push_back(InjectLocal{std::move(newest)});
   }
   // Our own half-open connection (SYN_RECV, the ACK never reached it) must go: reset it as the client.
-  out.push_back(InjectLocal{make_reset(f.key, f.client_isn + 1)});
+  // (A move has none: the connection left this node's stack at its first handoff.)
+  if (!move) out.push_back(InjectLocal{make_reset(f.key, f.client_isn + 1)});
   return out;
 }
 
@@ -452,10 +485,16 @@ Actions Frontend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint
   auto it = flows_.find(msg.flow);
   if (it == flows_.end() || it->second.backend != from) return {};
   FeFlow& f = it->second;
-  if (f.state == FeState::kForwarding) {
+  if (f.state == FeState::kForwarding || f.state == FeState::kNextHolding || f.state == FeState::kQuiescing) {
+    // Over on the back end: a request still held here has nobody left to answer it.
+    Actions out;
+    for (const auto& h : f.held)
+      out.push_back(drop(h.id));
+    f.held.clear();
     f.state = FeState::kClosed;
     f.deadline_ms = now_ms + cfg_.linger_ms;
-    return {EndFlow{FlowRole::kFrontend, f.key}};
+    out.push_back(EndFlow{FlowRole::kFrontend, f.key});
+    return out;
   }
   // While a handoff is pending, a close names an earlier connection from the same client port: the back
   // end answers a handoff request with a handoff ack or a refusal, never with a close, and the two
@@ -466,6 +505,11 @@ Actions Frontend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint
 }
 
 void Frontend::abort_pending(FeFlow& f, Actions& out) {
+  if (f.old_backend != 0) {
+    // A move: the old back end is silent, waiting; the connection ends for it too.
+    out.push_back(SendMessage{f.old_backend, proto::FlowClosed{f.key, proto::CloseReason::kAborted}});
+    f.old_backend = 0;
+  }
   // The back end may have taken the connection and answered (its replies go straight to the client):
   // serving it here as well would give the client two answers in one sequence space. Reset it on all
   // sides instead; the client retries on a new connection.
@@ -499,10 +543,13 @@ Actions Frontend::on_peer_lost_flows(NodeId node, uint64_t now_ms) {
   Actions out;
   for (auto it = flows_.begin(); it != flows_.end();) {
     FeFlow& f = it->second;
-    if (f.backend != node || f.state != FeState::kForwarding) {
+    if (f.backend != node || (f.state != FeState::kForwarding && f.state != FeState::kNextHolding &&
+                              f.state != FeState::kQuiescing)) {
       ++it;  // ended flows linger as usual
       continue;
     }
+    for (const auto& h : f.held)
+      out.push_back(drop(h.id));
     ++counters_.flows_lost;
     const Bytes nudge = make_ack(f.key.reversed(), f.isn1, f.client_isn + 1);
     it = forget(it, out);
@@ -516,7 +563,12 @@ Actions Frontend::on_peer_down(NodeId node, uint64_t now_ms) {
   Actions out;
   for (auto it = flows_.begin(); it != flows_.end();) {
     FeFlow& f = it->second;
-    if (f.backend == node && f.state == FeState::kHandoffPending) {
+    if (f.backend == node && f.state == FeState::kQuiescing) {
+      // Its answer will not come; the flow's packets still reach it through the datapath.
+      ++counters_.migrations_refused;
+      release_next(f, now_ms, out);
+      ++it;
+    } else if (f.backend == node && f.state == FeState::kHandoffPending) {
       // The request may have reached the back end before its channel went down: abort, never serve
       // the same connection twice.
       ++counters_.handoff_timeouts;
@@ -556,6 +608,18 @@ Actions Frontend::on_tick(uint64_t now_ms) {
         break;
       case FeState::kForwarding:
         erase = now_ms >= f.last_ms + cfg_.idle_timeout_ms + cfg_.idle_backstop_ms;
+        break;
+      case FeState::kNextHolding:
+        // Incomplete for too long (or larger than we hold): the node serving the flow gets it as it is.
+        if (now_ms >= f.deadline_ms) stop_watching(f, now_ms, out);
+        break;
+      case FeState::kQuiescing:
+        if (now_ms >= f.deadline_ms) {
+          // The old back end never answered: it serves on (told to, in case it did stop).
+          out.push_back(SendMessage{f.backend, proto::Quiesce{f.key, true}});
+          ++counters_.migrations_refused;
+          release_next(f, now_ms, out);
+        }
         break;
       case FeState::kClosed:
         erase = now_ms >= f.deadline_ms;

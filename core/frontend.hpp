@@ -3,6 +3,10 @@
 //
 //   SYN seen -> SYN/ACK seen (ISN1) -> holding ACK + request -> local (state freed at once)
 //                                                            -> handoff pending -> forwarding -> closed
+// Multiple handoff (a keep-alive connection's next request belongs elsewhere):
+//   forwarding -> holding the next request -> same node: forwarding again
+//                                          -> another node: quiescing the old back end -> handoff pending
+//                                             (a move) -> forwarding to the new back end
 //
 // Packets come in with a PacketId; the machine answers with verdicts (possibly much later: a held packet
 // is one without a verdict yet), messages for the back end and packets to inject into the local stack.
@@ -17,13 +21,23 @@
 
 #include "core/actions.hpp"
 #include "core/dispatch.hpp"
+#include "core/http_peek.hpp"
 #include "core/packet.hpp"
 #include "core/reassembly.hpp"
 #include "core/translate.hpp"
 
 namespace baton {
 
-enum class FeState { kSynSeen, kSynAckSeen, kHolding, kHandoffPending, kForwarding, kClosed };
+enum class FeState {
+  kSynSeen,
+  kSynAckSeen,
+  kHolding,
+  kHandoffPending,
+  kForwarding,
+  kNextHolding,  // forwarding, with the next request held until it is complete and decided
+  kQuiescing,    // ... decided for another node: waiting for the old back end to stop
+  kClosed
+};
 const char* fe_state_name(FeState s);
 
 struct HeldPacket {
@@ -51,6 +65,18 @@ struct FeFlow {
   std::vector<HeldPacket> held;        // verdicts pending, in arrival order
   uint32_t request_end = 0;            // client sequence number past the bytes sent in the handoff request
   std::optional<uint32_t> client_fin;  // the client's FIN arrived while holding, at this sequence number
+  // Multiple handoff. Where the next request starts (client sequence number), while that can be told
+  // (no request so far with a body of unknown length, nothing pipelined past a decision).
+  bool watch_requests = false;
+  uint32_t next_request = 0;
+  uint32_t next_after = 0;  // where the request being decided ends (watch_after: known)
+  bool watch_after = false;
+  NodeId move_to = 0;      // kQuiescing: the node the flow goes to
+  NodeId old_backend = 0;  // a move in progress (kHandoffPending): the node the flow leaves
+  Translation old_xlate;
+  uint32_t old_isn1 = 0;
+  uint32_t moves = 0;
+  uint64_t held_since_ms = 0;
   NodeId backend = 0;
   Translation xlate;
   std::string path;
@@ -90,6 +116,12 @@ struct FrontendCounters {
   uint64_t packets_forwarded = 0;
   uint64_t table_full = 0;
   uint64_t flows_lost = 0;  // handed-off flows ended because their back end restarted without them
+  // Multiple handoff.
+  uint64_t requests_decided = 0;    // requests after a connection's first, decided at their boundary
+  uint64_t migrations = 0;          // ... that moved their connection to another node
+  uint64_t migrations_refused = 0;  // moves that did not happen: the flow stayed (old node answers)
+  uint64_t requests_held_ms = 0;    // time those requests were held for their decision, in total
+  uint64_t watch_stopped = 0;       // connections whose next request boundary could no longer be told
 };
 
 class Frontend {
@@ -116,6 +148,8 @@ class Frontend {
   void touch(const FlowKey& key, uint64_t last_ms);
   Actions on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint64_t now_ms);
   Actions on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms);
+  // The old back end's answer to a quiesce (multiple handoff).
+  Actions on_quiesced(NodeId from, const proto::Quiesced& msg, uint64_t now_ms);
   // The handoff request could not be sent (the peer's channel was down): serve locally after all.
   Actions on_handoff_unsent(const FlowKey& key);
   // A peer's control channel went down: its pending handoffs will never be answered.
@@ -138,6 +172,19 @@ class Frontend {
   void on_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out);
   void on_pending_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, Actions& out);
   void try_decide(FeFlow& f, uint64_t now_ms, Actions& out);
+  // Multiple handoff (frontend_move.cpp).
+  bool at_request_boundary(const FeFlow& f, const TcpPacket& pkt) const;
+  void on_next_request_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out);
+  void on_next_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out);
+  void try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out);
+  // The held next request goes on to the node already serving the flow.
+  void release_next(FeFlow& f, uint64_t now_ms, Actions& out);
+  void stop_watching(FeFlow& f, uint64_t now_ms, Actions& out);
+  void start_move(FeFlow& f, uint32_t server_next, uint64_t now_ms, Actions& out);
+  // A move whose new back end said no: the old one serves on.
+  void call_off_move(FeFlow& f, uint64_t now_ms, Actions& out);
+  // Where the request at `start` (its head `head`) ends, if that can be told.
+  static void note_request_end(FeFlow& f, uint32_t start, const HttpRequestHead& head);
   void serve_locally(FeFlow& f, Actions& out);
   void start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out);
   // `shut_window`: the client's window reads zero to the back end (while the switch is under way).

@@ -135,6 +135,8 @@ void Engine::on_message(NodeId from, const proto::Message& m) {
     }
   } else if (const auto* q = std::get_if<proto::Quiesce>(&m)) {
     execute(backend_.on_quiesce(from, *q, now));
+  } else if (const auto* qd = std::get_if<proto::Quiesced>(&m)) {
+    execute(frontend_.on_quiesced(from, *qd, now));
   } else if (const auto* c = std::get_if<proto::FlowClosed>(&m)) {
     // The same message serves both directions: a back end reporting a close, a front end cancelling.
     execute(frontend_.on_flow_closed(from, *c, now));
@@ -293,7 +295,12 @@ nlohmann::json Engine::status() const {
         {"duplicates_dropped", fc.duplicates_dropped},
         {"packets_forwarded", fc.packets_forwarded},
         {"table_full", fc.table_full},
-        {"flows_lost", fc.flows_lost}}},
+        {"flows_lost", fc.flows_lost},
+        {"requests_decided", fc.requests_decided},
+        {"migrations", fc.migrations},
+        {"migrations_refused", fc.migrations_refused},
+        {"requests_held_ms", fc.requests_held_ms},
+        {"watch_stopped", fc.watch_stopped}}},
       {"backend",
        {{"live_flows", backend_.live_flows()},
         {"tracked_flows", backend_.flows().size()},
@@ -322,6 +329,7 @@ nlohmann::json Engine::flows() const {
                    {"state", fe_state_name(f.state)},
                    {"backend", f.backend},
                    {"path", f.path},
+                   {"moves", f.moves},
                    {"idle_ms", now - f.last_ms}});
   }
   for (const auto& [k, f] : backend_.flows()) {

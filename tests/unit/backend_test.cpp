@@ -291,6 +291,10 @@ TEST_F(BackendTest, QuiesceAnswersOnceEverythingSentIsAcknowledgedAndSilencesThe
   EXPECT_TRUE(messages<proto::FlowClosed>(a).empty());
   EXPECT_EQ(be.flows().at(local).state, BeState::kClosed);
   EXPECT_EQ(be.counters().flows_moved, 1u);
+  // ... and the kernel's reset when the socket goes stays here, through the linger.
+  test::Segment rst =
+      test::server_segment(test::kNode2, kIsn2 + 1, kIsn + 25, tcp_flag::kRst | tcp_flag::kAck);
+  EXPECT_EQ(all_of<Verdict>(be.on_local_packet(12, test::build(rst), 31)), std::vector<Verdict>{drop(12)});
 }
 
 TEST_F(BackendTest, QuiesceThatCannotCompleteLeavesTheFlowServingHere) {

@@ -493,5 +493,126 @@ TEST_F(FrontendTest, FlowsOfABackEndThatLostThemAreForgottenAndTheClientNudged) 
   EXPECT_EQ(fe.counters().flows_lost, 1u);
 }
 
+// Multiple handoff: the second request of a keep-alive connection belongs to another node.
+class FrontendMoveTest : public FrontendTest {
+ protected:
+  FrontendMoveTest() { map.add({"/three/", {3}}); }
+  // request_remote, accepted by node 2 (ISN2 9000): the flow forwards; returns the client's ACK segment.
+  test::Segment forwarding() {
+    auto ack = handshake();
+    fe.on_client_packet(3, test::build(ack), 1);
+    auto a = fe.on_client_packet(4, data(ack, 0, first_), 1);
+    fe.on_handoff_ack(2, accepted(a), 2);
+    EXPECT_EQ(fe.flows().begin()->second.state, FeState::kForwarding);
+    return ack;
+  }
+  // The client's next request, at the boundary, acknowledging `acked` bytes of the first response.
+  // `after`: bytes of requests since the first.
+  Bytes next_request(test::Segment s, const std::string& text, uint32_t acked, uint32_t after = 0) {
+    s.seq = kIsn + 1 + static_cast<uint32_t>(first_.size()) + after;
+    s.ack = kIsn1 + 1 + acked;
+    s.timestamps = {{30, 444}};
+    s.flags |= tcp_flag::kPsh;
+    s.payload = test::as_bytes(text);
+    return test::build(s);
+  }
+  const std::string first_ = "GET /two/x HTTP/1.1\r\n\r\n";
+};
+
+TEST_F(FrontendMoveTest, ARequestForTheSameNodeGoesOnAtOnce) {
+  auto ack = forwarding();
+  auto a = fe.on_client_packet(10, next_request(ack, "GET /two/y HTTP/1.1\r\n\r\n", 500), 3);
+  ASSERT_EQ(all_of<Verdict>(a).size(), 1u);
+  EXPECT_EQ(all_of<Verdict>(a)[0].kind, Verdict::kAccept);
+  EXPECT_TRUE(messages<proto::Quiesce>(a).empty());
+  EXPECT_EQ(fe.counters().requests_decided, 1u);
+  EXPECT_EQ(fe.flows().begin()->second.state, FeState::kForwarding);
+}
+
+TEST_F(FrontendMoveTest, ARequestForAnotherNodeMovesTheConnectionWhereTheClientIs) {
+  auto ack = forwarding();
+  const std::string second = "GET /three/z HTTP/1.1\r\nHost: h\r\n\r\n";
+  const uint32_t boundary = kIsn + 1 + static_cast<uint32_t>(first_.size());
+  auto a = fe.on_client_packet(10, next_request(ack, second, 500), 3);
+  EXPECT_TRUE(all_of<Verdict>(a).empty()) << "the request is held";
+  EXPECT_EQ(the_message<proto::Quiesce>(a).resume, false);
+  // Its acknowledgement of the response goes on to node 2 (translated, without the request).
+  auto inj = all_of<InjectLocal>(a);
+  ASSERT_EQ(inj.size(), 1u);
+  Bytes inj_bytes = inj[0].packet;
+  auto acked = TcpPacket::parse(inj_bytes);
+  ASSERT_TRUE(acked);
+  EXPECT_EQ(acked->payload_size(), 0u);
+  EXPECT_EQ(acked->daddr(), test::kNode2);
+  EXPECT_EQ(acked->ack(), 9000u + 1 + 500);
+  // Node 2 stopped: everything acknowledged, the client at the boundary.
+  a = fe.on_quiesced(2, proto::Quiesced{fe.flows().begin()->first, true, kIsn1 + 1 + 500, boundary}, 4);
+  auto req = the_message<proto::HandoffRequest>(a);
+  EXPECT_EQ(req.isn1, kIsn1 + 500);
+  EXPECT_EQ(req.request, test::as_bytes(second));
+  Bytes syn = req.syn, rack = req.ack;
+  auto s = TcpPacket::parse(syn);
+  auto k = TcpPacket::parse(rack);
+  ASSERT_TRUE(s && k);
+  EXPECT_TRUE(s->has(tcp_flag::kSyn));
+  EXPECT_EQ(s->seq(), boundary - 1);
+  EXPECT_TRUE(s->tcp_checksum_ok());
+  EXPECT_EQ(k->seq(), boundary);
+  EXPECT_EQ(k->ack(), kIsn1 + 1 + 500);
+  EXPECT_EQ(k->tsecr(), 444u);
+  EXPECT_TRUE(k->tcp_checksum_ok());
+  // Node 3 accepted: node 2 lets go silently, the translation points at node 3, continuing the client's
+  // sequence space.
+  proto::HandoffAck yes = accepted(a, 7000);
+  yes.ts_base = 40;
+  a = fe.on_handoff_ack(3, yes, 5);
+  const auto closed = messages<proto::FlowClosed>(a);
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].reason, proto::CloseReason::kMigrated);
+  auto off = all_of<OffloadFlow>(a);
+  ASSERT_EQ(off.size(), 1u);
+  EXPECT_EQ(off[0].xlate.backend_addr, test::kNode1) << "addr() maps node 3 to node 1's address here";
+  EXPECT_EQ(off[0].xlate.isn1, kIsn1 + 500);
+  EXPECT_EQ(off[0].xlate.isn2, 7000u);
+  EXPECT_EQ(off[0].xlate.ts_offset, 444u - 40u);
+  const FeFlow& f = fe.flows().begin()->second;
+  EXPECT_EQ(f.backend, 3u);
+  EXPECT_EQ(f.moves, 1u);
+  EXPECT_EQ(f.state, FeState::kForwarding);
+  EXPECT_EQ(f.next_request, boundary + static_cast<uint32_t>(second.size()));
+  EXPECT_EQ(fe.counters().migrations, 1u);
+  // No reset into our own stack this time: nothing of the connection is left here.
+  for (const auto& i : all_of<InjectLocal>(a)) {
+    Bytes b = i.packet;
+    EXPECT_FALSE(TcpPacket::parse(b)->has(tcp_flag::kRst));
+  }
+}
+
+TEST_F(FrontendMoveTest, AMoveThatCannotHappenLeavesTheRequestWithTheOldNode) {
+  auto ack = forwarding();
+  const uint32_t boundary = kIsn + 1 + static_cast<uint32_t>(first_.size());
+  fe.on_client_packet(10, next_request(ack, "GET /three/z HTTP/1.1\r\n\r\n", 500), 3);
+  // Node 2 could not stop (bytes unacknowledged for too long): it answers this request too.
+  auto a = fe.on_quiesced(2, proto::Quiesced{fe.flows().begin()->first, false, 0, 0}, 4);
+  ASSERT_EQ(all_of<Verdict>(a).size(), 1u);
+  EXPECT_EQ(all_of<Verdict>(a)[0].kind, Verdict::kAccept);
+  EXPECT_EQ(fe.counters().migrations_refused, 1u);
+  // The next one is watched again; this time node 3 refuses the move: node 2 is told to serve on.
+  fe.on_client_packet(11, next_request(ack, "GET /three/w HTTP/1.1\r\n\r\n", 900, 25), 5);
+  (void)fe.on_quiesced(2, proto::Quiesced{fe.flows().begin()->first, true, kIsn1 + 1 + 900, boundary + 25},
+                       6);
+  ASSERT_EQ(fe.flows().begin()->second.state, FeState::kHandoffPending);
+  proto::HandoffAck no;
+  no.flow = fe.flows().begin()->first;
+  no.refusal = proto::Refusal::kNoListener;
+  a = fe.on_handoff_ack(3, no, 7);
+  EXPECT_TRUE(the_message<proto::Quiesce>(a).resume);
+  EXPECT_EQ(all_of<Verdict>(a).size(), 1u);
+  const FeFlow& f = fe.flows().begin()->second;
+  EXPECT_EQ(f.backend, 2u);
+  EXPECT_EQ(f.state, FeState::kForwarding);
+  EXPECT_EQ(f.xlate.isn1, kIsn1) << "the old translation again";
+}
+
 }  // namespace
 }  // namespace baton

@@ -1,0 +1,201 @@
+// Multiple handoff on the front end: the requests after a keep-alive connection's first are watched at
+// their boundary, decided like the first, and the connection moves to another node between two of them
+// (docs/design.md, "Moving a connection at a request boundary").
+#include "core/frontend.hpp"
+#include "core/packet_build.hpp"
+
+namespace baton {
+
+void Frontend::note_request_end(FeFlow& f, uint32_t start, const HttpRequestHead& head) {
+  f.watch_after = head.body_length_known;
+  f.next_after = start + static_cast<uint32_t>(head.header_bytes) + static_cast<uint32_t>(head.body_bytes);
+}
+
+bool Frontend::at_request_boundary(const FeFlow& f, const TcpPacket& pkt) const {
+  // A data segment starting exactly where the next request starts. One that straddles the boundary (a
+  // retransmission merged with new bytes) or comes past it (the first one lost) is forwarded as it is;
+  // a boundary passed that way is lost for this connection (stop_watching on the next segment).
+  return f.watch_requests && pkt.payload_size() > 0 && pkt.seq() == f.next_request &&
+         !pkt.has(tcp_flag::kRst) && !pkt.has(tcp_flag::kSyn);
+}
+
+void Frontend::on_next_request_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms,
+                                       Actions& out) {
+  f.state = FeState::kNextHolding;
+  f.held_since_ms = now_ms;
+  f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
+  f.request.reset(f.next_request);
+  f.client_fin.reset();
+  on_next_held_segment(f, id, pkt, now_ms, out);
+}
+
+void Frontend::on_next_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms,
+                                    Actions& out) {
+  if (pkt.has(tcp_flag::kRst) || pkt.has(tcp_flag::kFin)) {
+    // The client is closing: no more requests to route. Everything goes on, in order, where it was.
+    hold(f, id, pkt.bytes());
+    if (f.state == FeState::kQuiescing) out.push_back(SendMessage{f.backend, proto::Quiesce{f.key, true}});
+    stop_watching(f, now_ms, out);
+    return;
+  }
+  if (pkt.payload_size() == 0) {
+    // Acknowledgements of the response still in flight: the old back end needs them (to quiesce, too).
+    forward(f, id, pkt.bytes(), out);
+    return;
+  }
+  if (!f.request.add(pkt.seq(), pkt.payload())) {
+    ++counters_.duplicates_dropped;
+    out.push_back(drop(id));
+    return;
+  }
+  hold(f, id, pkt.bytes());
+  if (pkt.tsval()) f.client_tsval = *pkt.tsval();
+  if (pkt.has(tcp_flag::kAck)) {
+    // The segment may carry the client's last acknowledgement of the response: the old back end must
+    // have it (it cannot quiesce with bytes unacknowledged), the request itself it must not have yet.
+    Bytes ack = bare_ack(pkt, pkt.seq());
+    auto a = TcpPacket::parse(ack);
+    if (a) {
+      rewrite_client_to_backend(f.xlate, *a);
+      out.push_back(InjectLocal{std::move(ack)});
+    }
+  }
+  if (f.state == FeState::kNextHolding) try_decide_next(f, now_ms, out);
+}
+
+void Frontend::try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out) {
+  if (f.request.held_bytes() > cfg_.max_request_bytes) {
+    stop_watching(f, now_ms, out);
+    return;
+  }
+  const Bytes& data = f.request.contiguous();
+  if (data.empty()) return;
+  PeekResult peek = peek_http_request(data, cfg_.max_request_bytes);
+  if (peek.status == PeekStatus::kNeedMore) return;
+  if (peek.status == PeekStatus::kBad) {
+    stop_watching(f, now_ms, out);  // the web server answers it; where the next one starts is unknown
+    return;
+  }
+  ++counters_.requests_decided;
+  f.path = peek.head.path;
+  note_request_end(f, f.request.base(), peek.head);
+  const Decision d = choose_node(map_, peek.head.path, cfg_.self, peers_);
+  // Back to this node's own stack is a later step (the connection left it at the first handoff).
+  if (d.node == f.backend || d.node == cfg_.self) {
+    release_next(f, now_ms, out);
+    return;
+  }
+  f.move_to = d.node;
+  f.state = FeState::kQuiescing;
+  f.deadline_ms = now_ms + cfg_.handoff_timeout_ms;
+  out.push_back(SendMessage{f.backend, proto::Quiesce{f.key, false}});
+}
+
+void Frontend::release_next(FeFlow& f, uint64_t now_ms, Actions& out) {
+  counters_.requests_held_ms += now_ms - f.held_since_ms;
+  // Bytes past the decided request (pipelined) go along; their boundary is then behind us.
+  const bool past = seq_before(f.next_after, f.request.contiguous_end()) ||
+                    f.request.held_bytes() > f.request.contiguous().size();
+  for (auto& h : f.held)
+    forward(f, h.id, h.bytes, out);
+  f.held.clear();
+  f.state = FeState::kForwarding;
+  f.watch_requests = f.watch_after && !past;
+  f.next_request = f.next_after;
+  if (!f.watch_requests) ++counters_.watch_stopped;
+}
+
+void Frontend::stop_watching(FeFlow& f, uint64_t now_ms, Actions& out) {
+  counters_.requests_held_ms += now_ms - f.held_since_ms;
+  for (auto& h : f.held)
+    forward(f, h.id, h.bytes, out);
+  f.held.clear();
+  f.state = FeState::kForwarding;
+  f.watch_requests = false;
+  ++counters_.watch_stopped;
+}
+
+Actions Frontend::on_quiesced(NodeId from, const proto::Quiesced& msg, uint64_t now_ms) {
+  Actions out;
+  auto it = flows_.find(msg.flow);
+  if (it == flows_.end() || it->second.state != FeState::kQuiescing || it->second.backend != from) {
+    // Too late (given up on): make sure it serves on.
+    if (msg.ok) out.push_back(SendMessage{from, proto::Quiesce{msg.flow, true}});
+    return out;
+  }
+  FeFlow& f = it->second;
+  f.last_ms = now_ms;
+  if (!msg.ok || msg.client_next != f.next_request) {
+    // Bytes of the response still unacknowledged, the connection closing, or the old back end not
+    // where we think the client is: the old node answers this request too.
+    if (msg.ok) out.push_back(SendMessage{from, proto::Quiesce{f.key, true}});
+    ++counters_.migrations_refused;
+    release_next(f, now_ms, out);
+    return out;
+  }
+  start_move(f, msg.server_next, now_ms, out);
+  return out;
+}
+
+void Frontend::start_move(FeFlow& f, uint32_t server_next, uint64_t now_ms, Actions& out) {
+  // The new back end gets a connection that starts where the client is: a SYN one before the request,
+  // the handshake's ACK at it (acknowledging everything the old back end sent), the request after. Its
+  // stack's ISN is then mapped onto the sequence number the client expects next (isn1 = server_next -
+  // 1) and its timestamps onto the newest one the client echoes, as for a first handoff.
+  const HeldPacket* first = nullptr;
+  for (const auto& h : f.held) {
+    Bytes copy = h.bytes;
+    auto p = TcpPacket::parse(copy);
+    if (p && p->seq() == f.request.base() && p->has(tcp_flag::kAck)) first = &h;
+  }
+  Bytes syn = f.syn;
+  auto syn_pkt = TcpPacket::parse(syn);
+  if (!first || !syn_pkt) {
+    out.push_back(SendMessage{f.backend, proto::Quiesce{f.key, true}});
+    ++counters_.migrations_refused;
+    release_next(f, now_ms, out);
+    return;
+  }
+  syn_pkt->set_seq(f.request.base() - 1);
+  syn_pkt->fill_checksums();
+  Bytes first_copy = first->bytes;
+  Bytes ack = bare_ack(*TcpPacket::parse(first_copy), f.request.base());
+  auto ack_pkt = TcpPacket::parse(ack);
+  ack_pkt->set_ack(server_next);
+  ack_pkt->fill_checksums();
+
+  f.old_backend = f.backend;
+  f.old_xlate = f.xlate;
+  f.old_isn1 = f.isn1;
+  f.isn1 = server_next - 1;
+  f.ack = ack;
+  counters_.requests_held_ms += now_ms - f.held_since_ms;
+  proto::HandoffRequest req;
+  req.flow = f.key;
+  req.isn1 = f.isn1;
+  req.granted_options = f.granted;
+  req.frontend_wscale = f.wscale;
+  req.frontend_mss = f.mss;
+  req.syn = std::move(syn);
+  req.ack = std::move(ack);
+  req.request = f.request.contiguous();
+  f.request_end = f.request.contiguous_end();
+  f.backend = f.move_to;
+  f.state = FeState::kHandoffPending;
+  f.deadline_ms = now_ms + cfg_.handoff_timeout_ms;
+  out.push_back(SendMessage{f.backend, std::move(req)});
+}
+
+void Frontend::call_off_move(FeFlow& f, uint64_t now_ms, Actions& out) {
+  ++counters_.migrations_refused;
+  const NodeId old = f.old_backend;
+  f.backend = old;
+  f.xlate = f.old_xlate;
+  f.isn1 = f.old_isn1;
+  f.old_backend = 0;
+  out.push_back(SendMessage{old, proto::Quiesce{f.key, true}});
+  f.held_since_ms = now_ms;  // counted once already
+  release_next(f, now_ms, out);
+}
+
+}  // namespace baton
