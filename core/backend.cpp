@@ -378,12 +378,11 @@ Actions Backend::on_socket_probe(const FlowKey& key, const SocketProbe& probe, u
   if (it == flows_.end() || it->second.state != BeState::kQuiescing) return {};
   BeFlow& f = it->second;
   Actions out;
-  if (!probe.found || !probe.established) {
-    end_quiesce(f, false, probe, out);  // closing, or gone: it stays (and ends) here
-  } else if (probe.unacked == 0 && probe.notsent == 0) {
+  const bool alive = probe.found && probe.established;
+  if (alive && probe.unacked == 0 && probe.notsent == 0) {
     end_quiesce(f, true, probe, out);
-  } else if (now_ms >= f.deadline_ms) {
-    end_quiesce(f, false, probe, out);
+  } else if (!alive || now_ms >= f.deadline_ms) {
+    end_quiesce(f, false, probe, out);  // closing or gone (it stays, and ends, here), or out of time
   } else {
     out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});  // in flight: talk on, look again
   }
