@@ -89,13 +89,16 @@ int baton_egress(struct __sk_buff *skb)
 			if (synack) {
 				report_synack(BATON_EV_BE_SYNACK, &key, &p);
 				count(BATON_CNT_BE_SYNACK_CAPTURED, 1);
-			} else if (p.flags & TCP_FLAG_RST_BIT) {
+			} else if ((p.flags & TCP_FLAG_RST_BIT) && p.seq == 0) {
+				/* The stack's reset of our SYN (no ACK in it, so sequence number 0, RFC 793):
+				 * nothing listens. A reset with another number is an earlier socket's on the
+				 * tuple. */
 				struct baton_event ev = {};
 
 				ev.type = BATON_EV_BE_REFUSED;
 				ev.key = key;
 				emit(&ev);
-			} else if (p.flags & TCP_FLAG_ACK_BIT) {
+			} else if ((p.flags & TCP_FLAG_ACK_BIT) && !(p.flags & TCP_FLAG_RST_BIT)) {
 				struct baton_event ev = {};
 
 				ev.type = BATON_EV_BE_BLOCKED;

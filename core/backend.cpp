@@ -163,6 +163,10 @@ Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
     // Our stack's answer to the replayed SYN: it must never reach the client, who already has one.
     out.push_back(drop(id));
     const FlowKey key = it->first;
+    // A reset answering our SYN (which carries no ACK) has sequence number 0 (RFC 793). Any other is the
+    // last word of an earlier socket on the tuple (this connection's own, let go when it moved away and
+    // came back), still in the queue behind its destruction: not an answer.
+    if (pkt->has(tcp_flag::kRst) && pkt->seq() != 0) return out;
     Actions more = pkt->has(tcp_flag::kRst)   ? on_replay_refused(key, now_ms)
                    : pkt->has(tcp_flag::kSyn) ? on_synack_captured(key, SynAckFacts::of(*pkt), now_ms)
                                               : on_replay_blocked(key, now_ms);

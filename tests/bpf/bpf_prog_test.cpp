@@ -380,13 +380,18 @@ TEST_F(BpfProgTest, BackEndCapturesTheReplayedSynAck) {
   EXPECT_EQ(ev[0].mss, 1460);
   EXPECT_EQ(ev[0].sack_permitted, 1);
   EXPECT_EQ(ev[0].key.saddr, htonl(test::kClient));
-  // The stack's reset (nothing listens): refused, and dropped too.
+  // An earlier socket's reset on the tuple (this connection's own, let go when it moved away and came
+  // back): not an answer to our SYN, dropped without a word.
   Segment rst = synack;
   rst.flags = tcp_flag::kRst | tcp_flag::kAck;
   rst.timestamps.reset();
   rst.mss.reset();
   rst.wscale.reset();
   rst.sack_permitted = false;
+  EXPECT_EQ(egress(test::build(rst)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(events().size(), 1u);
+  // The stack's reset of our SYN (nothing listens; sequence number 0, the SYN had no ACK): refused.
+  rst.seq = 0;
   r = egress(test::build(rst));
   EXPECT_EQ(r.retval, TC_ACT_SHOT);
   ev = events();

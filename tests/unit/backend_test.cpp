@@ -79,6 +79,18 @@ TEST_F(BackendTest, DuplicateLiveFlowIsRefused) {
             proto::Refusal::kDuplicate);
 }
 
+TEST_F(BackendTest, AnEarlierSocketsResetIsNotARefusal) {
+  // The connection moved away from here and comes back: the reset of its old socket, destroyed when it
+  // left, may still be queued when the new SYN is replayed. Only a reset at sequence number 0 answers a
+  // SYN (RFC 793).
+  be.on_handoff_request(1, request(), 0);
+  test::Segment stale = test::server_segment(test::kNode2, 123456, kIsn + 1, tcp_flag::kRst | tcp_flag::kAck);
+  auto a = be.on_local_packet(10, test::build(stale), 1);
+  EXPECT_EQ(all_of<Verdict>(a), std::vector<Verdict>{drop(10)});
+  EXPECT_TRUE(messages<proto::HandoffAck>(a).empty());
+  EXPECT_EQ(be.flows().size(), 1u);
+}
+
 TEST_F(BackendTest, NoListenerAnswersWithRefusal) {
   be.on_handoff_request(1, request(), 0);
   test::Segment rst = test::server_segment(test::kNode2, 0, 0, tcp_flag::kRst | tcp_flag::kAck);
