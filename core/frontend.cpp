@@ -180,17 +180,22 @@ void Frontend::on_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uin
     finish_on_fin(f, pkt.seq() + static_cast<uint32_t>(pkt.payload_size()), out);
     return;
   }
+  if (!hold_request_bytes(f, id, pkt, out)) return;
+  try_decide(f, now_ms, out);
+  if (f.client_fin) finish_on_fin(f, *f.client_fin, out);  // the segment filled the gap before the FIN
+}
+
+bool Frontend::hold_request_bytes(FeFlow& f, PacketId id, const TcpPacket& pkt, Actions& out) {
   if (!f.request.add(pkt.seq(), pkt.payload())) {
     // A retransmission or a duplicate ACK (the answer to our retransmitted SYN/ACK): the held packets
     // already carry everything it says.
     ++counters_.duplicates_dropped;
     out.push_back(drop(id));
-    return;
+    return false;
   }
   hold(f, id, pkt.bytes());
   if (pkt.tsval()) f.client_tsval = *pkt.tsval();
-  try_decide(f, now_ms, out);
-  if (f.client_fin) finish_on_fin(f, *f.client_fin, out);  // the segment filled the gap before the FIN
+  return true;
 }
 
 void Frontend::on_pending_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, Actions& out) {

@@ -194,6 +194,9 @@ class Frontend {
   // The client's FIN (ending at `fin_seq`) arrived while we hold its request: once every byte before it
   // is here, if that did not complete the request, serve locally.
   void finish_on_fin(FeFlow& f, uint32_t fin_seq, Actions& out);
+  // Request bytes of a held flow: kept (with the packet, held) unless every byte of them is held already
+  // (then the packet is dropped and false returned).
+  bool hold_request_bytes(FeFlow& f, PacketId id, const TcpPacket& pkt, Actions& out);
   void hold(FeFlow& f, PacketId id, ByteView bytes) {
     f.held.push_back({id, Bytes(bytes.begin(), bytes.end())});
   }

@@ -43,13 +43,7 @@ void Frontend::on_next_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt
     forward(f, id, pkt.bytes(), out);
     return;
   }
-  if (!f.request.add(pkt.seq(), pkt.payload())) {
-    ++counters_.duplicates_dropped;
-    out.push_back(drop(id));
-    return;
-  }
-  hold(f, id, pkt.bytes());
-  if (pkt.tsval()) f.client_tsval = *pkt.tsval();
+  if (!hold_request_bytes(f, id, pkt, out)) return;
   if (pkt.has(tcp_flag::kAck)) {
     // The segment may carry the client's last acknowledgement of the response: the old back end must
     // have it (it cannot quiesce with bytes unacknowledged), the request itself it must not have yet.

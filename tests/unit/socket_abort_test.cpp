@@ -115,20 +115,27 @@ int listen_on_loopback(int defer_accept_s = 0) {
   return fd;
 }
 
+// A listener on loopback and one connection to it, both ends open.
+struct LoopbackConnection {
+  Fd listener{listen_on_loopback()};
+  uint16_t port = listener.fd >= 0 ? local_port(listener.fd) : 0;
+  Fd client{listener.fd >= 0 ? connect_to(port) : -1};
+  Fd server{client.fd >= 0 ? ::accept(listener.fd, nullptr, nullptr) : -1};
+  bool ok() const { return server.fd >= 0; }
+  // Named as the datapath names flows: client -> this node.
+  FlowKey key() const { return {INADDR_LOOPBACK, INADDR_LOOPBACK, local_port(client.fd), port}; }
+};
+
 TEST(SocketAbort, ResetsThePeerAndSparesTheListener) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
   in_private_netns([] {
-    Fd listener(listen_on_loopback());
-    ASSERT_GE(listener.fd, 0);
-    const uint16_t port = local_port(listener.fd);
-    Fd client(connect_to(port));
-    ASSERT_GE(client.fd, 0);
-    Fd server(::accept(listener.fd, nullptr, nullptr));
-    ASSERT_GE(server.fd, 0);
-
-    // Named as the datapath names flows: client -> this node.
+    LoopbackConnection c;
+    ASSERT_TRUE(c.ok());
     const uint32_t lo = INADDR_LOOPBACK;
-    FlowKey key{lo, lo, local_port(client.fd), port};
+    const uint16_t port = c.port;
+    const FlowKey key = c.key();
+    const Fd& client = c.client;
+    const Fd& server = c.server;
     auto spared = abort_tcp_socket(key, SocketScope::kTimeWait);
     ASSERT_TRUE(spared) << spared.error();
     EXPECT_EQ(*spared, SocketAbort::kKept) << "a live connection is not a TIME_WAIT";
@@ -163,15 +170,13 @@ TEST(SocketAbort, ResetsThePeerAndSparesTheListener) {
 TEST(SocketProbe, ReadsWhatTheSocketSentAndGotAcknowledged) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
   in_private_netns([] {
-    Fd listener(listen_on_loopback());
-    ASSERT_GE(listener.fd, 0);
-    const uint16_t port = local_port(listener.fd);
-    Fd client(connect_to(port));
-    ASSERT_GE(client.fd, 0);
-    Fd server(::accept(listener.fd, nullptr, nullptr));
-    ASSERT_GE(server.fd, 0);
+    LoopbackConnection c;
+    ASSERT_TRUE(c.ok());
     const uint32_t lo = INADDR_LOOPBACK;
-    const FlowKey key{lo, lo, local_port(client.fd), port};
+    const uint16_t port = c.port;
+    const FlowKey key = c.key();
+    const Fd& client = c.client;
+    const Fd& server = c.server;
     ASSERT_EQ(send(client.fd, std::string(24, 'q').data(), 24, 0), 24);
     char buf[2000];
     ASSERT_EQ(recv(server.fd, buf, 24, MSG_WAITALL), 24);
