@@ -68,13 +68,17 @@ void print_status(const nlohmann::json& s) {
 }
 
 void print_flows(const nlohmann::json& flows) {
-  std::printf("%-9s %-22s %-22s %-16s %-6s %s\n", "ROLE", "CLIENT", "SERVICE", "STATE", "PEER", "PATH");
+  // PEER: the node serving a front-end flow now (MOVES: how often it moved between nodes), or the front
+  // end of a back-end flow.
+  std::printf("%-9s %-22s %-22s %-16s %-6s %-5s %s\n", "ROLE", "CLIENT", "SERVICE", "STATE", "PEER", "MOVES",
+              "PATH");
   for (const auto& f : flows) {
     bool fe = f["role"] == "frontend";
-    std::printf("%-9s %-22s %-22s %-16s %-6s %s\n", f["role"].get<std::string>().c_str(),
+    std::printf("%-9s %-22s %-22s %-16s %-6s %-5s %s\n", f["role"].get<std::string>().c_str(),
                 f["client"].get<std::string>().c_str(), f["service"].get<std::string>().c_str(),
                 f["state"].get<std::string>().c_str(),
                 std::to_string(fe ? f["backend"].get<int>() : f["frontend"].get<int>()).c_str(),
+                fe ? std::to_string(f.value("moves", 0)).c_str() : "",
                 fe ? f["path"].get<std::string>().c_str() : "");
   }
 }
