@@ -365,14 +365,14 @@ void Frontend::serve_locally(FeFlow& f, Actions& out) {
   f.finished = true;
 }
 
-void Frontend::start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out) {
+void Frontend::start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out, const Bytes* syn) {
   proto::HandoffRequest req;
   req.flow = f.key;
   req.isn1 = f.isn1;
   req.granted_options = f.granted;
   req.frontend_wscale = f.wscale;
   req.frontend_mss = f.mss;
-  req.syn = f.syn;
+  req.syn = syn ? *syn : f.syn;
   req.ack = f.ack;
   req.request = f.request.contiguous();
   f.request_end = f.request.contiguous_end();

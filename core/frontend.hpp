@@ -77,6 +77,10 @@ struct FeFlow {
   uint32_t old_isn1 = 0;
   uint32_t moves = 0;
   uint64_t held_since_ms = 0;
+  // The newest server TSval the client echoed while a request was held: the old back end may have
+  // sent (a retransmission) after the held segment left the client, and the client's PAWS check then
+  // measures the new back end against that one.
+  std::optional<uint32_t> newest_tsecr;
   NodeId backend = 0;
   Translation xlate;
   std::string path;
@@ -186,7 +190,8 @@ class Frontend {
   // Where the request at `start` (its head `head`) ends, if that can be told.
   static void note_request_end(FeFlow& f, uint32_t start, const HttpRequestHead& head);
   void serve_locally(FeFlow& f, Actions& out);
-  void start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out);
+  // `syn`: the SYN the back end replays, when not the client's own (a move: one moved to the boundary).
+  void start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out, const Bytes* syn = nullptr);
   // `shut_window`: the client's window reads zero to the back end (while the switch is under way).
   void forward(FeFlow& f, PacketId id, ByteView bytes, Actions& out, bool shut_window = false);
   void ack_held(FeFlow& f, Actions& out);

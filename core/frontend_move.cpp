@@ -6,6 +6,12 @@
 
 namespace baton {
 
+namespace {
+// TSval ticks the new back end's clock starts ahead of the newest one the client echoed (1 s at Linux's
+// 1 kHz timestamp clock).
+constexpr uint32_t kMoveTsAhead = 1000;
+}  // namespace
+
 void Frontend::note_request_end(FeFlow& f, uint32_t start, const HttpRequestHead& head) {
   f.watch_after = head.body_length_known;
   f.next_after = start + static_cast<uint32_t>(head.header_bytes) + static_cast<uint32_t>(head.body_bytes);
@@ -26,11 +32,13 @@ void Frontend::on_next_request_segment(FeFlow& f, PacketId id, const TcpPacket& 
   f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
   f.request.reset(f.next_request);
   f.client_fin.reset();
+  f.newest_tsecr.reset();
   on_next_held_segment(f, id, pkt, now_ms, out);
 }
 
 void Frontend::on_next_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms,
                                     Actions& out) {
+  if (auto e = pkt.tsecr(); e && (!f.newest_tsecr || seq_before(*f.newest_tsecr, *e))) f.newest_tsecr = e;
   if (pkt.has(tcp_flag::kRst) || pkt.has(tcp_flag::kFin)) {
     // The client is closing: no more requests to route. Everything goes on, in order, where it was.
     hold(f, id, pkt.bytes());
@@ -156,6 +164,10 @@ void Frontend::start_move(FeFlow& f, uint32_t server_next, uint64_t now_ms, Acti
   Bytes ack = bare_ack(*TcpPacket::parse(first_copy), f.request.base());
   auto ack_pkt = TcpPacket::parse(ack);
   ack_pkt->set_ack(server_next);
+  // The new back end's timestamps start from this echo (ts_offset, as for a first handoff): the newest
+  // one the client sent, and a little ahead of it, for a last segment of the old back end (a window
+  // update) whose echo has not passed here. Timestamps may jump forward, never back (RFC 7323).
+  if (ack_pkt->tsecr() && f.newest_tsecr) ack_pkt->set_tsecr(*f.newest_tsecr + kMoveTsAhead);
   ack_pkt->fill_checksums();
 
   f.old_backend = f.backend;
@@ -164,20 +176,7 @@ void Frontend::start_move(FeFlow& f, uint32_t server_next, uint64_t now_ms, Acti
   f.isn1 = server_next - 1;
   f.ack = ack;
   counters_.requests_held_ms += now_ms - f.held_since_ms;
-  proto::HandoffRequest req;
-  req.flow = f.key;
-  req.isn1 = f.isn1;
-  req.granted_options = f.granted;
-  req.frontend_wscale = f.wscale;
-  req.frontend_mss = f.mss;
-  req.syn = std::move(syn);
-  req.ack = std::move(ack);
-  req.request = f.request.contiguous();
-  f.request_end = f.request.contiguous_end();
-  f.backend = f.move_to;
-  f.state = FeState::kHandoffPending;
-  f.deadline_ms = now_ms + cfg_.handoff_timeout_ms;
-  out.push_back(SendMessage{f.backend, std::move(req)});
+  start_handoff(f, f.move_to, now_ms, out, &syn);
 }
 
 void Frontend::call_off_move(FeFlow& f, uint64_t now_ms, Actions& out) {

@@ -559,7 +559,7 @@ TEST_F(FrontendMoveTest, ARequestForAnotherNodeMovesTheConnectionWhereTheClientI
   EXPECT_TRUE(s->tcp_checksum_ok());
   EXPECT_EQ(k->seq(), boundary);
   EXPECT_EQ(k->ack(), kIsn1 + 1 + 500);
-  EXPECT_EQ(k->tsecr(), 444u);
+  EXPECT_EQ(k->tsecr(), 444u + 1000) << "a little ahead of the newest echo: never behind the client";
   EXPECT_TRUE(k->tcp_checksum_ok());
   // Node 3 accepted: node 2 lets go silently, the translation points at node 3, continuing the client's
   // sequence space.
@@ -574,7 +574,7 @@ TEST_F(FrontendMoveTest, ARequestForAnotherNodeMovesTheConnectionWhereTheClientI
   EXPECT_EQ(off[0].xlate.backend_addr, test::kNode1) << "addr() maps node 3 to node 1's address here";
   EXPECT_EQ(off[0].xlate.isn1, kIsn1 + 500);
   EXPECT_EQ(off[0].xlate.isn2, 7000u);
-  EXPECT_EQ(off[0].xlate.ts_offset, 444u - 40u);
+  EXPECT_EQ(off[0].xlate.ts_offset, 444u + 1000 - 40u);
   const FeFlow& f = fe.flows().begin()->second;
   EXPECT_EQ(f.backend, 3u);
   EXPECT_EQ(f.moves, 1u);
@@ -586,6 +586,22 @@ TEST_F(FrontendMoveTest, ARequestForAnotherNodeMovesTheConnectionWhereTheClientI
     Bytes b = i.packet;
     EXPECT_FALSE(TcpPacket::parse(b)->has(tcp_flag::kRst));
   }
+}
+
+TEST_F(FrontendMoveTest, TheNewBackEndsClockStartsFromTheNewestEchoNotTheHeldRequests) {
+  // The old back end retransmitted after the request left the client (the client's ACK was lost): the
+  // client now holds a newer TSval of it than the request echoes, and would drop anything older (PAWS).
+  auto ack = forwarding();
+  const uint32_t boundary = kIsn + 1 + static_cast<uint32_t>(first_.size());
+  fe.on_client_packet(10, next_request(ack, "GET /three/z HTTP/1.1\r\n\r\n", 500), 3);
+  test::Segment dup = ack;
+  dup.seq = boundary + 25;
+  dup.ack = kIsn1 + 1 + 500;
+  dup.timestamps = {{31, 650}};  // the echo of the old back end's retransmission
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(11, test::build(dup), 4)).size(), 1u) << "passed on";
+  auto a = fe.on_quiesced(2, proto::Quiesced{fe.flows().begin()->first, true, kIsn1 + 1 + 500, boundary}, 5);
+  Bytes rack = the_message<proto::HandoffRequest>(a).ack;
+  EXPECT_EQ(TcpPacket::parse(rack)->tsecr(), 650u + 1000);
 }
 
 TEST_F(FrontendMoveTest, AMoveThatCannotHappenLeavesTheRequestWithTheOldNode) {
