@@ -184,6 +184,9 @@ class Frontend {
   // The held next request goes on to the node already serving the flow.
   void release_next(FeFlow& f, uint64_t now_ms, Actions& out);
   void stop_watching(FeFlow& f, uint64_t now_ms, Actions& out);
+  // Everything held goes on, in order, to the node serving the flow; it forwards again, watching the next
+  // boundary or not.
+  void forward_held(FeFlow& f, bool watch, uint64_t now_ms, Actions& out);
   void start_move(FeFlow& f, uint32_t server_next, uint64_t now_ms, Actions& out);
   // A move whose new back end said no: the old one serves on.
   void call_off_move(FeFlow& f, uint64_t now_ms, Actions& out);

@@ -94,27 +94,26 @@ void Frontend::try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out) {
 }
 
 void Frontend::release_next(FeFlow& f, uint64_t now_ms, Actions& out) {
-  counters_.requests_held_ms += now_ms - f.held_since_ms;
   // Bytes past the decided request (pipelined) go along; their boundary is then behind us.
   const bool past = seq_before(f.next_after, f.request.contiguous_end()) ||
                     f.request.held_bytes() > f.request.contiguous().size();
-  for (auto& h : f.held)
-    forward(f, h.id, h.bytes, out);
-  f.held.clear();
-  f.state = FeState::kForwarding;
-  f.watch_requests = f.watch_after && !past;
+  const bool watch = f.watch_after && !past;
   f.next_request = f.next_after;
-  if (!f.watch_requests) ++counters_.watch_stopped;
+  forward_held(f, watch, now_ms, out);
 }
 
 void Frontend::stop_watching(FeFlow& f, uint64_t now_ms, Actions& out) {
+  forward_held(f, false, now_ms, out);
+}
+
+void Frontend::forward_held(FeFlow& f, bool watch, uint64_t now_ms, Actions& out) {
   counters_.requests_held_ms += now_ms - f.held_since_ms;
   for (auto& h : f.held)
     forward(f, h.id, h.bytes, out);
   f.held.clear();
   f.state = FeState::kForwarding;
-  f.watch_requests = false;
-  ++counters_.watch_stopped;
+  f.watch_requests = watch;
+  if (!watch) ++counters_.watch_stopped;
 }
 
 Actions Frontend::on_quiesced(NodeId from, const proto::Quiesced& msg, uint64_t now_ms) {
