@@ -54,12 +54,24 @@ struct baton_xlate {
 /* baton_fe_flow.flags (written by tc only) */
 #define BATON_FE_CLIENT_ACKED (1u << 0) /* the client completed the handshake: it needs no more SYN/ACKs */
 
+/*
+ * Request watching (front end, multiple handoff): while the gate is open tc looks at the segment that
+ * starts a handed-off connection's next request (client sequence number next_request). A whole request
+ * head without a body, for content the node serving the flow (watch_node) holds, goes on to it and tc
+ * moves next_request past it; any other request closes the gate again (counting that segment, tagged
+ * BATON_BOUNDARY_MARK) and batond decides it, holds it, maybe moves the connection, and reopens the
+ * gate through baton_fe_handoffs with where the request after it starts.
+ */
+#define BATON_WATCH_OFF 0xffffffffu /* watch_node: tc does not look at request boundaries */
+
 struct baton_fe_flow {
 	__u32 gate;
 	__u32 flags;
 	struct baton_xlate xlate; /* valid once the gate is open (tc copies it from the handoff) */
 	__u64 last_ns;		  /* bpf_ktime_get_ns() of the last packet (CLOCK_MONOTONIC) */
 	__u64 packets;
+	__u32 next_request; /* copied from the handoff with xlate; tc advances it */
+	__u32 watch_node;   /* node id, or BATON_WATCH_OFF */
 };
 
 /* baton_fe_handoff.released before batond knows the number (after a datapath attach): never a count. */
@@ -78,6 +90,8 @@ struct baton_fe_handoff {
 	struct baton_xlate xlate;
 	__u32 released; /* packets tc counted that batond has given their verdict to */
 	__u32 flags;
+	__u32 next_request; /* where the next request starts (client sequence space) */
+	__u32 watch_node;   /* the node serving the flow, or BATON_WATCH_OFF (see baton_fe_flow) */
 };
 
 /*
@@ -141,6 +155,8 @@ struct baton_content {
 enum baton_runtime_switch {
 	BATON_RT_TRIAGE =
 		0, /* 1: tc triages new connections (batond runs and takes over what tc cannot decide) */
+	BATON_RT_WATCH = 1, /* 1: tc watches request boundaries of handed-off flows (batond runs and decides
+			     * what tc cannot) */
 	BATON_RT_MAX,
 };
 
@@ -213,12 +229,15 @@ enum baton_counter {
 	BATON_CNT_FE_RELEASED, /* flows served locally that tc gave to the stack once batond had drained them
 				*/
 	BATON_CNT_FE_TRIAGED,  /* new connections tc followed from their SYN (kernel triage) */
-	BATON_CNT_FE_TRIAGE_LOCAL, /* ... whose first request tc gave to the local stack itself */
-	BATON_CNT_FE_TRIAGE_SLOW,  /* ... whose first request tc gave to batond to decide */
-	BATON_CNT_FE_TRIAGE_FULL,  /* SYNs sent to batond because the triage map was full */
-	BATON_CNT_FE_ACK_ABSORBED, /* bare handshake ACKs of triaged flows, not passed on (see
-				      baton_fe_triage) */
-	BATON_CNT_BE_SILENCED,	   /* replies of a flow moving to another node, dropped */
+	BATON_CNT_FE_TRIAGE_LOCAL,   /* ... whose first request tc gave to the local stack itself */
+	BATON_CNT_FE_TRIAGE_SLOW,    /* ... whose first request tc gave to batond to decide */
+	BATON_CNT_FE_TRIAGE_FULL,    /* SYNs sent to batond because the triage map was full */
+	BATON_CNT_FE_ACK_ABSORBED,   /* bare handshake ACKs of triaged flows, not passed on (see
+					baton_fe_triage) */
+	BATON_CNT_BE_SILENCED,	     /* replies of a flow moving to another node, dropped */
+	BATON_CNT_FE_REQUEST_KERNEL, /* later requests of handed-off connections tc sent on where they were */
+	BATON_CNT_FE_REQUEST_SLOW,   /* ... that tc gave to batond to decide (the gate closed at them) */
+	BATON_CNT_FE_WATCH_LOST,     /* connections whose next request boundary tc could no longer tell */
 	BATON_CNT_MAX,
 };
 
@@ -235,6 +254,9 @@ enum baton_record {
 #define BATON_DONE_MARK 0x20000000u
 /* skb->mark bit set by tc ingress beside BATON_SLOW_MARK when it counted the packet in its flow's gate. */
 #define BATON_COUNTED_MARK 0x10000000u
+/* skb->mark bit set by tc ingress beside BATON_COUNTED_MARK on the segment that starts a handed-off
+ * connection's next request, at which it closed the flow's gate (see baton_fe_flow.watch_node). */
+#define BATON_BOUNDARY_MARK 0x08000000u
 
 /*
  * Layout checks, compiled by both sides (clang for BPF, g++ for batond): if either compiler laid a struct
@@ -262,16 +284,20 @@ BATON_ABI_AT(baton_xlate, timestamps, 20);
 BATON_ABI_AT(baton_xlate, frontend_wscale, 21);
 BATON_ABI_AT(baton_xlate, backend_wscale, 22);
 BATON_ABI_AT(baton_xlate, pad, 23);
-BATON_ABI_ASSERT(sizeof(struct baton_fe_flow) == 48, "baton_fe_flow size");
+BATON_ABI_ASSERT(sizeof(struct baton_fe_flow) == 56, "baton_fe_flow size");
 BATON_ABI_AT(baton_fe_flow, gate, 0);
 BATON_ABI_AT(baton_fe_flow, flags, 4);
 BATON_ABI_AT(baton_fe_flow, xlate, 8);
 BATON_ABI_AT(baton_fe_flow, last_ns, 32);
 BATON_ABI_AT(baton_fe_flow, packets, 40);
-BATON_ABI_ASSERT(sizeof(struct baton_fe_handoff) == 32, "baton_fe_handoff size");
+BATON_ABI_AT(baton_fe_flow, next_request, 48);
+BATON_ABI_AT(baton_fe_flow, watch_node, 52);
+BATON_ABI_ASSERT(sizeof(struct baton_fe_handoff) == 40, "baton_fe_handoff size");
 BATON_ABI_AT(baton_fe_handoff, xlate, 0);
 BATON_ABI_AT(baton_fe_handoff, released, 24);
 BATON_ABI_AT(baton_fe_handoff, flags, 28);
+BATON_ABI_AT(baton_fe_handoff, next_request, 32);
+BATON_ABI_AT(baton_fe_handoff, watch_node, 36);
 BATON_ABI_ASSERT(sizeof(struct baton_be_flow) == 56, "baton_be_flow size");
 BATON_ABI_AT(baton_be_flow, state, 0);
 BATON_ABI_AT(baton_be_flow, close_flags, 4);

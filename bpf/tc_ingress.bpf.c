@@ -85,15 +85,55 @@ static __always_inline int gate_try_open(struct baton_fe_flow *f, const struct b
 		emit(&ev);
 		return GATE_RELEASED;
 	}
-	/* The translation before the open bit: whoever sees the gate open reads it, and the exchange below
-	 * is a full barrier. Two CPUs opening at once write the same bytes. */
+	/* The translation (and where the next request starts) before the open bit: whoever sees the gate
+	 * open reads it, and the exchange below is a full barrier. Two CPUs opening at once write the same
+	 * bytes. */
 	f->xlate = h->xlate;
+	f->next_request = h->next_request;
+	f->watch_node = h->watch_node;
 	seen = __sync_val_compare_and_swap(&f->gate, gate, gate | BATON_GATE_OPEN);
 	if (seen == gate) {
 		count(BATON_CNT_FE_GATE_OPENED, 1);
 		return GATE_OPEN;
 	}
 	return (seen & BATON_GATE_OPEN) ? GATE_OPEN : GATE_CLOSED;
+}
+
+/**
+ * boundary_to_batond() - the gate is open: whether this segment, which may start the flow's next request,
+ * goes to batond instead of on (see baton_fe_flow.watch_node); if so, the gate is closed at it. @gate is
+ * the gate word as this packet found it (open).
+ */
+static __always_inline int boundary_to_batond(struct __sk_buff *skb, struct pkt *p, struct baton_fe_flow *f,
+					      __u32 gate)
+{
+	__s32 ahead;
+
+	if (f->watch_node == BATON_WATCH_OFF || !p->payload_len ||
+	    (p->flags & (TCP_FLAG_SYN_BIT | TCP_FLAG_RST_BIT)) || !runtime_switch(BATON_RT_WATCH))
+		return 0;
+	ahead = (__s32)(p->seq - f->next_request);
+	if (ahead < 0 && (__s32)(p->seq + p->payload_len - f->next_request) <= 0)
+		return 0; /* before the boundary: a retransmission */
+	if (ahead != 0) {
+		/* Past the boundary (the segment that starts the request was lost on the way here) or across
+		 * it (a retransmission merged with new bytes): where requests start is no longer known. */
+		f->watch_node = BATON_WATCH_OFF;
+		count(BATON_CNT_FE_WATCH_LOST, 1);
+		return 0;
+	}
+	if (request_stays(skb, p->tcp_off + p->tcp_hdr_len, p->payload_len, f->watch_node)) {
+		f->next_request = p->seq + p->payload_len;
+		count(BATON_CNT_FE_REQUEST_KERNEL, 1);
+		return 0;
+	}
+	/* batond decides this request: the gate closes, counting this segment as the first batond has. It
+	 * reopens once batond has given every counted packet its verdict and says where the next request
+	 * starts (gate_try_open). */
+	if (__sync_val_compare_and_swap(&f->gate, gate, (gate & BATON_GATE_COUNT_MASK) + 1) != gate)
+		return 0;
+	count(BATON_CNT_FE_REQUEST_SLOW, 1);
+	return 1;
 }
 
 /* A packet of a flow this node is deciding or has handed off. */
@@ -126,6 +166,8 @@ static __always_inline int frontend_packet(struct __sk_buff *skb, struct pkt *p,
 	}
 	if (bare_syn)
 		return mark_slow(skb, 0);
+	if (boundary_to_batond(skb, p, f, gate))
+		return mark_slow(skb, BATON_COUNTED_MARK | BATON_BOUNDARY_MARK);
 	return forward(skb, p, f);
 }
 
@@ -179,6 +221,7 @@ static __always_inline int triage_to_batond(struct __sk_buff *skb, struct pkt *p
 
 	v.flags = BATON_FE_CLIENT_ACKED;
 	v.last_ns = bpf_ktime_get_ns();
+	v.watch_node = BATON_WATCH_OFF;
 	/* An earlier connection's handoff on the tuple must never meet this flow's count. */
 	bpf_map_delete_elem(&baton_fe_handoffs, key);
 	if (bpf_map_update_elem(&baton_fe_flows, key, &v, BPF_NOEXIST)) {
@@ -223,7 +266,8 @@ static __always_inline int triage_packet(struct __sk_buff *skb, struct pkt *p,
 		count(BATON_CNT_FE_ACK_ABSORBED, 1);
 		return TC_ACT_SHOT;
 	}
-	if (p->seq == t->client_isn + 1 && request_is_local(skb, p)) {
+	if (p->seq == t->client_isn + 1 &&
+	    request_is_local(skb, p->tcp_off + p->tcp_hdr_len, p->payload_len)) {
 		bpf_map_delete_elem(&baton_fe_triage, key);
 		count(BATON_CNT_FE_TRIAGE_LOCAL, 1);
 		return TC_ACT_OK;

@@ -93,10 +93,20 @@ struct WatchFlow {
   FlowKey key;
   bool operator==(const WatchFlow&) const = default;
 };
+// A handed-off front-end flow whose request boundaries are watched (multiple handoff): where its next
+// request starts and the node serving it. A kernel datapath sends requests for that node's content on
+// itself and gives user space the segment of any other (DatapathPacket::starts_request).
+struct RequestWatch {
+  bool on = false;
+  uint32_t next_request = 0;  // client sequence number
+  NodeId node = 0;
+  bool operator==(const RequestWatch&) const = default;
+};
 struct OffloadFlow {
   FlowRole role = FlowRole::kFrontend;
   FlowKey key;
   Translation xlate;
+  RequestWatch watch;  // front end only
 };
 // The flow has ended (its state lingers a little for stray packets): a restarted batond must not adopt it.
 struct EndFlow {
@@ -121,6 +131,10 @@ struct ForgetFlow {
 using Action = std::variant<Verdict, InjectLocal, AbortLocalSocket, ReplayOnClearTuple, ProbeSocket,
                             SendMessage, WatchFlow, OffloadFlow, EndFlow, SilenceFlow, ForgetFlow>;
 using Actions = std::vector<Action>;
+
+inline OffloadFlow offload_backend(const FlowKey& key, const Translation& xlate) {
+  return {FlowRole::kBackend, key, xlate, {}};
+}
 
 inline Verdict accept(PacketId id) {
   return {id, Verdict::kAccept, {}};

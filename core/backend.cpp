@@ -283,7 +283,7 @@ Actions Backend::on_synack_captured(const FlowKey& key, const SynAckFacts& synac
   t.backend_wscale = synack.wscale.value_or(0);
   f.state = BeState::kEstablished;
   // Offloaded before the replay: the stack's answers to it must already be translated.
-  Actions out{OffloadFlow{FlowRole::kBackend, key, t}};
+  Actions out{offload_backend(key, t)};
   replay_established(f, out);
   proto::HandoffAck ack;
   ack.flow = f.frontend_key;
@@ -359,7 +359,7 @@ Actions Backend::on_quiesce(NodeId from, const proto::Quiesce& msg, uint64_t now
     if (f.state == BeState::kQuiescing || f.state == BeState::kQuiesced) {
       f.state = BeState::kEstablished;
       f.silent = false;
-      out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});
+      out.push_back(offload_backend(f.local_key, f.xlate));
     }
     return out;
   }
@@ -388,7 +388,7 @@ Actions Backend::on_socket_probe(const FlowKey& key, const SocketProbe& probe, u
   } else if (!alive || now_ms >= f.deadline_ms) {
     end_quiesce(f, false, probe, out);  // closing or gone (it stays, and ends, here), or out of time
   } else {
-    out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});  // in flight: talk on, look again
+    out.push_back(offload_backend(f.local_key, f.xlate));  // in flight: talk on, look again
   }
   return out;
 }
@@ -407,7 +407,7 @@ void Backend::end_quiesce(BeFlow& f, bool ok, const SocketProbe& probe, Actions&
     f.state = BeState::kEstablished;
     f.silent = false;
     ++counters_.quiesce_failed;
-    out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});
+    out.push_back(offload_backend(f.local_key, f.xlate));
   }
   out.push_back(SendMessage{f.frontend, q});
 }
@@ -481,7 +481,7 @@ Actions Backend::on_tick(uint64_t now_ms) {
         if (now_ms >= f.deadline_ms + cfg_.quiesce_timeout_ms) {
           f.state = BeState::kEstablished;
           f.silent = false;
-          out.push_back(OffloadFlow{FlowRole::kBackend, f.local_key, f.xlate});
+          out.push_back(offload_backend(f.local_key, f.xlate));
         }
         break;
       case BeState::kEstablished:

@@ -65,7 +65,7 @@ void Frontend::start_flow(FlowKey key, ByteView syn, uint32_t isn, uint64_t now_
   ++counters_.flows_seen;
 }
 
-Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
+Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms, bool starts_request) {
   Bytes copy(bytes.begin(), bytes.end());
   auto parsed = TcpPacket::parse(copy);
   // Not ours to judge: the local stack drops what is malformed.
@@ -93,6 +93,11 @@ Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms)
       on_pending_segment(f, id, pkt, out);
       break;
     case FeState::kForwarding:
+      if (starts_request) {
+        // The kernel moved the boundary on past the requests it sent on itself.
+        f.watch_requests = true;
+        f.next_request = pkt.seq();
+      }
       if (at_request_boundary(f, pkt)) {
         on_next_request_segment(f, id, pkt, now_ms, out);
       } else {
@@ -444,7 +449,7 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
   t.frontend_wscale = f.wscale;
   t.backend_wscale = ack.backend_wscale;
   f.state = FeState::kForwarding;
-  out.push_back(OffloadFlow{FlowRole::kFrontend, f.key, t});
+  offload(f, out);
 
   // The back end replayed the handshake ACK and the request with a zero window: it sends nothing until
   // this switch is done (Backend::replay_established). Held packets go on in arrival order, with that

@@ -135,7 +135,9 @@ class Frontend {
       : cfg_(cfg), map_(map), peers_(std::move(peers)), address_of_(std::move(address_of)) {}
 
   // A packet from a client to this node's service port, before the local stack sees it.
-  Actions on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms);
+  // starts_request: a kernel datapath that watched the flow's requests itself (RequestWatch) stopped at
+  // this segment: it starts the next request, and the flow's requests are watched from here.
+  Actions on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms, bool starts_request = false);
   // A SYN/ACK that the local stack is sending to a client (held by the datapath until the verdict).
   Actions on_local_synack(PacketId id, ByteView bytes, uint64_t now_ms);
   // The same knowledge when the datapath only reports it (the eBPF datapath sends the SYN/ACK itself).
@@ -187,6 +189,8 @@ class Frontend {
   // Everything held goes on, in order, to the node serving the flow; it forwards again, watching the next
   // boundary or not.
   void forward_held(FeFlow& f, bool watch, uint64_t now_ms, Actions& out);
+  // The flow's steady state goes to the datapath: its translation and where its next request starts.
+  static void offload(const FeFlow& f, Actions& out);
   void start_move(FeFlow& f, uint32_t server_next, uint64_t now_ms, Actions& out);
   // A move whose new back end said no: the old one serves on.
   void call_off_move(FeFlow& f, uint64_t now_ms, Actions& out);

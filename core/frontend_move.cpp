@@ -1,6 +1,8 @@
 // Multiple handoff on the front end: the requests after a keep-alive connection's first are watched at
 // their boundary, decided like the first, and the connection moves to another node between two of them
 // (docs/design.md, "Moving a connection at a request boundary").
+#include <algorithm>
+
 #include "core/frontend.hpp"
 #include "core/packet_build.hpp"
 
@@ -81,6 +83,13 @@ void Frontend::try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out) {
   ++counters_.requests_decided;
   f.path = peek.head.path;
   note_request_end(f, f.request.base(), peek.head);
+  // A node that holds the content keeps the connection (a move costs a round trip and a replay); the
+  // kernel datapath sends such requests on by the same rule without asking (RequestWatch).
+  const auto& holders = map_.lookup(peek.head.path);
+  if (std::find(holders.begin(), holders.end(), f.backend) != holders.end()) {
+    release_next(f, now_ms, out);
+    return;
+  }
   const Decision d = choose_node(map_, peek.head.path, cfg_.self, peers_);
   // Back to this node's own stack is a later step (the connection left it at the first handoff).
   if (d.node == f.backend || d.node == cfg_.self) {
@@ -108,12 +117,19 @@ void Frontend::stop_watching(FeFlow& f, uint64_t now_ms, Actions& out) {
 
 void Frontend::forward_held(FeFlow& f, bool watch, uint64_t now_ms, Actions& out) {
   counters_.requests_held_ms += now_ms - f.held_since_ms;
-  for (auto& h : f.held)
-    forward(f, h.id, h.bytes, out);
-  f.held.clear();
   f.state = FeState::kForwarding;
   f.watch_requests = watch;
   if (!watch) ++counters_.watch_stopped;
+  // Before the verdicts: a kernel datapath takes the flow back once they are all given.
+  offload(f, out);
+  for (auto& h : f.held)
+    forward(f, h.id, h.bytes, out);
+  f.held.clear();
+}
+
+void Frontend::offload(const FeFlow& f, Actions& out) {
+  out.push_back(OffloadFlow{FlowRole::kFrontend, f.key, f.xlate,
+                            RequestWatch{f.watch_requests, f.next_request, f.backend}});
 }
 
 Actions Frontend::on_quiesced(NodeId from, const proto::Quiesced& msg, uint64_t now_ms) {

@@ -64,6 +64,12 @@ const char* counter_name(int i) {
       return "fe_ack_absorbed";
     case BATON_CNT_BE_SILENCED:
       return "be_silenced";
+    case BATON_CNT_FE_REQUEST_KERNEL:
+      return "fe_requests_kernel";
+    case BATON_CNT_FE_REQUEST_SLOW:
+      return "fe_requests_slow";
+    case BATON_CNT_FE_WATCH_LOST:
+      return "fe_watch_lost";
     default:
       return "unknown";
   }
@@ -108,7 +114,13 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
     if (events_) ring_buffer__consume(events_);
     take_over_triaged(p);
     note_counted(p);
-    handler(p);
+    if (p.direction == Direction::kIngress && (p.mark & BATON_BOUNDARY_MARK)) {
+      DatapathPacket at_boundary = p;
+      at_boundary.starts_request = true;
+      handler(at_boundary);
+    } else {
+      handler(p);
+    }
     flush();
   };
   if (auto s = slow_.start(in_order, nullptr); !s) {
@@ -120,6 +132,7 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
     return s;
   }
   set_triage(opts_.triage);
+  set_watch(true);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   for (int fd : {slow_.fd(), ring_buffer__epoll_fd(events_)}) {
     epoll_event ev{};
@@ -159,6 +172,12 @@ void BpfDatapath::set_triage(bool on) {
   value = on && content_loaded_ ? 1 : 0;
   if (value && bpf_map_update_elem(progs_->runtime_fd(), &key, &value, BPF_ANY) != 0) ++program_errors_;
   triage_on_ = value != 0;
+}
+
+void BpfDatapath::set_watch(bool on) {
+  uint32_t key = BATON_RT_WATCH;
+  uint32_t value = on ? 1 : 0;
+  if (bpf_map_update_elem(progs_->runtime_fd(), &key, &value, BPF_ANY) != 0) ++program_errors_;
 }
 
 void BpfDatapath::load_content() {
@@ -225,6 +244,8 @@ void BpfDatapath::sweep_triage(uint64_t now_ms) {
 
 void BpfDatapath::open_gate_now(const baton_flow_key& key, baton_fe_flow& v, const baton_fe_handoff& h) {
   v.xlate = h.xlate;
+  v.next_request = h.next_request;
+  v.watch_node = h.watch_node;
   v.gate |= BATON_GATE_OPEN;
   if (bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_EXIST) != 0) ++program_errors_;
 }
@@ -274,6 +295,7 @@ void BpfDatapath::stop_keeping_flows() {
   if (progs_) {
     // Without batond nothing may wait for it: connections tc was following go to the stack.
     set_triage(false);
+    set_watch(false);
     // Flows being decided need the slow path, which goes away now: let the local stack have them. Flows
     // handed off but still draining go to the kernel now (the queue and what it held go with us).
     for (const auto& k : keys_of(progs_->fe_flows_fd())) {
@@ -416,6 +438,8 @@ void BpfDatapath::write_handoff(const FlowKey& key, const Gate& g) {
   h.xlate = to_abi(g.xlate);
   h.released = g.known ? g.released : BATON_RELEASED_UNKNOWN;
   h.flags = (g.ended ? BATON_HANDOFF_ENDED : 0) | (g.local ? BATON_HANDOFF_LOCAL : 0);
+  h.next_request = g.watch.next_request;
+  h.watch_node = g.watch.on ? g.watch.node : BATON_WATCH_OFF;
   if (int err = bpf_map_update_elem(progs_->fe_handoffs_fd(), &k, &h, BPF_ANY)) {
     ++program_errors_;
     spdlog::warn("bpf: handoff map update failed: {}", std::strerror(-err));
@@ -460,6 +484,7 @@ void BpfDatapath::program_frontend(const Action& action) {
     // nothing released would let tc forget the new flow at once).
     bpf_map_delete_elem(progs_->fe_handoffs_fd(), &key);
     baton_fe_flow v{};
+    v.watch_node = BATON_WATCH_OFF;
     if (int err = bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_ANY)) {
       ++program_errors_;
       spdlog::warn("bpf: flow map update failed: {}", std::strerror(-err));
@@ -471,6 +496,7 @@ void BpfDatapath::program_frontend(const Action& action) {
     Gate& g = gates_[o->key];
     g.handed_off = true;
     g.xlate = o->xlate;
+    g.watch = o->watch;
     dirty_.push_back(o->key);
   } else if (const auto* e = std::get_if<EndFlow>(&action)) {
     auto g = gates_.find(e->key);
@@ -637,6 +663,7 @@ Status BpfDatapath::attach() {
     return s;
   }
   set_triage(opts_.triage);
+  set_watch(true);
   // Back-end replies have no gate (tc egress runs after the queue and cannot hold a packet back): the
   // ones still queued are sent at once, so that the programs' path overtakes as few as possible.
   fence_slow_path();
@@ -653,6 +680,7 @@ Status BpfDatapath::detach() {
   progs_->detach();
   // User space sees every packet now: tc's records would only be stale when the programs return.
   set_triage(false);
+  set_watch(false);
   spdlog::info("datapath: BPF programs detached; NFQUEUE handles every packet");
   return Ok{};
 }

@@ -72,6 +72,7 @@ class BpfDatapath final : public Datapath {
     bool ended = false;
     uint64_t last_verdict_ms = 0;  // local flows: when batond last gave a packet of it a verdict
     Translation xlate;
+    RequestWatch watch;
   };
 
   static int on_event(void* ctx, void* data, size_t size);
@@ -79,6 +80,8 @@ class BpfDatapath final : public Datapath {
   // Kernel triage on or off (the runtime switch), and its map emptied: flows tc was following go to the
   // local stack.
   void set_triage(bool on);
+  // tc watching request boundaries of handed-off flows on or off (only while batond decides).
+  void set_watch(bool on);
   void load_content();
   // A counted packet of a flow batond does not know: tc triaged it and now hands it over. Rebuilds what
   // batond would have seen (the SYN, the SYN/ACK) from tc's record, before the packet is handled.

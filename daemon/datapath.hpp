@@ -27,6 +27,9 @@ struct DatapathPacket {
   Direction direction = Direction::kIngress;
   ByteView bytes;
   uint32_t mark = 0;  // skb->mark as the kernel queued it (tc's marks under the eBPF datapath)
+  // Front end: the kernel watched this handed-off flow's requests (RequestWatch) and stopped here, at the
+  // segment that starts the next one.
+  bool starts_request = false;
 };
 
 // What a kernel datapath reports instead of handing the packet itself to user space.

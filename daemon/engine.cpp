@@ -56,8 +56,9 @@ void Engine::on_packet(const DatapathPacket& p) {
   const FlowKey& key = peek->key;
   const uint8_t flags = peek->flags;
   if (p.direction == Direction::kIngress) {
-    execute(backend_.owns_client_packet(key) ? backend_.on_client_packet(p.id, p.bytes, now)
-                                             : frontend_.on_client_packet(p.id, p.bytes, now));
+    execute(backend_.owns_client_packet(key)
+                ? backend_.on_client_packet(p.id, p.bytes, now)
+                : frontend_.on_client_packet(p.id, p.bytes, now, p.starts_request));
     return;
   }
   if (backend_.owns_local_packet(key)) {

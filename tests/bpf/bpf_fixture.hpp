@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "baton_abi.h"
+#include "core/content_prefixes.hpp"
+#include "core/dispatch.hpp"
 #include "core/translate.hpp"
 #include "daemon/bpf_abi_convert.hpp"
 #include "daemon/bpf_programs.hpp"
@@ -126,6 +128,7 @@ class BpfProgTest : public ::testing::Test {
     baton_fe_flow v{};
     v.gate = gate;
     v.xlate = to_abi(t);
+    v.watch_node = BATON_WATCH_OFF;
     ASSERT_EQ(bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_ANY), 0);
   }
   void seed_backend(const FlowKey& k, uint32_t state, const Translation& t = {}) {
@@ -135,11 +138,14 @@ class BpfProgTest : public ::testing::Test {
     v.xlate = to_abi(t);
     ASSERT_EQ(bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_ANY), 0);
   }
-  void seed_handoff(const FlowKey& k, uint32_t released, const Translation& t) {
+  void seed_handoff(const FlowKey& k, uint32_t released, const Translation& t, uint32_t next_request = 0,
+                    uint32_t watch_node = BATON_WATCH_OFF) {
     baton_flow_key key = to_abi(k);
     baton_fe_handoff h{};
     h.xlate = to_abi(t);
     h.released = released;
+    h.next_request = next_request;
+    h.watch_node = watch_node;
     ASSERT_EQ(bpf_map_update_elem(progs_->fe_handoffs_fd(), &key, &h, BPF_ANY), 0);
   }
   baton_fe_flow frontend_entry(const FlowKey& k) {
@@ -162,6 +168,23 @@ class BpfProgTest : public ::testing::Test {
     baton_be_flow v{};
     EXPECT_EQ(bpf_map_lookup_elem(progs_->be_flows_fd(), &key, &v), 0);
     return v;
+  }
+
+  static void set_runtime(uint32_t which, uint32_t on) {
+    ASSERT_EQ(bpf_map_update_elem(progs_->runtime_fd(), &which, &on, BPF_ANY), 0);
+  }
+  static void clear_content() {
+    baton_content_key k{};
+    while (bpf_map_get_next_key(progs_->content_fd(), nullptr, &k) == 0)
+      bpf_map_delete_elem(progs_->content_fd(), &k);
+  }
+  // The content trie as batond fills it (BpfDatapath::load_content), for node `self`.
+  static void load_content(const ContentMap& map, NodeId self) {
+    clear_content();
+    for (const PrefixEntry& e : prefix_entries(map, self, BATON_PATH_MAX)) {
+      ContentEntryAbi a = to_abi(e);
+      ASSERT_EQ(bpf_map_update_elem(progs_->content_fd(), &a.key, &a.value, BPF_ANY), 0) << e.prefix;
+    }
   }
 
   static inline BpfPrograms* progs_ = nullptr;

@@ -33,7 +33,7 @@ class TriageTest : public BpfProgTest {
     map_.add({kLongLocal, {1}});
     map_.add({kLongLocal + "/n2/", {2}});
     map_.set_default({});
-    load_content();
+    load_content(map_, kSelf);
     set_triage(1);
   }
   void TearDown() override {
@@ -43,22 +43,7 @@ class TriageTest : public BpfProgTest {
     }
     BpfProgTest::TearDown();
   }
-  static void set_triage(uint32_t on) {
-    uint32_t key = BATON_RT_TRIAGE;
-    ASSERT_EQ(bpf_map_update_elem(progs_->runtime_fd(), &key, &on, BPF_ANY), 0);
-  }
-  static void clear_content() {
-    baton_content_key k{};
-    while (bpf_map_get_next_key(progs_->content_fd(), nullptr, &k) == 0)
-      bpf_map_delete_elem(progs_->content_fd(), &k);
-  }
-  void load_content() {
-    clear_content();
-    for (const PrefixEntry& e : prefix_entries(map_, kSelf, BATON_PATH_MAX)) {
-      ContentEntryAbi a = to_abi(e);
-      ASSERT_EQ(bpf_map_update_elem(progs_->content_fd(), &a.key, &a.value, BPF_ANY), 0) << e.prefix;
-    }
-  }
+  static void set_triage(uint32_t on) { set_runtime(BATON_RT_TRIAGE, on); }
   static std::optional<baton_fe_triage> triage_entry(const FlowKey& k) {
     baton_flow_key key = to_abi(k);
     baton_fe_triage t{};
@@ -223,7 +208,7 @@ TEST_F(TriageTest, LocalFormsTheKernelServes) {
 // request core serves here must be recognised by tc, or local requests would pay for user space.
 TEST_F(TriageTest, AgreesWithCoresPeekAndDispatch) {
   map_.set_default({2});
-  load_content();
+  load_content(map_, kSelf);
   const std::vector<std::string> methods = {"GET", "HEAD", "POST", "OPTIONS", "get", "G3T"};
   const std::vector<std::string> targets = {"/n1/a", "/n2/a",        "/shared/a", "/n1",
                                             "/",     "/n1/?q",       "/n2/#f",    "/zzz",

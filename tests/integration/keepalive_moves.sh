@@ -6,10 +6,8 @@
 # loss each way (seeded, deterministic: iptables' nth match), where the first segments after a move get
 # lost too. Then wrk cycles node 2's and node 3's paths (and a shared one) over 8 keep-alive
 # connections: only 200s, no socket error, the connections moving all the time. No flow is left.
-# Requests are watched where the front end's user space sees them: the NFQUEUE datapath. (Under eBPF tc
-# forwards a handed-off flow's packets itself and does not watch request boundaries yet: skipped.)
+# Under eBPF, tc watches the boundaries itself and gives batond only the requests for another node.
 . "$(dirname "$0")/lib/common.sh"
-[ "$BATON_DATAPATH" = nfqueue ] || skip "request boundaries are watched in user space only (NFQUEUE datapath) so far"
 paths="/n2/small.txt /n3/small.txt /n2/medium.bin /n3/small.txt"
 for p in $paths; do [ -n "$(content_sha "$p")" ] || fail "no $p in the content map"; done
 seed=${BATON_LOSS_SEED:-$((RANDOM % 1000))}
@@ -71,6 +69,8 @@ ipt -F OUTPUT
 
 printf '%s\n' /n2/small.txt /n3/small.txt /n2/medium.bin /n3/medium.bin /shared/a.bin > "$work/paths"
 before=$(status 1 frontend.migrations)
+kernel_before=$(datapath_counter 1 fe_requests_kernel)
+slow_before=$(datapath_counter 1 fe_requests_slow)
 BATON_WRK_PATHS=$work/paths BATON_WRK_CLOSE=0 in_client wrk -t1 -c8 -d3s --timeout 10s \
   -s "$root/tests/integration/lib/mixed.lua" "http://$(node_addr 1):$BATON_PORT/" > "$work/wrk.out" 2>&1 || true
 line=$(grep '^BATON_WRK' "$work/wrk.out" || echo "BATON_WRK requests=0")
@@ -80,7 +80,15 @@ for k in connect read write status timeout; do
 done
 requests=$(echo "$line" | tr ' ' '\n' | awk -F= '$1 == "requests" {print $2}')
 moved=$(( $(status 1 frontend.migrations) - before ))
-echo "wrk, keep-alive over nodes 2 and 3: ${line#BATON_WRK }; $moved moves"
+kernel=$(( $(datapath_counter 1 fe_requests_kernel) - kernel_before ))
+slow=$(( $(datapath_counter 1 fe_requests_slow) - slow_before ))
+echo "wrk, keep-alive over nodes 2 and 3: ${line#BATON_WRK }; $moved moves; tc sent $kernel requests on itself, gave batond $slow"
+if [ "$BATON_DATAPATH" = ebpf ]; then
+  # The requests that stay where they are (the shared file on either node) never reach user space, and
+  # every move starts with tc giving batond the request.
+  [ "$kernel" -gt 0 ] || fail "tc sent no request on by itself"
+  [ "$slow" -ge "$moved" ] || fail "$moved moves but tc gave batond only $slow requests"
+fi
 [ "${requests:-0}" -gt 100 ] || fail "wrk: only ${requests:-0} requests"
 # Consecutive requests on a connection name different nodes most of the time (the shared file's holders
 # are chosen by load): most requests after a connection's first move it.

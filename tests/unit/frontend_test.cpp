@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "core/frontend.hpp"
@@ -496,7 +498,10 @@ TEST_F(FrontendTest, FlowsOfABackEndThatLostThemAreForgottenAndTheClientNudged) 
 // Multiple handoff: the second request of a keep-alive connection belongs to another node.
 class FrontendMoveTest : public FrontendTest {
  protected:
-  FrontendMoveTest() { map.add({"/three/", {3}}); }
+  FrontendMoveTest() {
+    map.add({"/three/", {3}});
+    map.add({"/both/", {3, 2}});  // node 3 first: dispatch alone would pick it
+  }
   // request_remote, accepted by node 2 (ISN2 9000): the flow forwards; returns the client's ACK segment.
   test::Segment forwarding() {
     auto ack = handshake();
@@ -521,12 +526,50 @@ class FrontendMoveTest : public FrontendTest {
 
 TEST_F(FrontendMoveTest, ARequestForTheSameNodeGoesOnAtOnce) {
   auto ack = forwarding();
-  auto a = fe.on_client_packet(10, next_request(ack, "GET /two/y HTTP/1.1\r\n\r\n", 500), 3);
-  ASSERT_EQ(all_of<Verdict>(a).size(), 1u);
-  EXPECT_EQ(all_of<Verdict>(a)[0].kind, Verdict::kAccept);
-  EXPECT_TRUE(messages<proto::Quiesce>(a).empty());
-  EXPECT_EQ(fe.counters().requests_decided, 1u);
-  EXPECT_EQ(fe.flows().begin()->second.state, FeState::kForwarding);
+  const uint32_t boundary = kIsn + 1 + static_cast<uint32_t>(first_.size());
+  uint32_t after = 0;
+  for (const std::string path : {"/two/y", "/both/y"}) {
+    const std::string req = "GET " + path + " HTTP/1.1\r\n\r\n";
+    auto a = fe.on_client_packet(10, next_request(ack, req, 500, after), 3);
+    ASSERT_EQ(all_of<Verdict>(a).size(), 1u) << path;
+    EXPECT_EQ(all_of<Verdict>(a)[0].kind, Verdict::kAccept);
+    EXPECT_TRUE(messages<proto::Quiesce>(a).empty()) << path << ": a node holding the content keeps it";
+    EXPECT_EQ(fe.flows().begin()->second.state, FeState::kForwarding);
+    // A kernel datapath takes the flow back, watching from the next request, once the verdict is given:
+    // where to watch comes first.
+    auto off = std::find_if(a.begin(), a.end(),
+                            [](const Action& x) { return std::holds_alternative<OffloadFlow>(x); });
+    auto verdict =
+        std::find_if(a.begin(), a.end(), [](const Action& x) { return std::holds_alternative<Verdict>(x); });
+    ASSERT_LT(off, verdict);
+    const RequestWatch w = std::get<OffloadFlow>(*off).watch;
+    after += static_cast<uint32_t>(req.size());
+    EXPECT_EQ(w, (RequestWatch{true, boundary + after, 2}));
+  }
+  EXPECT_EQ(fe.counters().requests_decided, 2u);
+}
+
+TEST_F(FrontendMoveTest, TheFirstHandoffTellsTheDatapathWhereTheNextRequestStarts) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  auto a = fe.on_client_packet(4, data(ack, 0, first_), 1);
+  a = fe.on_handoff_ack(2, accepted(a), 2);
+  auto off = all_of<OffloadFlow>(a);
+  ASSERT_EQ(off.size(), 1u);
+  EXPECT_EQ(off[0].watch, (RequestWatch{true, kIsn + 1 + static_cast<uint32_t>(first_.size()), 2}));
+}
+
+TEST_F(FrontendMoveTest, ABoundaryTheKernelStoppedAtIsDecidedThere) {
+  // tc sent two requests for node 2 on itself (batond never saw them) and stopped at the third.
+  auto ack = forwarding();
+  const uint32_t seen_by_kernel = 2 * 24;
+  const Bytes third = next_request(ack, "GET /three/z HTTP/1.1\r\n\r\n", 900, seen_by_kernel);
+  Actions a = fe.on_client_packet(10, third, 3);
+  EXPECT_EQ(all_of<Verdict>(a).size(), 1u) << "not where batond thinks a request starts: forwarded";
+  a = fe.on_client_packet(11, third, 3, /*starts_request=*/true);
+  EXPECT_TRUE(all_of<Verdict>(a).empty()) << "held";
+  EXPECT_EQ(the_message<proto::Quiesce>(a).resume, false);
+  EXPECT_EQ(fe.flows().begin()->second.request.base(), kIsn + 1 + first_.size() + seen_by_kernel);
 }
 
 TEST_F(FrontendMoveTest, ARequestForAnotherNodeMovesTheConnectionWhereTheClientIs) {
