@@ -69,6 +69,9 @@ struct SocketProbe {
   uint32_t notsent = 0;      // bytes written by the application, not yet sent
   uint64_t bytes_acked = 0;  // by the client, since the SYN/ACK
   uint64_t bytes_received = 0;
+  uint32_t unread = 0;             // received bytes the application has not read yet
+  uint32_t since_sent_ms = 0;      // since the socket last sent data
+  uint32_t since_received_ms = 0;  // since it last received data
 };
 
 struct SendMessage {

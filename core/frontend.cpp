@@ -1,5 +1,7 @@
 #include "core/frontend.hpp"
 
+#include <algorithm>
+
 #include "core/http_peek.hpp"
 #include "core/packet_build.hpp"
 
@@ -379,8 +381,12 @@ void Frontend::start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& o
   req.frontend_mss = f.mss;
   req.syn = syn ? *syn : f.syn;
   req.ack = f.ack;
-  req.request = f.request.contiguous();
+  // The request itself: requests pipelined behind it are decided at their own boundaries.
   f.request_end = f.request.contiguous_end();
+  if (f.watch_after && seq_before(f.next_after, f.request_end)) f.request_end = f.next_after;
+  const Bytes& held = f.request.contiguous();
+  req.request.assign(held.begin(),
+                     held.begin() + static_cast<std::ptrdiff_t>(f.request_end - f.request.base()));
   f.backend = node;
   f.state = FeState::kHandoffPending;
   f.deadline_ms = now_ms + cfg_.handoff_timeout_ms;
@@ -457,8 +463,16 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
   // newest numbers and its real window opens it. Until that moment the client, waiting for its answer,
   // has no reason to send anything, so nothing of the flow is left on our slow path when tc takes it
   // over (the gate, bpf/baton_abi.h) and no packet overtakes another on the way (PAWS would drop it).
+  // Requests pipelined behind the one handed off stay held, to be decided at their own boundary.
   std::vector<HeldPacket> held = std::move(f.held);
   f.held.clear();
+  const bool pipelined =
+      f.watch_requests && std::any_of(held.begin(), held.end(), [&f](const HeldPacket& h) {
+        Bytes copy = h.bytes;
+        auto p = TcpPacket::parse(copy);
+        return p && p->payload_size() > 0 &&
+               seq_before(f.request_end, p->seq() + static_cast<uint32_t>(p->payload_size()));
+      });
   Bytes newest;
   uint32_t client_next = f.request_end;
   bool reset = false;
@@ -469,6 +483,11 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
       continue;
     }
     const uint32_t end = pkt->seq() + pkt->seq_len();
+    if (pipelined && seq_before(f.request_end, end)) {
+      newest = strip_payload(*pkt);  // its acknowledgement and window open the back end's all the same
+      f.held.push_back(std::move(h));
+      continue;
+    }
     if (seq_before(client_next, end)) client_next = end;
     reset = reset || pkt->has(tcp_flag::kRst);
     if (in_handoff_request(f, *pkt)) {
@@ -488,6 +507,11 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
   // Our own half-open connection (SYN_RECV, the ACK never reached it) must go: reset it as the client.
   // (A move has none: the connection left this node's stack at its first handoff.)
   if (!move) out.push_back(InjectLocal{make_reset(f.key, f.client_isn + 1)});
+  if (!f.held.empty()) {
+    f.held_since_ms = now_ms;
+    hold_next_from(f, f.request_end, now_ms);
+    try_decide_next(f, now_ms, out);
+  }
   return out;
 }
 

@@ -184,7 +184,11 @@ class Frontend {
   void on_next_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out);
   void try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out);
   // The held next request goes on to the node already serving the flow.
+  // With pipelined requests behind it, only the request's own bytes go; the next is held and decided.
   void release_next(FeFlow& f, uint64_t now_ms, Actions& out);
+  static bool pipelined(const FeFlow& f);
+  // The held segments (what is left of them) wait for the request starting at `boundary` to be decided.
+  void hold_next_from(FeFlow& f, uint32_t boundary, uint64_t now_ms);
   void stop_watching(FeFlow& f, uint64_t now_ms, Actions& out);
   // Everything held goes on, in order, to the node serving the flow; it forwards again, watching the next
   // boundary or not.

@@ -102,13 +102,64 @@ void Frontend::try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out) {
   out.push_back(SendMessage{f.backend, proto::Quiesce{f.key, false}});
 }
 
+bool Frontend::pipelined(const FeFlow& f) {
+  // Bytes held past the decided request: the requests after it came before its answer.
+  return seq_before(f.next_after, f.request.contiguous_end()) ||
+         f.request.held_bytes() > f.request.contiguous().size();
+}
+
 void Frontend::release_next(FeFlow& f, uint64_t now_ms, Actions& out) {
-  // Bytes past the decided request (pipelined) go along; their boundary is then behind us.
-  const bool past = seq_before(f.next_after, f.request.contiguous_end()) ||
-                    f.request.held_bytes() > f.request.contiguous().size();
-  const bool watch = f.watch_after && !past;
-  f.next_request = f.next_after;
-  forward_held(f, watch, now_ms, out);
+  if (!pipelined(f)) {
+    f.next_request = f.next_after;
+    forward_held(f, f.watch_after, now_ms, out);
+    return;
+  }
+  if (!f.watch_after) {
+    forward_held(f, false, now_ms, out);  // where the next one starts is unknown: all of it goes on
+    return;
+  }
+  // Only this request goes on now; the next one is decided at its own boundary, from what is held.
+  const uint32_t end = f.next_after;
+  std::vector<HeldPacket> rest;
+  for (auto& h : f.held) {
+    auto p = TcpPacket::parse(h.bytes);
+    if (!p) continue;
+    const uint32_t p_end = p->seq() + static_cast<uint32_t>(p->payload_size());
+    if (!seq_before(end, p_end) && !p->has(tcp_flag::kFin)) {
+      forward(f, h.id, h.bytes, out);
+      continue;
+    }
+    if (seq_before(p->seq(), end)) {
+      // Across the boundary: a copy of its part before it goes on now; the segment itself waits (it
+      // owes the datapath a verdict, which keeps a kernel datapath's gate shut) and goes on whole
+      // later, where the receiver's TCP takes only what it does not have yet.
+      Bytes piece = make_data_segment(bare_ack(*p, p->seq()), p->seq(),
+                                      p->payload().first(static_cast<uint32_t>(end - p->seq())), true);
+      auto q = TcpPacket::parse(piece);
+      rewrite_client_to_backend(f.xlate, *q);
+      out.push_back(InjectLocal{std::move(piece)});
+    }
+    rest.push_back(std::move(h));
+  }
+  f.held = std::move(rest);
+  hold_next_from(f, end, now_ms);
+  try_decide_next(f, now_ms, out);
+}
+
+void Frontend::hold_next_from(FeFlow& f, uint32_t boundary, uint64_t now_ms) {
+  counters_.requests_held_ms += now_ms - f.held_since_ms;
+  f.next_request = boundary;
+  f.request.advance(boundary);
+  for (const auto& h : f.held) {  // segments held while a handoff was pending are not in it yet
+    Bytes copy = h.bytes;
+    auto p = TcpPacket::parse(copy);
+    if (!p) continue;
+    f.request.add(p->seq(), p->payload());
+    if (auto e = p->tsecr(); e && (!f.newest_tsecr || seq_before(*f.newest_tsecr, *e))) f.newest_tsecr = e;
+  }
+  f.state = FeState::kNextHolding;
+  f.held_since_ms = now_ms;
+  f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
 }
 
 void Frontend::stop_watching(FeFlow& f, uint64_t now_ms, Actions& out) {
@@ -163,7 +214,9 @@ void Frontend::start_move(FeFlow& f, uint32_t server_next, uint64_t now_ms, Acti
   for (const auto& h : f.held) {
     Bytes copy = h.bytes;
     auto p = TcpPacket::parse(copy);
-    if (p && p->seq() == f.request.base() && p->has(tcp_flag::kAck)) first = &h;
+    if (!first && p && p->has(tcp_flag::kAck) && !seq_before(f.request.base(), p->seq()) &&
+        seq_before(f.request.base(), p->seq() + static_cast<uint32_t>(p->payload_size())))
+      first = &h;
   }
   Bytes syn = f.syn;
   auto syn_pkt = TcpPacket::parse(syn);

@@ -36,6 +36,17 @@ bool Reassembly::add(uint32_t seq, ByteView payload) {
   return fresh;
 }
 
+void Reassembly::advance(uint32_t seq) {
+  const size_t n = std::min<size_t>(static_cast<uint32_t>(seq - base_), contiguous_.size());
+  contiguous_.erase(contiguous_.begin(), contiguous_.begin() + static_cast<std::ptrdiff_t>(n));
+  base_ += static_cast<uint32_t>(n);
+  // Pieces lie past the contiguous bytes, so past n: their offsets only shrink.
+  std::map<uint32_t, Bytes> moved;
+  for (auto& [off, b] : pieces_)
+    moved.emplace(off - static_cast<uint32_t>(n), std::move(b));
+  pieces_ = std::move(moved);
+}
+
 size_t Reassembly::held_bytes() const {
   size_t n = contiguous_.size();
   for (const auto& [off, b] : pieces_)

@@ -17,6 +17,8 @@ class Reassembly {
   }
   // Adds a segment's payload. Returns false when every byte of it was already held (a retransmission).
   bool add(uint32_t seq, ByteView payload);
+  // Moves the base on to `seq` (at most the contiguous end): the bytes before it are no longer held.
+  void advance(uint32_t seq);
   // Bytes from base onwards without a gap.
   const Bytes& contiguous() const { return contiguous_; }
   uint32_t base() const { return base_; }

@@ -52,6 +52,9 @@ Result<SocketProbe> probe_tcp_socket(const FlowKey& key) {
       p.notsent = ti.tcpi_notsent_bytes;
       p.bytes_acked = ti.tcpi_bytes_acked;
       p.bytes_received = ti.tcpi_bytes_received;
+      p.unread = m.idiag_rqueue;  // established: rcv_nxt - copied_seq
+      p.since_sent_ms = ti.tcpi_last_data_sent;
+      p.since_received_ms = ti.tcpi_last_data_recv;
       return p;
     }
     off += RTA_ALIGN(ra.rta_len);

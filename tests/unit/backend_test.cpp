@@ -278,14 +278,22 @@ TEST_F(BackendTest, QuiesceAnswersOnceEverythingSentIsAcknowledgedAndSilencesThe
   EXPECT_EQ(std::get<SilenceFlow>(a[0]), SilenceFlow{local});
   EXPECT_EQ(std::get<ProbeSocket>(a[1]), ProbeSocket{local});
   // Bytes still in flight: talk on (offloaded again), look again at the next tick.
-  SocketProbe busy{true, true, 2, 0, 1000, 24};
+  SocketProbe busy{true, true, 2, 0, 1000, 24, 0, 0, 0};
   a = be.on_socket_probe(local, busy, 6);
   EXPECT_EQ(all_of<OffloadFlow>(a).size(), 1u);
   EXPECT_TRUE(messages<proto::Quiesced>(a).empty());
   a = be.on_tick(26);
   EXPECT_EQ(all_of<SilenceFlow>(a).size(), 1u);
   EXPECT_EQ(all_of<ProbeSocket>(a).size(), 1u);
-  SocketProbe idle{true, true, 0, 0, 0x100000010ULL, 24};  // counts wrap like sequence numbers
+  // The request is not read yet, or read but not answered (the last data sent is older than the last
+  // received): the answer is still to come.
+  for (const SocketProbe& waiting : {SocketProbe{true, true, 0, 0, 1000, 24, 24, 0, 0},
+                                     SocketProbe{true, true, 0, 0, 1000, 24, 0, 30, 5}}) {
+    a = be.on_socket_probe(local, waiting, 26);
+    EXPECT_TRUE(messages<proto::Quiesced>(a).empty());
+    EXPECT_EQ(all_of<OffloadFlow>(a).size(), 1u);
+  }
+  SocketProbe idle{true, true, 0, 0, 0x100000010ULL, 24, 0, 5, 5};  // counts wrap like sequence numbers
   a = be.on_socket_probe(local, idle, 27);
   auto done = the_message<proto::Quiesced>(a);
   EXPECT_TRUE(done.ok);
@@ -314,20 +322,20 @@ TEST_F(BackendTest, QuiesceThatCannotCompleteLeavesTheFlowServingHere) {
   const FlowKey local{test::kClient, test::kNode2, 40000, 80};
   const proto::Quiesce q{request().flow, false};
   be.on_quiesce(1, q, 5);
-  SocketProbe busy{true, true, 1, 0, 0, 0};
+  SocketProbe busy{true, true, 1, 0, 0, 0, 0, 0, 0};
   auto a = be.on_socket_probe(local, busy, 5 + 2'000);
   EXPECT_FALSE(the_message<proto::Quiesced>(a).ok);
   EXPECT_EQ(all_of<OffloadFlow>(a).size(), 1u);
   EXPECT_EQ(be.flows().at(local).state, BeState::kEstablished);
   // A socket the server closed meanwhile stays (and ends) here.
   be.on_quiesce(1, q, 3000);
-  SocketProbe closing{true, false, 0, 0, 0, 0};
+  SocketProbe closing{true, false, 0, 0, 0, 0, 0, 0, 0};
   EXPECT_FALSE(the_message<proto::Quiesced>(be.on_socket_probe(local, closing, 3001)).ok);
   // Unknown flows and other front ends get a no at once.
   EXPECT_FALSE(the_message<proto::Quiesced>(be.on_quiesce(3, q, 3002)).ok);
   // A move called off after the quiesce: back to serving.
   be.on_quiesce(1, q, 4000);
-  be.on_socket_probe(local, SocketProbe{true, true, 0, 0, 0, 0}, 4001);
+  be.on_socket_probe(local, SocketProbe{true, true, 0, 0, 0, 0, 0, 0, 0}, 4001);
   a = be.on_quiesce(1, proto::Quiesce{request().flow, true}, 4002);
   EXPECT_EQ(all_of<OffloadFlow>(a).size(), 1u);
   EXPECT_EQ(be.flows().at(local).state, BeState::kEstablished);

@@ -673,5 +673,77 @@ TEST_F(FrontendMoveTest, AMoveThatCannotHappenLeavesTheRequestWithTheOldNode) {
   EXPECT_EQ(f.xlate.isn1, kIsn1) << "the old translation again";
 }
 
+TEST_F(FrontendMoveTest, PipelinedRequestsEachReachTheirNodeInTurn) {
+  // One segment, three requests: node 2's, node 3's, node 2's. Each node gets its request alone, after
+  // the previous node's answer was acknowledged in full; the segment itself waits until nothing of it
+  // is left undecided.
+  const std::string r1 = "GET /two/a HTTP/1.1\r\n\r\n", r2 = "GET /three/b HTTP/1.1\r\n\r\n",
+                    r3 = "GET /two/c HTTP/1.1\r\n\r\n";
+  const uint32_t b1 = kIsn + 1, b2 = b1 + static_cast<uint32_t>(r1.size()),
+                 b3 = b2 + static_cast<uint32_t>(r2.size()), b4 = b3 + static_cast<uint32_t>(r3.size());
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  auto a = fe.on_client_packet(4, data(ack, 0, r1 + r2 + r3), 1);
+  EXPECT_EQ(messages<proto::HandoffRequest>(a).at(0).request, test::as_bytes(r1));
+  a = fe.on_handoff_ack(2, accepted(a), 2);
+  for (const Verdict& v : all_of<Verdict>(a))
+    EXPECT_NE(v.id, 4u) << "the segment waits";
+  bool window_opened = false;
+  for (const auto& i : all_of<InjectLocal>(a)) {
+    Bytes b = i.packet;
+    auto p = TcpPacket::parse(b);
+    if (p->daddr() == test::kNode2 && p->payload_size() == 0 && !p->has(tcp_flag::kRst)) {
+      EXPECT_EQ(p->seq(), b2) << "acknowledging the first request only";
+      window_opened = true;
+    }
+  }
+  EXPECT_TRUE(window_opened) << "node 2 may answer the first request";
+  EXPECT_EQ(the_message<proto::Quiesce>(a).resume, false) << "the second is node 3's";
+  const FlowKey key = fe.flows().begin()->first;
+  a = fe.on_quiesced(2, proto::Quiesced{key, true, kIsn1 + 1 + 300, b2}, 3);
+  auto req = the_message<proto::HandoffRequest>(a);
+  EXPECT_EQ(req.request, test::as_bytes(r2));
+  Bytes syn = req.syn;
+  EXPECT_EQ(TcpPacket::parse(syn)->seq(), b2 - 1);
+  a = fe.on_handoff_ack(3, accepted(a, 7000), 4);
+  EXPECT_EQ(messages<proto::FlowClosed>(a).at(0).reason, proto::CloseReason::kMigrated);
+  EXPECT_TRUE(all_of<Verdict>(a).empty());
+  EXPECT_EQ(the_message<proto::Quiesce>(a).resume, false) << "the third is node 2's again";
+  a = fe.on_quiesced(3, proto::Quiesced{key, true, kIsn1 + 1 + 600, b3}, 5);
+  EXPECT_EQ(the_message<proto::HandoffRequest>(a).request, test::as_bytes(r3));
+  a = fe.on_handoff_ack(2, accepted(a, 11000), 6);
+  ASSERT_EQ(all_of<Verdict>(a).size(), 1u);
+  EXPECT_EQ(all_of<Verdict>(a)[0], drop(4)) << "everything in it was delivered";
+  const FeFlow& f = fe.flows().begin()->second;
+  EXPECT_EQ(f.state, FeState::kForwarding);
+  EXPECT_EQ(f.next_request, b4);
+  EXPECT_EQ(f.moves, 2u);
+}
+
+TEST_F(FrontendMoveTest, PipelinedRequestsForTheSameNodeGoOnOneByOne) {
+  auto ack = forwarding();
+  const std::string r2 = "GET /two/b HTTP/1.1\r\n\r\n", r3 = "GET /three/c HTTP/1.1\r\n\r\n";
+  const uint32_t b2 = kIsn + 1 + static_cast<uint32_t>(first_.size());
+  auto a = fe.on_client_packet(10, next_request(ack, r2 + r3, 500), 3);
+  // The second goes on to node 2 as a copy of its own bytes; the third waits for node 2 to finish.
+  EXPECT_TRUE(all_of<Verdict>(a).empty());
+  bool delivered = false;
+  for (const auto& i : all_of<InjectLocal>(a)) {
+    Bytes b = i.packet;
+    auto p = TcpPacket::parse(b);
+    if (p->payload_size() > 0) {
+      EXPECT_EQ(p->seq(), b2);
+      EXPECT_EQ(Bytes(p->payload().begin(), p->payload().end()), test::as_bytes(r2));
+      EXPECT_EQ(p->daddr(), test::kNode2);
+      EXPECT_TRUE(p->tcp_checksum_ok());
+      delivered = true;
+    }
+  }
+  EXPECT_TRUE(delivered);
+  EXPECT_FALSE(the_message<proto::Quiesce>(a).resume);
+  EXPECT_EQ(fe.flows().begin()->second.next_request, b2 + static_cast<uint32_t>(r2.size()));
+  EXPECT_EQ(fe.counters().requests_decided, 2u);
+}
+
 }  // namespace
 }  // namespace baton

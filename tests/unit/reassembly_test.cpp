@@ -36,5 +36,23 @@ TEST(Reassembly, OldDataIsDuplicate) {
   EXPECT_FALSE(r.add(100, {}));
 }
 
+TEST(Reassembly, AdvancingKeepsWhatFollowsAndItsGaps) {
+  // Pipelined requests: once the first is decided, the base moves on to where the second starts.
+  Reassembly r;
+  r.reset(0xfffffffc);
+  EXPECT_TRUE(r.add(0xfffffffc, test::as_bytes("GET1GET2")));
+  EXPECT_TRUE(r.add(8, test::as_bytes("xyz")));  // past a gap of 4
+  r.advance(0);
+  EXPECT_EQ(r.base(), 0u);
+  EXPECT_EQ(r.contiguous(), test::as_bytes("GET2"));
+  EXPECT_EQ(r.held_bytes(), 7u);
+  EXPECT_FALSE(r.add(0xfffffffc, test::as_bytes("GET1"))) << "before the base: old";
+  EXPECT_TRUE(r.add(4, test::as_bytes("....")));
+  EXPECT_EQ(r.contiguous(), test::as_bytes("GET2....xyz"));
+  r.advance(100);  // never past what is held
+  EXPECT_EQ(r.base(), 11u);
+  EXPECT_TRUE(r.contiguous().empty());
+}
+
 }  // namespace
 }  // namespace baton

@@ -178,6 +178,14 @@ TEST(SocketProbe, ReadsWhatTheSocketSentAndGotAcknowledged) {
     const Fd& client = c.client;
     const Fd& server = c.server;
     ASSERT_EQ(send(client.fd, std::string(24, 'q').data(), 24, 0), 24);
+    SocketProbe unread;
+    for (int i = 0; i < 200 && unread.unread == 0; ++i) {  // on its way over loopback: poll for it
+      auto r = probe_tcp_socket(key);
+      ASSERT_TRUE(r) << r.error();
+      unread = *r;
+      if (unread.unread == 0) usleep(10'000);
+    }
+    EXPECT_EQ(unread.unread, 24u) << "the request waits for the server to read it";
     char buf[2000];
     ASSERT_EQ(recv(server.fd, buf, 24, MSG_WAITALL), 24);
     ASSERT_EQ(send(server.fd, std::string(1000, 'r').data(), 1000, 0), 1000);
@@ -196,6 +204,8 @@ TEST(SocketProbe, ReadsWhatTheSocketSentAndGotAcknowledged) {
     EXPECT_EQ(p.notsent, 0u);
     EXPECT_EQ(p.bytes_acked, 1000u);
     EXPECT_EQ(p.bytes_received, 24u);
+    EXPECT_EQ(p.unread, 0u);
+    EXPECT_LE(p.since_sent_ms, p.since_received_ms) << "answered after the request came";
     // The client closes its side: not established any more (CLOSE_WAIT).
     shutdown(client.fd, SHUT_WR);
     ASSERT_EQ(recv(server.fd, buf, 1, 0), 0);
