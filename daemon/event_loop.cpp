@@ -57,10 +57,12 @@ void EventLoop::run(uint64_t tick_ms, const std::function<void(uint64_t)>& tick)
       Callback cb = it->second;
       cb(events[static_cast<size_t>(i)].events);
     }
+    end_round();
     now = monotonic_ms();
     if (now >= next_tick) {
       tick(now);
       next_tick = now + tick_ms;
+      end_round();
     }
   }
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <unordered_map>
+#include <vector>
 
 namespace baton {
 
@@ -22,12 +23,20 @@ class EventLoop {
   void remove(int fd);
   // Runs until stop(); `tick` runs every `tick_ms` and after each batch of events that took longer.
   void run(uint64_t tick_ms, const std::function<void(uint64_t now_ms)>& tick);
+  // Runs `fn` at the end of every round (after a batch of events, after a tick): for work that is
+  // cheaper done once for everything the round produced (writes to a socket, say).
+  void at_round_end(std::function<void()> fn) { round_end_.push_back(std::move(fn)); }
   void stop() { running_ = false; }
 
  private:
   int epfd_;
   bool running_ = false;
   std::unordered_map<int, Callback> callbacks_;
+  std::vector<std::function<void()>> round_end_;
+  void end_round() {
+    for (const auto& fn : round_end_)
+      fn();
+  }
 };
 
 }  // namespace baton

@@ -32,6 +32,7 @@ struct PeerMesh::Connection {
   proto::Decoder decoder;
   Bytes out;
   size_t out_pos = 0;
+  bool waiting_out = false;  // EPOLLOUT asked for: the socket's buffer was full
   uint64_t last_rx_ms = 0;
 };
 
@@ -52,6 +53,9 @@ PeerMesh::~PeerMesh() {
 }
 
 Status PeerMesh::start() {
+  // Messages queued while a round of events is handled go out together at its end: one write and,
+  // with TCP_NODELAY, as few segments as they fit in, instead of one of each per message.
+  loop_.at_round_end([this] { flush_queued(); });
   const NodeConfig& self = cfg_.self();
   listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
@@ -132,6 +136,7 @@ void PeerMesh::dial(Peer& p, uint64_t now_ms) {
   auto c = std::make_unique<Connection>();
   c->fd = fd;
   c->connecting = true;
+  c->waiting_out = true;  // EPOLLOUT tells that the connect completed
   c->dialed = p.id;
   c->last_rx_ms = now_ms;
   Connection* raw = c.get();
@@ -250,7 +255,17 @@ void PeerMesh::queue(Connection* c, const proto::Message& m) {
   Bytes b = proto::encode(m);
   if (c->out.size() - c->out_pos + b.size() > kMaxOutBuffer) return drop(c, "peer is not reading");
   c->out.insert(c->out.end(), b.begin(), b.end());
-  if (!c->connecting) flush(c);
+  if (!c->connecting && !c->waiting_out) queued_.push_back(c->fd);
+}
+
+void PeerMesh::flush_queued() {
+  std::vector<int> fds;
+  fds.swap(queued_);
+  for (int fd : fds) {
+    // Dropped meanwhile (or its descriptor reused: flushing that one too does no harm).
+    auto it = conns_.find(fd);
+    if (it != conns_.end() && !it->second->connecting) flush(it->second.get());
+  }
 }
 
 void PeerMesh::flush(Connection* c) {
@@ -262,12 +277,14 @@ void PeerMesh::flush(Connection* c) {
     }
     c->out_pos += static_cast<size_t>(n);
   }
-  if (c->out_pos == c->out.size()) {
+  const bool rest = c->out_pos < c->out.size();
+  if (!rest) {
     c->out.clear();
     c->out_pos = 0;
-    loop_.modify(c->fd, EPOLLIN);
-  } else {
-    loop_.modify(c->fd, EPOLLIN | EPOLLOUT);
+  }
+  if (rest != c->waiting_out) {
+    c->waiting_out = rest;
+    loop_.modify(c->fd, rest ? EPOLLIN | EPOLLOUT : EPOLLIN);
   }
 }
 

@@ -56,6 +56,7 @@ class PeerMesh {
   void handle(Connection* c, const proto::Message& m);
   void queue(Connection* c, const proto::Message& m);
   void flush(Connection* c);
+  void flush_queued();
   void drop(Connection* c, const std::string& why);
 
   const Config& cfg_;
@@ -66,6 +67,7 @@ class PeerMesh {
   int listen_fd_ = -1;
   std::map<NodeId, Peer> peers_;
   std::map<int, std::unique_ptr<Connection>> conns_;
+  std::vector<int> queued_;  // connections with messages to write at the end of the round
   uint64_t last_heartbeat_ms_ = 0;
 };
 
