@@ -123,6 +123,7 @@ Actions Backend::on_handoff_request(NodeId from, const proto::HandoffRequest& re
   // Watched before the SYN is injected: the datapath must capture the stack's answer.
   Actions out{WatchFlow{FlowRole::kBackend, local}, InjectLocal{f.replayed_syn}};
   flows_[local] = std::move(f);
+  sweep_.note(local);
   return out;
 }
 
@@ -369,6 +370,7 @@ Actions Backend::on_quiesce(NodeId from, const proto::Quiesce& msg, uint64_t now
     return out;
   }
   f.state = BeState::kQuiescing;
+  sweep_.note(f.local_key);
   f.deadline_ms = now_ms + cfg_.quiesce_timeout_ms;
   // Silent first, then look: whatever the socket sends after the look is dropped, so "everything
   // acknowledged" stays true. If the look finds bytes in flight, the flow talks again until the next.
@@ -455,56 +457,61 @@ Actions Backend::on_peer_lost_flows(NodeId node, uint64_t now_ms) {
 
 Actions Backend::on_tick(uint64_t now_ms) {
   Actions out;
-  for (auto it = flows_.begin(); it != flows_.end();) {
-    BeFlow& f = it->second;
-    bool erase = false;
-    switch (f.state) {
-      case BeState::kSynReplayed:
-        if (now_ms >= f.deadline_ms) {
-          if (f.syn_retries < cfg_.syn_retries) {
-            ++f.syn_retries;
-            f.deadline_ms = now_ms + (cfg_.syn_retry_ms << f.syn_retries);
-            // Unanswered: something on the tuple may be swallowing it silently (a TIME_WAIT or a live
-            // connection whose ACKs a datapath did not report), so the retry checks the tuple first.
-            out.push_back(ReplayOnClearTuple{it->first, f.replayed_syn});
-          } else {
-            ++counters_.handoffs_refused;
-            out.push_back(SendMessage{f.frontend, refusal(f.frontend_key, proto::Refusal::kNoListener)});
-            erase = true;
-          }
-        }
-        break;
-      case BeState::kQuiescing:
-        // Still bytes in flight at the last look: look again (silent first, as in on_quiesce).
-        out.push_back(SilenceFlow{f.local_key});
-        out.push_back(ProbeSocket{f.local_key});
-        break;
-      case BeState::kQuiesced:
-        // The front end moves the flow within its handoff timeout, or calls the move off; a front end
-        // that never says either (its channel lost) leaves it here: serve it again.
-        if (now_ms >= f.deadline_ms + cfg_.quiesce_timeout_ms) {
-          f.state = BeState::kEstablished;
-          f.silent = false;
-          out.push_back(offload_backend(f.local_key, f.xlate));
-        }
-        break;
-      case BeState::kEstablished:
-        if (now_ms >= f.last_ms + cfg_.idle_timeout_ms) {
-          // The kernel resets the client (at its own next sequence number, which only it knows; the reset
-          // is translated like any reply, so the flow lingers). abort_flow's reset of the socket as the
-          // client covers sockets the kernel no longer resets (already closed by the server).
-          out.push_back(AbortLocalSocket{f.local_key});
-          abort_flow(f, proto::CloseReason::kIdle, true, out);
-          f.deadline_ms = now_ms + cfg_.linger_ms;
-        }
-        break;
-      case BeState::kClosed:
-        erase = now_ms >= f.deadline_ms;
-        break;
-    }
-    it = erase ? forget(it, out) : std::next(it);
-  }
+  sweep_.run(
+      flows_, now_ms,
+      [](const BeFlow& f) { return f.state != BeState::kEstablished && f.state != BeState::kClosed; },
+      [&](Iter it) { return tick_flow(it, now_ms, out); });
   return out;
+}
+
+Backend::Iter Backend::tick_flow(Iter it, uint64_t now_ms, Actions& out) {
+  BeFlow& f = it->second;
+  bool erase = false;
+  switch (f.state) {
+    case BeState::kSynReplayed:
+      if (now_ms >= f.deadline_ms) {
+        if (f.syn_retries < cfg_.syn_retries) {
+          ++f.syn_retries;
+          f.deadline_ms = now_ms + (cfg_.syn_retry_ms << f.syn_retries);
+          // Unanswered: something on the tuple may be swallowing it silently (a TIME_WAIT or a live
+          // connection whose ACKs a datapath did not report), so the retry checks the tuple first.
+          out.push_back(ReplayOnClearTuple{it->first, f.replayed_syn});
+        } else {
+          ++counters_.handoffs_refused;
+          out.push_back(SendMessage{f.frontend, refusal(f.frontend_key, proto::Refusal::kNoListener)});
+          erase = true;
+        }
+      }
+      break;
+    case BeState::kQuiescing:
+      // Still bytes in flight at the last look: look again (silent first, as in on_quiesce).
+      out.push_back(SilenceFlow{f.local_key});
+      out.push_back(ProbeSocket{f.local_key});
+      break;
+    case BeState::kQuiesced:
+      // The front end moves the flow within its handoff timeout, or calls the move off; a front end
+      // that never says either (its channel lost) leaves it here: serve it again.
+      if (now_ms >= f.deadline_ms + cfg_.quiesce_timeout_ms) {
+        f.state = BeState::kEstablished;
+        f.silent = false;
+        out.push_back(offload_backend(f.local_key, f.xlate));
+      }
+      break;
+    case BeState::kEstablished:
+      if (now_ms >= f.last_ms + cfg_.idle_timeout_ms) {
+        // The kernel resets the client (at its own next sequence number, which only it knows; the reset
+        // is translated like any reply, so the flow lingers). abort_flow's reset of the socket as the
+        // client covers sockets the kernel no longer resets (already closed by the server).
+        out.push_back(AbortLocalSocket{f.local_key});
+        abort_flow(f, proto::CloseReason::kIdle, true, out);
+        f.deadline_ms = now_ms + cfg_.linger_ms;
+      }
+      break;
+    case BeState::kClosed:
+      erase = now_ms >= f.deadline_ms;
+      break;
+  }
+  return erase ? forget(it, out) : std::next(it);
 }
 
 }  // namespace baton

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "core/actions.hpp"
+#include "core/flow_sweep.hpp"
 #include "core/packet.hpp"
 #include "core/translate.hpp"
 
@@ -115,9 +116,12 @@ class Backend {
   void abort_flow(BeFlow& f, proto::CloseReason reason, bool tell_frontend, Actions& out);
   using Iter = std::unordered_map<FlowKey, BeFlow, FlowKeyHash>::iterator;
   Iter forget(Iter it, Actions& out);
+  // on_tick for one flow; returns the iterator after it.
+  Iter tick_flow(Iter it, uint64_t now_ms, Actions& out);
 
   BackendConfig cfg_;
   std::unordered_map<FlowKey, BeFlow, FlowKeyHash> flows_;  // by local_key
+  FlowSweep<FlowKey, FlowKeyHash> sweep_;
   BackendCounters counters_;
 };
 

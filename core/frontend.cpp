@@ -64,6 +64,7 @@ void Frontend::start_flow(FlowKey key, ByteView syn, uint32_t isn, uint64_t now_
   f.last_ms = now_ms;
   f.deadline_ms = now_ms + cfg_.handshake_timeout_ms;
   flows_[key] = std::move(f);
+  sweep_.note(key);
   ++counters_.flows_seen;
 }
 
@@ -618,50 +619,55 @@ Actions Frontend::on_peer_down(NodeId node, uint64_t now_ms) {
 
 Actions Frontend::on_tick(uint64_t now_ms) {
   Actions out;
-  for (auto it = flows_.begin(); it != flows_.end();) {
-    FeFlow& f = it->second;
-    bool erase = false;
-    switch (f.state) {
-      case FeState::kSynSeen:
-      case FeState::kSynAckSeen:
-        erase = now_ms >= f.deadline_ms;
-        break;
-      case FeState::kHolding:
-        if (now_ms >= f.deadline_ms) {
-          ++counters_.hold_timeouts;
-          serve_locally(f, out);
-          erase = true;
-        }
-        break;
-      case FeState::kHandoffPending:
-        if (now_ms >= f.deadline_ms) {
-          ++counters_.handoff_timeouts;
-          abort_pending(f, out);
-          erase = true;
-        }
-        break;
-      case FeState::kForwarding:
-        erase = now_ms >= f.last_ms + cfg_.idle_timeout_ms + cfg_.idle_backstop_ms;
-        break;
-      case FeState::kNextHolding:
-        // Incomplete for too long (or larger than we hold): the node serving the flow gets it as it is.
-        if (now_ms >= f.deadline_ms) stop_watching(f, now_ms, out);
-        break;
-      case FeState::kQuiescing:
-        if (now_ms >= f.deadline_ms) {
-          // The old back end never answered: it serves on (told to, in case it did stop).
-          out.push_back(SendMessage{f.backend, proto::Quiesce{f.key, true}});
-          ++counters_.migrations_refused;
-          release_next(f, now_ms, out);
-        }
-        break;
-      case FeState::kClosed:
-        erase = now_ms >= f.deadline_ms;
-        break;
-    }
-    it = erase ? forget(it, out) : std::next(it);
-  }
+  sweep_.run(
+      flows_, now_ms,
+      [](const FeFlow& f) { return f.state != FeState::kForwarding && f.state != FeState::kClosed; },
+      [&](Iter it) { return tick_flow(it, now_ms, out); });
   return out;
+}
+
+Frontend::Iter Frontend::tick_flow(Iter it, uint64_t now_ms, Actions& out) {
+  FeFlow& f = it->second;
+  bool erase = false;
+  switch (f.state) {
+    case FeState::kSynSeen:
+    case FeState::kSynAckSeen:
+      erase = now_ms >= f.deadline_ms;
+      break;
+    case FeState::kHolding:
+      if (now_ms >= f.deadline_ms) {
+        ++counters_.hold_timeouts;
+        serve_locally(f, out);
+        erase = true;
+      }
+      break;
+    case FeState::kHandoffPending:
+      if (now_ms >= f.deadline_ms) {
+        ++counters_.handoff_timeouts;
+        abort_pending(f, out);
+        erase = true;
+      }
+      break;
+    case FeState::kForwarding:
+      erase = now_ms >= f.last_ms + cfg_.idle_timeout_ms + cfg_.idle_backstop_ms;
+      break;
+    case FeState::kNextHolding:
+      // Incomplete for too long (or larger than we hold): the node serving the flow gets it as it is.
+      if (now_ms >= f.deadline_ms) stop_watching(f, now_ms, out);
+      break;
+    case FeState::kQuiescing:
+      if (now_ms >= f.deadline_ms) {
+        // The old back end never answered: it serves on (told to, in case it did stop).
+        out.push_back(SendMessage{f.backend, proto::Quiesce{f.key, true}});
+        ++counters_.migrations_refused;
+        release_next(f, now_ms, out);
+      }
+      break;
+    case FeState::kClosed:
+      erase = now_ms >= f.deadline_ms;
+      break;
+  }
+  return erase ? forget(it, out) : std::next(it);
 }
 
 }  // namespace baton

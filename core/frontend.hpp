@@ -21,6 +21,7 @@
 
 #include "core/actions.hpp"
 #include "core/dispatch.hpp"
+#include "core/flow_sweep.hpp"
 #include "core/http_peek.hpp"
 #include "core/packet.hpp"
 #include "core/reassembly.hpp"
@@ -162,6 +163,8 @@ class Frontend {
   Actions on_peer_down(NodeId node, uint64_t now_ms);
   // The back end's batond restarted without its flows: their replies are no longer translated there.
   Actions on_peer_lost_flows(NodeId node, uint64_t now_ms);
+  // Timeouts. Flows in a state that lasts milliseconds (a handshake, a decision, a handoff) are looked at
+  // every call; every flow (idle ones, lingering ones: the many) once a second.
   Actions on_tick(uint64_t now_ms);
 
   const std::unordered_map<FlowKey, FeFlow, FlowKeyHash>& flows() const { return flows_; }
@@ -224,6 +227,8 @@ class Frontend {
   PeerView peers_;
   AddressOf address_of_;
   std::unordered_map<FlowKey, FeFlow, FlowKeyHash> flows_;
+  FlowSweep<FlowKey, FlowKeyHash> sweep_;
+  Iter tick_flow(Iter it, uint64_t now_ms, Actions& out);
   FrontendCounters counters_;
 };
 

@@ -30,6 +30,7 @@ bool Frontend::at_request_boundary(const FeFlow& f, const TcpPacket& pkt) const 
 void Frontend::on_next_request_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms,
                                        Actions& out) {
   f.state = FeState::kNextHolding;
+  sweep_.note(f.key);
   f.held_since_ms = now_ms;
   f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
   f.request.reset(f.next_request);
@@ -158,6 +159,7 @@ void Frontend::hold_next_from(FeFlow& f, uint32_t boundary, uint64_t now_ms) {
     if (auto e = p->tsecr(); e && (!f.newest_tsecr || seq_before(*f.newest_tsecr, *e))) f.newest_tsecr = e;
   }
   f.state = FeState::kNextHolding;
+  sweep_.note(f.key);
   f.held_since_ms = now_ms;
   f.deadline_ms = now_ms + cfg_.hold_timeout_ms;
 }
