@@ -206,7 +206,8 @@ void BpfDatapath::take_over_triaged(const DatapathPacket& p) {
   baton_fe_triage t{};
   Gate g;
   g.generation = ++generations_;
-  if (bpf_map_lookup_elem(progs_->fe_triage_fd(), &k, &t) != 0) {
+  // Read and removed in one syscall (a hash map: kernel 5.14 on).
+  if (bpf_map_lookup_and_delete_elem(progs_->fe_triage_fd(), &k, &t) != 0) {
     // Its record is gone (swept, or an earlier run's): nothing to decide with. The stack has the flow
     // once batond has given what tc counted its verdicts, as for any flow served locally.
     g.local = true;
@@ -215,7 +216,6 @@ void BpfDatapath::take_over_triaged(const DatapathPacket& p) {
     gates_[peek->key] = g;
     return;
   }
-  bpf_map_delete_elem(progs_->fe_triage_fd(), &k);
   gates_[peek->key] = g;
   const TriageRecord r = from_abi(t);
   DatapathEvent e;
