@@ -146,7 +146,8 @@ Config parse(const toml::table& t) {
   }
 
   if (const toml::table* to = t["timeouts"].as_table()) {
-    reject_unknown(*to, {"hold_ms", "handoff_ms", "idle_ms", "linger_ms"}, "timeouts.");
+    reject_unknown(*to, {"hold_ms", "handoff_ms", "idle_ms", "linger_ms", "heartbeat_ms", "peer_down_ms"},
+                   "timeouts.");
     auto ms = [&](const char* key, uint64_t fallback) {
       return static_cast<uint64_t>(in_range(
           optional_value<int64_t>((*to)[key], std::string("timeouts.") + key, static_cast<int64_t>(fallback)),
@@ -156,6 +157,13 @@ Config parse(const toml::table& t) {
     c.handoff_timeout_ms = ms("handoff_ms", c.handoff_timeout_ms);
     c.idle_timeout_ms = ms("idle_ms", c.idle_timeout_ms);
     c.linger_ms = ms("linger_ms", c.linger_ms);
+    c.heartbeat_ms = ms("heartbeat_ms", c.heartbeat_ms);
+    c.peer_down_ms = ms("peer_down_ms", c.peer_down_ms);
+    // A lost heartbeat segment is retransmitted after one RTO (200 ms at least): a peer must be allowed
+    // to miss one.
+    if (c.peer_down_ms < 2 * c.heartbeat_ms + 200)
+      throw Fail{"timeouts.peer_down_ms must be at least 2 x timeouts.heartbeat_ms + 200 (" +
+                 std::to_string(2 * c.heartbeat_ms + 200) + ")"};
   }
   c.max_flows = static_cast<size_t>(
       in_range(optional_value<int64_t>(t["max_flows"], "max_flows", 65536), 16, 16'777'216, "max_flows"));

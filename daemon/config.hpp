@@ -35,6 +35,10 @@ struct Config {
   uint64_t handoff_timeout_ms = 2'000;
   uint64_t idle_timeout_ms = 600'000;
   uint64_t linger_ms = 2'000;
+  // Control channel: a heartbeat this often; a peer heard nothing from for peer_down_ms is down (its
+  // connection dropped, no new handoffs to it, redialled).
+  uint64_t heartbeat_ms = 200;
+  uint64_t peer_down_ms = 900;
   size_t max_flows = 65'536;
 
   const NodeConfig* node(NodeId id) const;

@@ -15,8 +15,6 @@
 namespace baton {
 
 namespace {
-constexpr uint64_t kHeartbeatMs = 500;
-constexpr uint64_t kDeadAfterMs = 3'000;
 constexpr uint64_t kMaxBackoffMs = 5'000;
 constexpr size_t kMaxOutBuffer = size_t{64} * 1024 * 1024;
 }  // namespace
@@ -315,11 +313,11 @@ void PeerMesh::tick(uint64_t now_ms) {
   }
   std::vector<Connection*> dead;
   for (auto& [fd, c] : conns_) {
-    if (now_ms > c->last_rx_ms + kDeadAfterMs) dead.push_back(c.get());
+    if (now_ms > c->last_rx_ms + cfg_.peer_down_ms) dead.push_back(c.get());
   }
   for (Connection* c : dead)
     drop(c, "no heartbeat");
-  if (now_ms >= last_heartbeat_ms_ + kHeartbeatMs) {
+  if (now_ms >= last_heartbeat_ms_ + cfg_.heartbeat_ms) {
     last_heartbeat_ms_ = now_ms;
     for (auto& [id, p] : peers_) {
       if (p.conn) queue(p.conn, proto::Heartbeat{load_()});

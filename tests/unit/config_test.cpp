@@ -62,6 +62,8 @@ TEST(Config, BadFilesGetClearErrors) {
       {replace(kGood, "\"0123456789abcdef\"", "\"short\""), "at least 16 characters"},
       {replace(kGood, "hold_ms = 100", "hold_ms = -1"), "timeouts.hold_ms"},
       {replace(kGood, "hold_ms = 100", "hold_ms = \"soon\""), "wrong type"},
+      {replace(kGood, "hold_ms = 100", "heartbeat_ms = 500"),
+       "peer_down_ms must be at least 2 x timeouts.heartbeat_ms + 200 (1200)"},
       {"sevrice_port = 8080\n" + kGood, "unknown key 'sevrice_port'"},
       {kGood + "linger = 5\n", "unknown key 'timeouts.linger'"},
       {"datapath = \"dpdk\"\n" + kGood, "'dpdk' is not available"},

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A peer whose batond hangs (SIGSTOP) is marked down by the others within timeouts.peer_down_ms (900 ms
+# by default) and gets no new handoffs: content it shares with another node is served by that node, every
+# request 200. Once it runs again it is connected and used again without an operator.
+. "$(dirname "$0")/lib/common.sh"
+
+# peer_connected N PEER: whether node N's control channel to PEER is up (1 or 0).
+peer_connected() {
+  "$batonctl" -s "$(node_socket "$1")" --json status 2>/dev/null | /usr/bin/python3 -c '
+import json, sys; d = json.load(sys.stdin)
+print(int(any(p["id"] == int(sys.argv[1]) and p["connected"] for p in d["control"]["peers"])))' "$2" 2>/dev/null || echo 0
+}
+
+[ "$(content_holders /shared/a.bin)" = "2,3" ] || fail "the test needs /shared/a.bin on nodes 2 and 3"
+eventually 10 peers_up 1 || fail "node 1's peers are not all up"
+pid=$(cat "$root/out/testbed/n2/batond.pid")
+cleanup_hooks+=("kill -CONT $pid 2>/dev/null")
+start=$(date +%s%N)
+kill -STOP "$pid"
+while [ "$(peer_connected 1 2)" = 1 ]; do
+  [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 5000 ] || fail "node 2 still connected 5 s after its batond stopped"
+  sleep 0.02
+done
+detected_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+echo "node 2 marked down after $detected_ms ms"
+# 900 ms of silence, one 20 ms tick, and the time this loop takes to ask.
+[ "$detected_ms" -lt 1200 ] || fail "node 2 marked down only after $detected_ms ms (timeouts.peer_down_ms is 900)"
+
+q=$(unique)
+for i in 1 2 3 4 5; do
+  code=$(fetch 1 "/shared/a.bin?$q-$i" "$work/body")
+  [ "$code" = 200 ] || fail "request $i while node 2 is down: status $code"
+  [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha /shared/a.bin)" ] || fail "request $i: body differs"
+done
+logged 3 "$q-5" || fail "node 3 did not serve the shared file while node 2 was down"
+! grep -q -- "$q" "$(node_log 2)" || fail "node 2 got a request while marked down"
+
+kill -CONT "$pid"
+node2_up() { [ "$(peer_connected 1 2)" = 1 ]; }
+eventually 5 node2_up || fail "node 2 not connected again 5 s after its batond resumed"
+# Used again: its own content is handed to it (while it was down node 1 could only have answered 404).
+code=$(fetch 1 "/n2/small.txt?$q-back" "$work/body")
+[ "$code" = 200 ] && logged 2 "$q-back" || fail "node 2 not handed requests again after it came back"
+wait_no_live_flows 15 || fail "flows left"
+pass "node 2 marked down $detected_ms ms after its batond stopped; 5 shared requests all served by node 3; node 2 back in use after it resumed"
