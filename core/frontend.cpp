@@ -427,6 +427,19 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
       call_off_move(f, now_ms, out);
       return out;
     }
+    // Nothing of the connection reached that node's web server: another holder may take it.
+    f.refused_by.push_back(from);
+    const PeerView others{[this, &f](NodeId n) {
+                            return peers_.reachable(n) && std::find(f.refused_by.begin(), f.refused_by.end(),
+                                                                    n) == f.refused_by.end();
+                          },
+                          peers_.load};
+    const Decision d = choose_node(map_, f.path, cfg_.self, others);
+    if (d.node != cfg_.self) {
+      ++counters_.handoff_retried;
+      start_handoff(f, d.node, now_ms, out);
+      return out;
+    }
     serve_locally(f, out);
     forget(it, out);
     return out;

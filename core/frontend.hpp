@@ -77,6 +77,7 @@ struct FeFlow {
   Translation old_xlate;
   uint32_t old_isn1 = 0;
   uint32_t moves = 0;
+  std::vector<NodeId> refused_by;  // nodes that refused this flow's first handoff
   uint64_t held_since_ms = 0;
   // The newest server TSval the client echoed while a request was held: the old back end may have
   // sent (a retransmission) after the held segment left the client, and the client's PAWS check then
@@ -113,6 +114,7 @@ struct FrontendCounters {
   uint64_t served_locally = 0;
   uint64_t handed_off = 0;
   uint64_t handoff_refused = 0;
+  uint64_t handoff_retried = 0;  // refused, then sent to another holder
   uint64_t handoff_timeouts = 0;
   uint64_t handoffs_aborted = 0;
   uint64_t bad_requests = 0;

@@ -289,6 +289,7 @@ nlohmann::json Engine::status() const {
         {"served_locally_by_kernel", datapath_.served_locally()},
         {"handed_off", fc.handed_off},
         {"handoff_refused", fc.handoff_refused},
+        {"handoff_retried", fc.handoff_retried},
         {"handoff_timeouts", fc.handoff_timeouts},
         {"handoffs_aborted", fc.handoffs_aborted},
         {"bad_requests", fc.bad_requests},

@@ -238,6 +238,30 @@ TEST_F(FrontendTest, RefusalServesLocally) {
   EXPECT_EQ(fe.counters().handoff_refused, 1u);
 }
 
+TEST_F(FrontendTest, ARefusedHandoffGoesToAnotherHolderFirst) {
+  map.add({"/both/", {2, 3}});
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  auto a = fe.on_client_packet(4, data(ack, 0, "GET /both/x HTTP/1.1\r\n\r\n"), 1);
+  const auto first = the_message<proto::HandoffRequest>(a);
+  proto::HandoffAck no;
+  no.flow = first.flow;
+  no.refusal = proto::Refusal::kNoListener;
+  a = fe.on_handoff_ack(2, no, 2);
+  EXPECT_TRUE(all_of<Verdict>(a).empty()) << "still held";
+  ASSERT_EQ(messages<proto::HandoffRequest>(a).size(), 1u);
+  const auto second = the_message<proto::HandoffRequest>(a);
+  EXPECT_EQ(second.request, first.request);
+  EXPECT_EQ(second.syn, first.syn);
+  EXPECT_EQ(fe.flows().begin()->second.backend, 3u);
+  EXPECT_EQ(fe.counters().handoff_retried, 1u);
+  // Node 3 says no too: nobody is left, this node serves it.
+  a = fe.on_handoff_ack(3, no, 3);
+  EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
+  EXPECT_EQ(fe.counters().handoff_refused, 2u);
+  EXPECT_TRUE(fe.flows().empty());
+}
+
 TEST_F(FrontendTest, AckFromTheWrongNodeIsIgnored) {
   auto a = request_remote();
   proto::HandoffAck yes;
