@@ -428,20 +428,7 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
       return out;
     }
     // Nothing of the connection reached that node's web server: another holder may take it.
-    f.refused_by.push_back(from);
-    const PeerView others{[this, &f](NodeId n) {
-                            return peers_.reachable(n) && std::find(f.refused_by.begin(), f.refused_by.end(),
-                                                                    n) == f.refused_by.end();
-                          },
-                          peers_.load};
-    const Decision d = choose_node(map_, f.path, cfg_.self, others);
-    if (d.node != cfg_.self) {
-      ++counters_.handoff_retried;
-      start_handoff(f, d.node, now_ms, out);
-      return out;
-    }
-    serve_locally(f, out);
-    forget(it, out);
+    try_another_holder(it, from, now_ms, out);
     return out;
   }
   if (move) {
@@ -529,6 +516,24 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
   return out;
 }
 
+Frontend::Iter Frontend::try_another_holder(Iter it, NodeId refused, uint64_t now_ms, Actions& out) {
+  FeFlow& f = it->second;
+  f.refused_by.push_back(refused);
+  const PeerView others{[this, &f](NodeId n) {
+                          return peers_.reachable(n) &&
+                                 std::find(f.refused_by.begin(), f.refused_by.end(), n) == f.refused_by.end();
+                        },
+                        peers_.load};
+  const Decision d = choose_node(map_, f.path, cfg_.self, others);
+  if (d.node != cfg_.self) {
+    ++counters_.handoff_retried;
+    start_handoff(f, d.node, now_ms, out);
+    return std::next(it);
+  }
+  serve_locally(f, out);
+  return forget(it, out);
+}
+
 Actions Frontend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms) {
   auto it = flows_.find(msg.flow);
   if (it == flows_.end() || it->second.backend != from) return {};
@@ -607,7 +612,7 @@ Actions Frontend::on_peer_lost_flows(NodeId node, uint64_t now_ms) {
   return out;
 }
 
-Actions Frontend::on_peer_down(NodeId node, uint64_t now_ms) {
+Actions Frontend::on_peer_down(NodeId node, uint64_t now_ms, const std::vector<FlowKey>& unreached) {
   Actions out;
   for (auto it = flows_.begin(); it != flows_.end();) {
     FeFlow& f = it->second;
@@ -616,6 +621,10 @@ Actions Frontend::on_peer_down(NodeId node, uint64_t now_ms) {
       ++counters_.migrations_refused;
       release_next(f, now_ms, out);
       ++it;
+    } else if (f.backend == node && f.state == FeState::kHandoffPending && f.old_backend == 0 &&
+               std::find(unreached.begin(), unreached.end(), f.key) != unreached.end()) {
+      ++counters_.handoff_unreached;
+      it = try_another_holder(it, node, now_ms, out);
     } else if (f.backend == node && f.state == FeState::kHandoffPending) {
       // The request may have reached the back end before its channel went down: abort, never serve
       // the same connection twice.
@@ -626,7 +635,6 @@ Actions Frontend::on_peer_down(NodeId node, uint64_t now_ms) {
       ++it;
     }
   }
-  (void)now_ms;
   return out;
 }
 

@@ -114,7 +114,8 @@ struct FrontendCounters {
   uint64_t served_locally = 0;
   uint64_t handed_off = 0;
   uint64_t handoff_refused = 0;
-  uint64_t handoff_retried = 0;  // refused, then sent to another holder
+  uint64_t handoff_retried = 0;    // refused (or unreached), then sent to another holder
+  uint64_t handoff_unreached = 0;  // pending when the peer went down, never acknowledged by its kernel
   uint64_t handoff_timeouts = 0;
   uint64_t handoffs_aborted = 0;
   uint64_t bad_requests = 0;
@@ -162,7 +163,9 @@ class Frontend {
   // The handoff request could not be sent (the peer's channel was down): serve locally after all.
   Actions on_handoff_unsent(const FlowKey& key);
   // A peer's control channel went down: its pending handoffs will never be answered.
-  Actions on_peer_down(NodeId node, uint64_t now_ms);
+  // unreached: pending handoffs to it that provably never reached it (its kernel never acknowledged
+  // them): they go to another holder, or are served here, as if refused.
+  Actions on_peer_down(NodeId node, uint64_t now_ms, const std::vector<FlowKey>& unreached = {});
   // The back end's batond restarted without its flows: their replies are no longer translated there.
   Actions on_peer_lost_flows(NodeId node, uint64_t now_ms);
   // Timeouts. Flows in a state that lasts milliseconds (a handshake, a decision, a handoff) are looked at
@@ -206,6 +209,9 @@ class Frontend {
   // Where the request at `start` (its head `head`) ends, if that can be told.
   static void note_request_end(FeFlow& f, uint32_t start, const HttpRequestHead& head);
   void serve_locally(FeFlow& f, Actions& out);
+  // The first handoff did not happen at `refused` (it said no, or provably never got it): the next
+  // reachable holder that has not refused it gets it, or this node serves it (the flow is then gone).
+  Iter try_another_holder(Iter it, NodeId refused, uint64_t now_ms, Actions& out);
   // `syn`: the SYN the back end replays, when not the client's own (a move: one moved to the boundary).
   void start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out, const Bytes* syn = nullptr);
   // `shut_window`: the client's window reads zero to the back end (while the switch is under way).

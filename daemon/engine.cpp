@@ -173,7 +173,7 @@ void Engine::adopt(const std::vector<AdoptedFlow>& flows) {
   flows_adopted_ = taken > 0;
 }
 
-void Engine::on_peer(NodeId node, bool up) {
+void Engine::on_peer(NodeId node, bool up, const std::vector<FlowKey>& unreached) {
   if (up) {
     // Close notifications that could not be sent while the peer was away: its flows must still end.
     auto it = pending_closes_.find(node);
@@ -187,7 +187,7 @@ void Engine::on_peer(NodeId node, bool up) {
     return;
   }
   const uint64_t now = monotonic_ms();
-  execute(frontend_.on_peer_down(node, now));
+  execute(frontend_.on_peer_down(node, now, unreached));
   execute(backend_.on_peer_down(node, now));
 }
 
@@ -290,6 +290,7 @@ nlohmann::json Engine::status() const {
         {"handed_off", fc.handed_off},
         {"handoff_refused", fc.handoff_refused},
         {"handoff_retried", fc.handoff_retried},
+        {"handoff_unreached", fc.handoff_unreached},
         {"handoff_timeouts", fc.handoff_timeouts},
         {"handoffs_aborted", fc.handoffs_aborted},
         {"bad_requests", fc.bad_requests},

@@ -26,7 +26,7 @@ class Engine {
   void on_packet(const DatapathPacket& p);
   void on_datapath_event(const DatapathEvent& e);
   void on_message(NodeId from, const proto::Message& m);
-  void on_peer(NodeId node, bool up);
+  void on_peer(NodeId node, bool up, const std::vector<FlowKey>& unreached);
   // Takes over flows an earlier batond left offloaded in the kernel.
   void adopt(const std::vector<AdoptedFlow>& flows);
   void tick(uint64_t now_ms);

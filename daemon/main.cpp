@@ -64,7 +64,8 @@ int run(const baton::Config& cfg) {
   Engine engine(cfg, datapath);
   PeerMesh mesh(
       cfg, loop, [&](NodeId from, const proto::Message& m) { engine.on_message(from, m); },
-      [&](NodeId n, bool up) { engine.on_peer(n, up); }, [&] { return engine.backend_load(); });
+      [&](NodeId n, bool up, const std::vector<FlowKey>& unreached) { engine.on_peer(n, up, unreached); },
+      [&] { return engine.backend_load(); });
   engine.attach(mesh);
   bool keep_flows = false;
   StatusServer status(loop, cfg.status_socket, [&](const std::string& cmd) -> nlohmann::json {

@@ -11,6 +11,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
+
+#include "daemon/socket_probe.hpp"
 
 namespace baton {
 
@@ -30,6 +33,9 @@ struct PeerMesh::Connection {
   proto::Decoder decoder;
   Bytes out;
   size_t out_pos = 0;
+  uint64_t queued_bytes = 0;  // since the connection began, as tcpi_bytes_acked counts them
+  // HANDOFF_REQUESTs not known to be acknowledged by the peer's kernel: where each ends in the stream.
+  std::deque<std::pair<uint64_t, FlowKey>> handoffs;
   bool waiting_out = false;  // EPOLLOUT asked for: the socket's buffer was full
   uint64_t last_rx_ms = 0;
 };
@@ -238,7 +244,7 @@ void PeerMesh::handle(Connection* c, const proto::Message& m) {
     ++p.connects;
     spdlog::info("control: node {} connected and authenticated", c->peer);
     queue(c, proto::Heartbeat{load_()});
-    on_peer_(c->peer, true);
+    on_peer_(c->peer, true, {});
     return;
   }
   if (!c->authenticated) return drop(c, "message before authentication");
@@ -253,6 +259,9 @@ void PeerMesh::queue(Connection* c, const proto::Message& m) {
   Bytes b = proto::encode(m);
   if (c->out.size() - c->out_pos + b.size() > kMaxOutBuffer) return drop(c, "peer is not reading");
   c->out.insert(c->out.end(), b.begin(), b.end());
+  c->queued_bytes += b.size();
+  if (const auto* r = std::get_if<proto::HandoffRequest>(&m))
+    c->handoffs.emplace_back(c->queued_bytes, r->flow);
   if (!c->connecting && !c->waiting_out) queued_.push_back(c->fd);
 }
 
@@ -286,10 +295,26 @@ void PeerMesh::flush(Connection* c) {
   }
 }
 
+void PeerMesh::forget_acked(Connection* c) {
+  if (c->handoffs.empty()) return;
+  auto acked = tcp_bytes_acked(c->fd);
+  if (!acked) return;
+  while (!c->handoffs.empty() && c->handoffs.front().first <= *acked)
+    c->handoffs.pop_front();
+}
+
 void PeerMesh::drop(Connection* c, const std::string& why) {
   int fd = c->fd;
   NodeId peer = c->peer ? c->peer : c->dialed;
   bool was_up = false;
+  // A reset, not a FIN: the peer's kernel discards what it holds unread, and ours what it has not sent,
+  // so a request the peer's kernel never acknowledged can never reach its batond later.
+  linger hard{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+  forget_acked(c);
+  std::vector<FlowKey> unreached;
+  for (const auto& [end, flow] : c->handoffs)
+    unreached.push_back(flow);
   if (peer && peers_.count(peer) && peers_[peer].conn == c) {
     peers_[peer].conn = nullptr;
     peers_[peer].load = 0;
@@ -300,7 +325,7 @@ void PeerMesh::drop(Connection* c, const std::string& why) {
   loop_.remove(fd);
   close(fd);
   conns_.erase(fd);
-  if (was_up) on_peer_(peer, false);
+  if (was_up) on_peer_(peer, false, unreached);
 }
 
 void PeerMesh::tick(uint64_t now_ms) {
@@ -320,7 +345,9 @@ void PeerMesh::tick(uint64_t now_ms) {
   if (now_ms >= last_heartbeat_ms_ + cfg_.heartbeat_ms) {
     last_heartbeat_ms_ = now_ms;
     for (auto& [id, p] : peers_) {
-      if (p.conn) queue(p.conn, proto::Heartbeat{load_()});
+      if (!p.conn) continue;
+      forget_acked(p.conn);
+      queue(p.conn, proto::Heartbeat{load_()});
     }
   }
 }

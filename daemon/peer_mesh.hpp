@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "core/protocol.hpp"
 #include "daemon/auth.hpp"
@@ -19,7 +20,10 @@ namespace baton {
 class PeerMesh {
  public:
   using MessageHandler = std::function<void(NodeId from, const proto::Message& m)>;
-  using PeerHandler = std::function<void(NodeId node, bool up)>;
+  // unreached (down only): flows whose HANDOFF_REQUEST the peer's kernel never acknowledged. The peer
+  // cannot have them (the connection is closed with a reset, which discards what it still held), so
+  // they may go elsewhere.
+  using PeerHandler = std::function<void(NodeId node, bool up, const std::vector<FlowKey>& unreached)>;
   using LoadProvider = std::function<uint32_t()>;
 
   PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message, PeerHandler on_peer,
@@ -57,6 +61,8 @@ class PeerMesh {
   void queue(Connection* c, const proto::Message& m);
   void flush(Connection* c);
   void flush_queued();
+  // Handoff requests the peer's kernel has acknowledged are none of drop()'s business any more.
+  void forget_acked(Connection* c);
   void drop(Connection* c, const std::string& why);
 
   const Config& cfg_;

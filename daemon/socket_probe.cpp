@@ -6,6 +6,9 @@
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -60,6 +63,16 @@ Result<SocketProbe> probe_tcp_socket(const FlowKey& key) {
     off += RTA_ALIGN(ra.rta_len);
   }
   return make_error("sock_diag: no tcp_info in the answer");
+}
+
+Result<uint64_t> tcp_bytes_acked(int fd) {
+  tcp_info ti{};
+  socklen_t len = sizeof(ti);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    return make_error(std::string("TCP_INFO: ") + std::strerror(errno));
+  if (len < offsetof(tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked))
+    return make_error("TCP_INFO too short for tcpi_bytes_acked (kernel older than 4.1)");
+  return static_cast<uint64_t>(ti.tcpi_bytes_acked);
 }
 
 }  // namespace baton

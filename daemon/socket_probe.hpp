@@ -11,4 +11,7 @@ namespace baton {
 // found = false when no connection (a listener does not count) holds the tuple.
 Result<SocketProbe> probe_tcp_socket(const FlowKey& key);
 
+// Bytes of a connected TCP socket of ours that the peer's kernel acknowledged (tcpi_bytes_acked).
+Result<uint64_t> tcp_bytes_acked(int fd);
+
 }  // namespace baton

@@ -4,13 +4,6 @@
 # request 200. Once it runs again it is connected and used again without an operator.
 . "$(dirname "$0")/lib/common.sh"
 
-# peer_connected N PEER: whether node N's control channel to PEER is up (1 or 0).
-peer_connected() {
-  "$batonctl" -s "$(node_socket "$1")" --json status 2>/dev/null | /usr/bin/python3 -c '
-import json, sys; d = json.load(sys.stdin)
-print(int(any(p["id"] == int(sys.argv[1]) and p["connected"] for p in d["control"]["peers"])))' "$2" 2>/dev/null || echo 0
-}
-
 [ "$(content_holders /shared/a.bin)" = "2,3" ] || fail "the test needs /shared/a.bin on nodes 2 and 3"
 eventually 10 peers_up 1 || fail "node 1's peers are not all up"
 pid=$(cat "$root/out/testbed/n2/batond.pid")

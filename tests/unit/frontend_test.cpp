@@ -262,6 +262,25 @@ TEST_F(FrontendTest, ARefusedHandoffGoesToAnotherHolderFirst) {
   EXPECT_TRUE(fe.flows().empty());
 }
 
+TEST_F(FrontendTest, AHandoffThatNeverReachedALostPeerGoesElsewhere) {
+  map.add({"/both/", {2, 3}});
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  auto a = fe.on_client_packet(4, data(ack, 0, "GET /both/x HTTP/1.1\r\n\r\n"), 1);
+  const FlowKey key = the_message<proto::HandoffRequest>(a).flow;
+  // Node 2's kernel never acknowledged the request: node 3 gets it, nobody is reset.
+  a = fe.on_peer_down(2, 2, {key});
+  EXPECT_EQ(the_message<proto::HandoffRequest>(a).flow, key);
+  EXPECT_EQ(fe.flows().at(key).backend, 3u);
+  EXPECT_TRUE(all_of<InjectLocal>(a).empty()) << "no reset";
+  EXPECT_EQ(fe.counters().handoff_unreached, 1u);
+  // Lost again, and this time node 3 may have had it: aborted, as ever.
+  a = fe.on_peer_down(3, 3, {});
+  EXPECT_FALSE(all_of<InjectLocal>(a).empty()) << "the client is reset";
+  EXPECT_EQ(fe.counters().handoff_timeouts, 1u);
+  EXPECT_TRUE(fe.flows().empty());
+}
+
 TEST_F(FrontendTest, AckFromTheWrongNodeIsIgnored) {
   auto a = request_remote();
   proto::HandoffAck yes;

@@ -133,6 +133,13 @@ import json, sys; d = json.load(sys.stdin)
 print(int(all(p["connected"] for p in d["control"]["peers"])))' 2>/dev/null || echo 0
 }
 
+# peer_connected N PEER: whether node N's control channel to PEER is up (1 or 0).
+peer_connected() {
+  "$batonctl" -s "$(node_socket "$1")" --json status 2>/dev/null | /usr/bin/python3 -c '
+import json, sys; d = json.load(sys.stdin)
+print(int(any(p["id"] == int(sys.argv[1]) and p["connected"] for p in d["control"]["peers"])))' "$2" 2>/dev/null || echo 0
+}
+
 batond_alive() {
   local pidf=$root/out/testbed/n$1/batond.pid
   [ -f "$pidf" ] && running "$(cat "$pidf")"
