@@ -53,7 +53,11 @@ PeerMesh::PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message
 }
 
 PeerMesh::~PeerMesh() {
-  stop();
+  try {
+    stop();
+  } catch (const std::exception& e) {  // out of memory while closing: nothing left to tell
+    spdlog::warn("control: closing the connections: {}", e.what());
+  }
 }
 
 Status PeerMesh::start() {
