@@ -115,7 +115,7 @@ struct FrontendCounters {
   uint64_t handed_off = 0;
   uint64_t handoff_refused = 0;
   uint64_t handoff_retried = 0;    // refused (or unreached), then sent to another holder
-  uint64_t handoff_unreached = 0;  // pending when the peer went down, never acknowledged by its kernel
+  uint64_t handoff_unreached = 0;  // pending when the peer went down, and never wholly sent to it
   uint64_t handoff_timeouts = 0;
   uint64_t handoffs_aborted = 0;
   uint64_t bad_requests = 0;
@@ -163,7 +163,7 @@ class Frontend {
   // The handoff request could not be sent (the peer's channel was down): serve locally after all.
   Actions on_handoff_unsent(const FlowKey& key);
   // A peer's control channel went down: its pending handoffs will never be answered.
-  // unreached: pending handoffs to it that provably never reached it (its kernel never acknowledged
+  // unreached: pending handoffs to it that provably never reached it (never wholly sent
   // them): they go to another holder, or are served here, as if refused.
   Actions on_peer_down(NodeId node, uint64_t now_ms, const std::vector<FlowKey>& unreached = {});
   // The back end's batond restarted without its flows: their replies are no longer translated there.

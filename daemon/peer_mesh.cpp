@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -33,8 +34,8 @@ struct PeerMesh::Connection {
   proto::Decoder decoder;
   Bytes out;
   size_t out_pos = 0;
-  uint64_t queued_bytes = 0;  // since the connection began, as tcpi_bytes_acked counts them
-  // HANDOFF_REQUESTs not known to be acknowledged by the peer's kernel: where each ends in the stream.
+  uint64_t queued_bytes = 0;  // since the connection began
+  // HANDOFF_REQUESTs that may not have left this host yet: where each ends in the stream.
   std::deque<std::pair<uint64_t, FlowKey>> handoffs;
   bool waiting_out = false;  // EPOLLOUT asked for: the socket's buffer was full
   uint64_t last_rx_ms = 0;
@@ -299,11 +300,13 @@ void PeerMesh::flush(Connection* c) {
   }
 }
 
-void PeerMesh::forget_acked(Connection* c) {
+void PeerMesh::forget_sent(Connection* c) {
   if (c->handoffs.empty()) return;
-  auto acked = tcp_bytes_acked(c->fd);
-  if (!acked) return;
-  while (!c->handoffs.empty() && c->handoffs.front().first <= *acked)
+  auto unsent = tcp_bytes_unsent(c->fd);
+  // Unknown: as good as sent (it may have reached the peer).
+  const uint64_t held = unsent ? *unsent + (c->out.size() - c->out_pos) : 0;
+  const uint64_t sent = c->queued_bytes - std::min(held, c->queued_bytes);
+  while (!c->handoffs.empty() && c->handoffs.front().first <= sent)
     c->handoffs.pop_front();
 }
 
@@ -311,11 +314,11 @@ void PeerMesh::drop(Connection* c, const std::string& why) {
   int fd = c->fd;
   NodeId peer = c->peer ? c->peer : c->dialed;
   bool was_up = false;
-  // A reset, not a FIN: the peer's kernel discards what it holds unread, and ours what it has not sent,
-  // so a request the peer's kernel never acknowledged can never reach its batond later.
+  // A reset, not a FIN: our kernel discards what it has not sent, so a request that never left this
+  // host can never reach the peer later (with a FIN it would go on trying).
+  forget_sent(c);
   linger hard{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
-  forget_acked(c);
   std::vector<FlowKey> unreached;
   for (const auto& [end, flow] : c->handoffs)
     unreached.push_back(flow);
@@ -350,7 +353,7 @@ void PeerMesh::tick(uint64_t now_ms) {
     last_heartbeat_ms_ = now_ms;
     for (auto& [id, p] : peers_) {
       if (!p.conn) continue;
-      forget_acked(p.conn);
+      forget_sent(p.conn);
       queue(p.conn, proto::Heartbeat{load_()});
     }
   }

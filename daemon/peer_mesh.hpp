@@ -20,9 +20,10 @@ namespace baton {
 class PeerMesh {
  public:
   using MessageHandler = std::function<void(NodeId from, const proto::Message& m)>;
-  // unreached (down only): flows whose HANDOFF_REQUEST the peer's kernel never acknowledged. The peer
-  // cannot have them (the connection is closed with a reset, which discards what it still held), so
-  // they may go elsewhere.
+  // unreached (down only): flows whose HANDOFF_REQUEST never wholly left this host (its last bytes were
+  // still in our buffers, never sent). The peer cannot have decoded them, and never will (the connection
+  // is closed with a reset, which discards what is unsent), so they may go elsewhere. (A request the
+  // peer's kernel did not acknowledge proves nothing: the acknowledgement may be what got lost.)
   using PeerHandler = std::function<void(NodeId node, bool up, const std::vector<FlowKey>& unreached)>;
   using LoadProvider = std::function<uint32_t()>;
 
@@ -61,8 +62,8 @@ class PeerMesh {
   void queue(Connection* c, const proto::Message& m);
   void flush(Connection* c);
   void flush_queued();
-  // Handoff requests the peer's kernel has acknowledged are none of drop()'s business any more.
-  void forget_acked(Connection* c);
+  // Handoff requests that have left this host are none of drop()'s business any more.
+  void forget_sent(Connection* c);
   void drop(Connection* c, const std::string& why);
 
   const Config& cfg_;

@@ -65,14 +65,14 @@ Result<SocketProbe> probe_tcp_socket(const FlowKey& key) {
   return make_error("sock_diag: no tcp_info in the answer");
 }
 
-Result<uint64_t> tcp_bytes_acked(int fd) {
+Result<uint64_t> tcp_bytes_unsent(int fd) {
   tcp_info ti{};
   socklen_t len = sizeof(ti);
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
     return make_error(std::string("TCP_INFO: ") + std::strerror(errno));
-  if (len < offsetof(tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked))
-    return make_error("TCP_INFO too short for tcpi_bytes_acked (kernel older than 4.1)");
-  return static_cast<uint64_t>(ti.tcpi_bytes_acked);
+  if (len < offsetof(tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes))
+    return make_error("TCP_INFO too short for tcpi_notsent_bytes (kernel older than 4.6)");
+  return static_cast<uint64_t>(ti.tcpi_notsent_bytes);
 }
 
 }  // namespace baton

@@ -11,7 +11,7 @@ namespace baton {
 // found = false when no connection (a listener does not count) holds the tuple.
 Result<SocketProbe> probe_tcp_socket(const FlowKey& key);
 
-// Bytes of a connected TCP socket of ours that the peer's kernel acknowledged (tcpi_bytes_acked).
-Result<uint64_t> tcp_bytes_acked(int fd);
+// Bytes written to a connected TCP socket of ours that it has not sent yet (tcpi_notsent_bytes).
+Result<uint64_t> tcp_bytes_unsent(int fd);
 
 }  // namespace baton

@@ -268,7 +268,7 @@ TEST_F(FrontendTest, AHandoffThatNeverReachedALostPeerGoesElsewhere) {
   fe.on_client_packet(3, test::build(ack), 1);
   auto a = fe.on_client_packet(4, data(ack, 0, "GET /both/x HTTP/1.1\r\n\r\n"), 1);
   const FlowKey key = the_message<proto::HandoffRequest>(a).flow;
-  // Node 2's kernel never acknowledged the request: node 3 gets it, nobody is reset.
+  // The request never left this node for node 2: node 3 gets it, nobody is reset.
   a = fe.on_peer_down(2, 2, {key});
   EXPECT_EQ(the_message<proto::HandoffRequest>(a).flow, key);
   EXPECT_EQ(fe.flows().at(key).backend, 3u);

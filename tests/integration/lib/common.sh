@@ -140,6 +140,15 @@ import json, sys; d = json.load(sys.stdin)
 print(int(any(p["id"] == int(sys.argv[1]) and p["connected"] for p in d["control"]["peers"])))' "$2" 2>/dev/null || echo 0
 }
 
+# back_in_use NODE SECONDS TAG: node 1 is connected to NODE again within SECONDS and hands it its own
+# content (while NODE was down node 1 could only have answered 404 for it).
+back_in_use() {
+  local node=$1 seconds=$2 tag=$3
+  connected() { [ "$(peer_connected 1 "$node")" = 1 ]; }
+  eventually "$seconds" connected || { echo "node $node not connected again within $seconds s" >&2; return 1; }
+  [ "$(fetch 1 "/n$node/small.txt?$tag" "$work/body")" = 200 ] && logged "$node" "$tag"
+}
+
 batond_alive() {
   local pidf=$root/out/testbed/n$1/batond.pid
   [ -f "$pidf" ] && running "$(cat "$pidf")"
