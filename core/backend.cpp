@@ -387,8 +387,11 @@ Actions Backend::on_socket_probe(const FlowKey& key, const SocketProbe& probe, u
   const bool alive = probe.found && probe.established;
   // The answer to the last request is out and acknowledged: the web server read every byte it was given
   // and has sent data since the last arrived (not merely the answer before it, with this request's not
-  // written yet), and nothing it wrote is unsent or unacknowledged.
-  const bool answered = probe.unread == 0 && probe.since_sent_ms <= probe.since_received_ms;
+  // written yet), and nothing it wrote is unsent or unacknowledged. A socket that never sent data has
+  // answered nothing, whatever its send clock says (set when the connection was accepted, which for a
+  // replayed one is the same millisecond its request arrived).
+  const bool answered =
+      probe.unread == 0 && probe.bytes_acked > 0 && probe.since_sent_ms <= probe.since_received_ms;
   if (alive && answered && probe.unacked == 0 && probe.notsent == 0) {
     end_quiesce(f, true, probe, out);
   } else if (!alive || now_ms >= f.deadline_ms) {

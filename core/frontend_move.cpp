@@ -124,7 +124,10 @@ void Frontend::release_next(FeFlow& f, uint64_t now_ms, Actions& out) {
   std::vector<HeldPacket> rest;
   for (auto& h : f.held) {
     auto p = TcpPacket::parse(h.bytes);
-    if (!p) continue;
+    if (!p) {
+      out.push_back(drop(h.id));  // cannot happen (it parsed when held); its verdict is owed all the same
+      continue;
+    }
     const uint32_t p_end = p->seq() + static_cast<uint32_t>(p->payload_size());
     if (!seq_before(end, p_end) && !p->has(tcp_flag::kFin)) {
       forward(f, h.id, h.bytes, out);

@@ -287,8 +287,9 @@ TEST_F(BackendTest, QuiesceAnswersOnceEverythingSentIsAcknowledgedAndSilencesThe
   EXPECT_EQ(all_of<ProbeSocket>(a).size(), 1u);
   // The request is not read yet, or read but not answered (the last data sent is older than the last
   // received): the answer is still to come.
-  for (const SocketProbe& waiting : {SocketProbe{true, true, 0, 0, 1000, 24, 24, 0, 0},
-                                     SocketProbe{true, true, 0, 0, 1000, 24, 0, 30, 5}}) {
+  for (const SocketProbe& waiting :
+       {SocketProbe{true, true, 0, 0, 1000, 24, 24, 0, 0}, SocketProbe{true, true, 0, 0, 1000, 24, 0, 30, 5},
+        SocketProbe{true, true, 0, 0, 0, 24, 0, 5, 5}}) {  // never sent
     a = be.on_socket_probe(local, waiting, 26);
     EXPECT_TRUE(messages<proto::Quiesced>(a).empty());
     EXPECT_EQ(all_of<OffloadFlow>(a).size(), 1u);
