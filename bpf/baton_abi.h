@@ -100,15 +100,18 @@ struct baton_fe_handoff {
  * stack's SYN/ACK granted, absorbs the client's bare handshake ACK (the request segment that follows
  * carries the same acknowledgement, so the stack stays in SYN_RECV until it arrives), and reads the
  * request line of the first segment: content this node serves goes to the local stack untouched and the
- * flow is forgotten; anything else (another node's content, a request line that is not all in this
- * segment, an odd method or target) becomes a baton_fe_flow counted through the gate, and batond takes
- * the flow over from this record.
+ * flow is forgotten, or, when the request ends with the segment, watched (LOCAL_WATCH); anything else
+ * (another node's content, a request line that is not all in this segment, an odd method or target) becomes a
+ * baton_fe_flow counted through the gate, and batond takes the flow over from this record.
  */
 #define BATON_SYN_MAX 80 /* an IPv4 header without options (20) + the largest TCP header (60) */
 
 /* baton_fe_triage.flags */
 #define BATON_TRIAGE_SYNACK_SEEN  (1u << 0) /* the synack fields hold the stack's answer to this SYN */
 #define BATON_TRIAGE_CLIENT_ACKED (1u << 1) /* the client's handshake ACK came (and was absorbed) */
+/* Served here from its first request on, and watched: tc sends each later request for this node's content
+ * on to the stack and gives batond the first one that is not (the connection moves; see next_request). */
+#define BATON_TRIAGE_LOCAL_WATCH (1u << 2)
 
 struct baton_fe_triage {
 	__u64 last_ns;
@@ -125,7 +128,8 @@ struct baton_fe_triage {
 	__u16 window;
 	__u16 syn_len;
 	__u8 syn[BATON_SYN_MAX]; /* the client's SYN, IPv4 header first */
-	__u8 pad2[6];
+	__u8 pad2[2];
+	__u32 next_request; /* LOCAL_WATCH: where the next request starts (client sequence space) */
 };
 
 /*
@@ -238,6 +242,8 @@ enum baton_counter {
 	BATON_CNT_FE_REQUEST_KERNEL, /* later requests of handed-off connections tc sent on where they were */
 	BATON_CNT_FE_REQUEST_SLOW,   /* ... that tc gave to batond to decide (the gate closed at them) */
 	BATON_CNT_FE_WATCH_LOST,     /* connections whose next request boundary tc could no longer tell */
+	BATON_CNT_FE_OWN_STACK,	     /* client packets translated for this node's own stack (a flow that
+				      * moved back to the front end) */
 	BATON_CNT_MAX,
 };
 
@@ -334,6 +340,7 @@ BATON_ABI_AT(baton_fe_triage, window, 30);
 BATON_ABI_AT(baton_fe_triage, syn_len, 32);
 BATON_ABI_AT(baton_fe_triage, syn, 34);
 BATON_ABI_AT(baton_fe_triage, pad2, 114);
+BATON_ABI_AT(baton_fe_triage, next_request, 116);
 BATON_ABI_ASSERT(sizeof(struct baton_content_key) == 4 + BATON_PATH_MAX, "baton_content_key size");
 BATON_ABI_AT(baton_content_key, prefixlen, 0);
 BATON_ABI_AT(baton_content_key, path, 4);

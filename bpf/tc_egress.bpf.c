@@ -82,6 +82,11 @@ int baton_egress(struct __sk_buff *skb)
 	synack = (p.flags & (TCP_FLAG_SYN_BIT | TCP_FLAG_ACK_BIT)) == (TCP_FLAG_SYN_BIT | TCP_FLAG_ACK_BIT);
 
 	be = bpf_map_lookup_elem(&baton_be_flows, &key);
+	/* A SYN/ACK is a replayed connection's only while it is captured; after that, it answers a new
+	 * connection on the tuple (this node serves its own front end's flows too: a new connection from a
+	 * client port whose last one here still lingers), which the front-end checks below must see. */
+	if (be && synack && be->state != BATON_BE_CAPTURE)
+		be = NULL;
 	if (be) {
 		struct baton_xlate x;
 

@@ -31,7 +31,29 @@ static __always_inline int mark_slow(struct __sk_buff *skb, __u32 extra)
 	return TC_ACT_OK;
 }
 
-static __always_inline int forward(struct __sk_buff *skb, struct pkt *p, struct baton_fe_flow *f)
+/**
+ * to_own_stack() - a translated client packet of a flow this node serves itself (a move brought the
+ * connection back to it, replayed into its own stack): the stack gets it here, and the flow's back-end
+ * half tracks its close, as tc ingress does on any back end.
+ */
+static __always_inline int to_own_stack(struct pkt *p, const struct baton_flow_key *key,
+					const struct baton_xlate *x)
+{
+	struct baton_be_flow *be = bpf_map_lookup_elem(&baton_be_flows, key);
+
+	count(BATON_CNT_FE_OWN_STACK, 1);
+	if (!be)
+		return TC_ACT_OK;
+	p->ack += x->isn2 - x->isn1; /* as the stack sees it: back-end sequence space */
+	be->last_ns = bpf_ktime_get_ns();
+	be->packets++;
+	track_client(be, p);
+	report_if_closed(be, key);
+	return TC_ACT_OK;
+}
+
+static __always_inline int forward(struct __sk_buff *skb, struct pkt *p, const struct baton_flow_key *key,
+				   struct baton_fe_flow *f)
 {
 	struct bpf_redir_neigh nh = {};
 	struct baton_xlate x = f->xlate;
@@ -43,6 +65,8 @@ static __always_inline int forward(struct __sk_buff *skb, struct pkt *p, struct 
 		count(BATON_CNT_DROP_MALFORMED, 1);
 		return TC_ACT_SHOT;
 	}
+	if (x.backend_addr == cfg_service_addr)
+		return to_own_stack(p, key, &x);
 	count(BATON_CNT_FE_FORWARDED, 1);
 	count(BATON_CNT_FE_FORWARDED_BYTES, skb->len);
 	nh.nh_family = AF_INET;
@@ -168,7 +192,7 @@ static __always_inline int frontend_packet(struct __sk_buff *skb, struct pkt *p,
 		return mark_slow(skb, 0);
 	if (boundary_to_batond(skb, p, f, gate))
 		return mark_slow(skb, BATON_COUNTED_MARK | BATON_BOUNDARY_MARK);
-	return forward(skb, p, f);
+	return forward(skb, p, key, f);
 }
 
 /**
@@ -241,11 +265,52 @@ static __always_inline int triage_to_batond(struct __sk_buff *skb, struct pkt *p
 	return frontend_packet(skb, p, key, f);
 }
 
+/**
+ * local_watch_packet() - a packet of a connection this node serves from its first request on
+ * (BATON_TRIAGE_LOCAL_WATCH): the stack has it; at each request boundary, a request for this node's
+ * content goes on too, any other makes the connection one batond decides from this segment on, which
+ * starts a request (batond takes its SYN and SYN/ACK from the record, as for a first request).
+ */
+static __always_inline int local_watch_packet(struct __sk_buff *skb, struct pkt *p,
+					      const struct baton_flow_key *key, struct baton_fe_triage *t)
+{
+	__s32 ahead = (__s32)(p->seq - t->next_request);
+	int rc;
+
+	if (p->flags & (TCP_FLAG_RST_BIT | TCP_FLAG_FIN_BIT | TCP_FLAG_SYN_BIT)) {
+		/* Closing (no request after this one is routed) or a new connection on the tuple. */
+		bpf_map_delete_elem(&baton_fe_triage, key);
+		return TC_ACT_OK;
+	}
+	if (!p->payload_len || (ahead < 0 && (__s32)(p->seq + p->payload_len - t->next_request) <= 0))
+		return TC_ACT_OK; /* an acknowledgement, or a retransmission before the boundary */
+	if (ahead != 0 || !runtime_switch(BATON_RT_WATCH)) {
+		/* Past or across the boundary: where requests start is no longer known. */
+		bpf_map_delete_elem(&baton_fe_triage, key);
+		count(BATON_CNT_FE_WATCH_LOST, 1);
+		return TC_ACT_OK;
+	}
+	if (request_stays(skb, p->tcp_off + p->tcp_hdr_len, p->payload_len, cfg_node_id)) {
+		t->next_request = p->seq + p->payload_len;
+		count(BATON_CNT_FE_REQUEST_KERNEL, 1);
+		return TC_ACT_OK;
+	}
+	count(BATON_CNT_FE_REQUEST_SLOW, 1);
+	rc = triage_to_batond(skb, p, key);
+	if (skb->mark & BATON_COUNTED_MARK)
+		skb->mark |= BATON_BOUNDARY_MARK;
+	return rc;
+}
+
 /* A packet of a connection tc triages (see struct baton_fe_triage). */
 static __always_inline int triage_packet(struct __sk_buff *skb, struct pkt *p,
 					 const struct baton_flow_key *key, struct baton_fe_triage *t)
 {
+	__u32 off = p->tcp_off + p->tcp_hdr_len;
+
 	t->last_ns = bpf_ktime_get_ns();
+	if (t->flags & BATON_TRIAGE_LOCAL_WATCH)
+		return local_watch_packet(skb, p, key, t);
 	if (p->flags & TCP_FLAG_RST_BIT) {
 		bpf_map_delete_elem(&baton_fe_triage, key);
 		return TC_ACT_OK;
@@ -266,8 +331,16 @@ static __always_inline int triage_packet(struct __sk_buff *skb, struct pkt *p,
 		count(BATON_CNT_FE_ACK_ABSORBED, 1);
 		return TC_ACT_SHOT;
 	}
-	if (p->seq == t->client_isn + 1 &&
-	    request_is_local(skb, p->tcp_off + p->tcp_hdr_len, p->payload_len)) {
+	if (p->seq != t->client_isn + 1)
+		return triage_to_batond(skb, p, key);
+	if (runtime_switch(BATON_RT_WATCH) && request_stays(skb, off, p->payload_len, cfg_node_id)) {
+		/* Ours, and the next request starts after this segment: watched from there on. */
+		t->next_request = p->seq + p->payload_len;
+		__sync_fetch_and_or(&t->flags, BATON_TRIAGE_LOCAL_WATCH);
+		count(BATON_CNT_FE_TRIAGE_LOCAL, 1);
+		return TC_ACT_OK;
+	}
+	if (request_is_local(skb, off, p->payload_len)) {
 		bpf_map_delete_elem(&baton_fe_triage, key);
 		count(BATON_CNT_FE_TRIAGE_LOCAL, 1);
 		return TC_ACT_OK;
@@ -304,6 +377,15 @@ int baton_ingress(struct __sk_buff *skb)
 	if (fe)
 		return frontend_packet(skb, &p, &key, fe);
 	be = bpf_map_lookup_elem(&baton_be_flows, &key);
+	if (be && (p.flags & TCP_FLAG_SYN_BIT) && !(p.flags & TCP_FLAG_ACK_BIT) &&
+	    be->state != BATON_BE_CAPTURE &&
+	    ((be->close_flags & BATON_CLOSE_REPORTED) || be->xlate.frontend_addr == cfg_service_addr)) {
+		/* A new connection on the tuple of one that ended and lingers (a client reusing its port
+		 * right away: it had no TIME_WAIT, the server closed first), or of one this node served as
+		 * its own back end: the old entry must not translate, track or silence the new one. */
+		bpf_map_delete_elem(&baton_be_flows, &key);
+		be = NULL;
+	}
 	if (be) {
 		be->last_ns = bpf_ktime_get_ns();
 		be->packets++;

@@ -74,6 +74,15 @@ struct SocketProbe {
   uint32_t since_received_ms = 0;  // since it last received data
 };
 
+// A connection this node's stack accepted and serves itself stays watched for its next requests: the back
+// end takes its socket as one of its flows, whose translation changes nothing (Backend::
+// adopt_local_socket), so that a later request can move it away like any handed-off connection.
+struct AdoptLocalSocket {
+  FlowKey key;  // client -> this node
+  Translation xlate;
+  uint32_t client_isn = 0;
+};
+
 struct SendMessage {
   NodeId to = 0;
   proto::Message message;
@@ -124,6 +133,16 @@ struct SilenceFlow {
   FlowKey key;
   bool operator==(const SilenceFlow&) const = default;
 };
+// Back end: a client packet reached the stack by a path a kernel datapath's close tracking does not see:
+// a held packet of a flow this node serves as its own front end, released by user space straight into
+// the stack. The datapath tracks it as if it had seen it (its FIN, reset, acknowledgement).
+struct NoteClientPacket {
+  FlowKey key;
+  uint8_t flags = 0;     // tcp_flag bits
+  uint32_t seq_end = 0;  // past its data and FIN
+  uint32_t ack = 0;      // in our sequence space
+  bool operator==(const NoteClientPacket&) const = default;
+};
 struct ForgetFlow {
   FlowRole role = FlowRole::kFrontend;
   FlowKey key;
@@ -131,8 +150,9 @@ struct ForgetFlow {
   bool operator==(const ForgetFlow&) const = default;
 };
 
-using Action = std::variant<Verdict, InjectLocal, AbortLocalSocket, ReplayOnClearTuple, ProbeSocket,
-                            SendMessage, WatchFlow, OffloadFlow, EndFlow, SilenceFlow, ForgetFlow>;
+using Action =
+    std::variant<Verdict, InjectLocal, AbortLocalSocket, ReplayOnClearTuple, ProbeSocket, AdoptLocalSocket,
+                 SendMessage, WatchFlow, OffloadFlow, EndFlow, SilenceFlow, NoteClientPacket, ForgetFlow>;
 using Actions = std::vector<Action>;
 
 inline OffloadFlow offload_backend(const FlowKey& key, const Translation& xlate) {

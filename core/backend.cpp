@@ -78,6 +78,40 @@ void Backend::adopt(const FlowKey& key, NodeId frontend, const Translation& xlat
   flows_[key] = std::move(f);
 }
 
+Actions Backend::adopt_local_socket(const AdoptLocalSocket& a, uint64_t now_ms) {
+  Actions out;
+  auto it = flows_.find(a.key);
+  if (it != flows_.end()) forget(it, out);  // a lingering earlier connection on the tuple
+  BeFlow f;
+  f.local_key = a.key;
+  f.frontend_key = a.key;
+  f.frontend = cfg_.self;
+  f.state = BeState::kEstablished;
+  f.xlate = a.xlate;
+  f.request.isn1 = a.xlate.isn1;
+  f.client_isn = a.client_isn;
+  f.client_next = a.client_isn + 1;
+  f.own_socket = true;
+  f.last_ms = now_ms;
+  flows_[a.key] = std::move(f);
+  out.push_back(offload_backend(a.key, a.xlate));
+  return out;
+}
+
+Actions Backend::on_new_connection(const FlowKey& key) {
+  Actions out;
+  auto it = flows_.find(key);
+  // A flow that ended and lingers is over whatever its front end (a client reusing its port at once: it
+  // has no TIME_WAIT when the server closed first). Of our own flows, the client starts a connection only
+  // on a tuple it no longer uses: whatever we still hold of the old one (its close may have passed
+  // unseen) is over too. A replay in progress is the front end's own doing for the current connection.
+  if (it == flows_.end()) return out;
+  const BeFlow& f = it->second;
+  if (f.state == BeState::kClosed || (f.frontend == cfg_.self && f.state != BeState::kSynReplayed))
+    forget(it, out);
+  return out;
+}
+
 void Backend::touch(const FlowKey& key, uint64_t last_ms) {
   auto it = flows_.find(key);
   if (it != flows_.end() && last_ms > it->second.last_ms) it->second.last_ms = last_ms;
@@ -202,14 +236,30 @@ Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
 }
 
 Actions Backend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
+  Actions out{accept(id)};
+  observe_client_packet(bytes, now_ms, out);
+  return out;
+}
+
+Actions Backend::on_delivered_client_packet(ByteView bytes, uint64_t now_ms) {
+  Actions out;
+  if (!observe_client_packet(bytes, now_ms, out)) return out;
+  // Released by user space into the stack: a kernel datapath's close tracking never saw it.
   Bytes copy(bytes.begin(), bytes.end());
   auto pkt = TcpPacket::parse(copy);
-  if (!pkt) return {accept(id)};
+  out.insert(out.begin(),
+             NoteClientPacket{pkt->key(), pkt->flags(), pkt->seq() + pkt->seq_len(), pkt->ack()});
+  return out;
+}
+
+bool Backend::observe_client_packet(ByteView bytes, uint64_t now_ms, Actions& out) {
+  Bytes copy(bytes.begin(), bytes.end());
+  auto pkt = TcpPacket::parse(copy);
+  if (!pkt) return false;
   auto it = flows_.find(pkt->key());
-  if (it == flows_.end()) return {accept(id)};
+  if (it == flows_.end()) return false;
   BeFlow& f = it->second;
   f.last_ms = now_ms;
-  Actions out{accept(id)};
   uint32_t end = pkt->seq() + pkt->seq_len();
   if (seq_before(f.client_next, end)) f.client_next = end;
   if (pkt->has(tcp_flag::kRst)) {
@@ -223,7 +273,7 @@ Actions Backend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) 
   if (f.server_fin && pkt->has(tcp_flag::kAck) && seq_after_eq(pkt->ack(), f.server_fin_end))
     f.server_fin_acked = true;
   track_close(f, now_ms, out);
-  return out;
+  return true;
 }
 
 Actions Backend::on_replay_refused(const FlowKey& key, uint64_t now_ms) {
@@ -309,7 +359,8 @@ Actions Backend::on_datapath_closed(const FlowKey& key, bool reset, uint64_t now
 
 void Backend::track_close(BeFlow& f, uint64_t now_ms, Actions& out) {
   if (!live(f)) return;
-  if (!(f.client_fin && f.server_fin && f.client_fin_acked && f.server_fin_acked)) return;
+  const bool client_fin_acked = f.client_fin_acked || f.own_socket;
+  if (!(f.client_fin && f.server_fin && client_fin_acked && f.server_fin_acked)) return;
   f.state = BeState::kClosed;
   f.deadline_ms = now_ms + cfg_.linger_ms;
   ++counters_.flows_closed;

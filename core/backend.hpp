@@ -42,6 +42,9 @@ struct BeFlow {
   uint64_t deadline_ms = 0;  // SYN retry, quiesce or linger limit
   proto::CloseReason close_reason = proto::CloseReason::kFin;
   bool silent = false;  // quiesced, or let go after a move: nothing of it may reach the client any more
+  // Accepted by our stack itself (adopt_local_socket): a datapath in user space sees only its FINs and
+  // resets, not the bare acknowledgement of the client's FIN.
+  bool own_socket = false;
 };
 
 struct BackendConfig {
@@ -77,6 +80,9 @@ class Backend {
   // connection; if so, on_client_packet handles it.
   bool owns_client_packet(const FlowKey& key) const { return flows_.count(key) != 0; }
   Actions on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms);
+  // A client packet of a flow this node serves as its own front end (key client -> this node), as the
+  // front end translated it and user space delivered it to the stack (no verdict of ours needed).
+  Actions on_delivered_client_packet(ByteView bytes, uint64_t now_ms);
   // Whether a packet the local stack sends belongs to a replayed connection.
   bool owns_local_packet(const FlowKey& key) const { return flows_.count(key.reversed()) != 0; }
   Actions on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms);
@@ -91,6 +97,12 @@ class Backend {
   void touch(const FlowKey& key, uint64_t last_ms);
   // Takes over an established flow an earlier batond left in the kernel datapath (a restart).
   void adopt(const FlowKey& key, NodeId frontend, const Translation& xlate, uint64_t now_ms);
+  // Takes a connection our stack accepted itself (this node its front end too) as a flow, with a
+  // translation that changes nothing: it can quiesce and move away like a replayed one.
+  Actions adopt_local_socket(const AdoptLocalSocket& a, uint64_t now_ms);
+  // A new connection's SYN on `key` reached this node: a flow of ours on the tuple that ended and
+  // lingers, or one this node served as its own back end, must not translate, track or silence it.
+  Actions on_new_connection(const FlowKey& key);
   Actions on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint64_t now_ms);
   // Multiple handoff: the front end wants the flow stopped (or, resume, going on again).
   Actions on_quiesce(NodeId from, const proto::Quiesce& msg, uint64_t now_ms);
@@ -106,6 +118,8 @@ class Backend {
 
  private:
   void replay_established(BeFlow& f, Actions& out);
+  // Close tracking of a client packet that reaches our stack; false when it is no flow of ours.
+  bool observe_client_packet(ByteView bytes, uint64_t now_ms, Actions& out);
   // Established, quiescing or quiesced: the connection is alive here.
   static bool live(const BeFlow& f) {
     return f.state == BeState::kEstablished || f.state == BeState::kQuiescing ||

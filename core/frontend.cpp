@@ -262,7 +262,8 @@ Actions Frontend::on_synack_seen(const FlowKey& key, const SynAckFacts& facts, u
   return {};
 }
 
-Actions Frontend::on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts& synack, uint64_t now_ms) {
+Actions Frontend::on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts& synack, uint64_t now_ms,
+                             bool served_here) {
   Actions out;
   Bytes copy(syn.begin(), syn.end());
   auto pkt = TcpPacket::parse(copy);
@@ -281,9 +282,19 @@ Actions Frontend::on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts
   }
   start_flow(key, pkt->bytes(), pkt->seq(), now_ms);
   on_synack_seen(key, synack, now_ms);
-  if (flows_.at(key).state != FeState::kSynAckSeen) {
+  FeFlow& f = flows_.at(key);
+  if (f.state != FeState::kSynAckSeen) {
     flows_.erase(key);
     out.push_back(ForgetFlow{FlowRole::kFrontend, key, true});
+    return out;
+  }
+  if (served_here) {
+    // The kernel counted it served here already; from its next request on it is watched here.
+    f.backend = cfg_.self;
+    f.xlate = own_stack_identity(f);
+    f.state = FeState::kForwarding;
+    f.watch_requests = true;
+    out.push_back(AdoptLocalSocket{f.key, f.xlate, f.client_isn});
   }
   return out;
 }
@@ -326,11 +337,17 @@ void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
   }
   f.path = peek.head.path;
   Decision d = choose_node(map_, peek.head.path, cfg_.self, peers_);
+  note_request_end(f, f.client_isn + 1, peek.head);
   if (d.node == cfg_.self) {
-    serve_locally(f, out);
+    // Watched on only while where the next request starts can be told: nothing pipelined past this one,
+    // no FIN behind it.
+    if (f.watch_after && !pipelined(f) && !f.client_fin) {
+      serve_here_watched(f, out);
+    } else {
+      serve_locally(f, out);
+    }
     return;
   }
-  note_request_end(f, f.client_isn + 1, peek.head);
   f.watch_requests = f.watch_after;
   f.next_request = f.next_after;
   start_handoff(f, d.node, now_ms, out);
@@ -371,6 +388,32 @@ void Frontend::serve_locally(FeFlow& f, Actions& out) {
   f.held.clear();
   // A local flow needs no state: packets of unknown flows pass untouched.
   f.finished = true;
+}
+
+Translation Frontend::own_stack_identity(const FeFlow& f) const {
+  Translation t;
+  t.frontend_addr = f.key.daddr;
+  t.backend_addr = address_of_(cfg_.self);
+  t.isn1 = t.isn2 = f.isn1;
+  t.timestamps = (f.granted & proto::granted::kTimestamps) != 0;
+  t.frontend_wscale = t.backend_wscale = f.wscale;
+  return t;
+}
+
+void Frontend::serve_here_watched(FeFlow& f, Actions& out) {
+  ++counters_.served_locally;
+  f.backend = cfg_.self;
+  f.xlate = own_stack_identity(f);
+  f.state = FeState::kForwarding;
+  f.watch_requests = true;
+  f.next_request = f.next_after;
+  // The back end's flow first (its datapath entry sees the replies from the first one on), then the
+  // front end's steady state, then the verdicts (a kernel datapath takes the flow over after them).
+  out.push_back(AdoptLocalSocket{f.key, f.xlate, f.client_isn});
+  offload(f, out);
+  for (auto& h : f.held)
+    out.push_back(accept(h.id));
+  f.held.clear();
 }
 
 void Frontend::start_handoff(FeFlow& f, NodeId node, uint64_t now_ms, Actions& out, const Bytes* syn) {

@@ -151,7 +151,10 @@ class Frontend {
   // (kernel triage): what the flow would have learned from its SYN and SYN/ACK, before its packets come.
   // The datapath tracks the flow already (no WatchFlow); the client's bare handshake ACK was absorbed,
   // so the first packet after this is a request segment, which completes the handshake as well.
-  Actions on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts& synack, uint64_t now_ms);
+  // served_here: the stack has served the connection from its first request on (tc watched it): the
+  // packet that follows starts a later request, decided as any (multiple handoff).
+  Actions on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts& synack, uint64_t now_ms,
+                     bool served_here = false);
   // Takes over a flow an earlier batond handed off and left in the kernel datapath (a restart).
   void adopt(const FlowKey& key, NodeId backend, const Translation& xlate, uint64_t now_ms);
   // The datapath saw packets of an offloaded flow (they never came to user space): not idle.
@@ -209,6 +212,10 @@ class Frontend {
   // Where the request at `start` (its head `head`) ends, if that can be told.
   static void note_request_end(FeFlow& f, uint32_t start, const HttpRequestHead& head);
   void serve_locally(FeFlow& f, Actions& out);
+  // Served by this node's own stack and watched from the next request on (its back end adopts the
+  // socket): a later request for another node's content moves the connection there.
+  void serve_here_watched(FeFlow& f, Actions& out);
+  Translation own_stack_identity(const FeFlow& f) const;
   // The first handoff did not happen at `refused` (it said no, or provably never got it): the next
   // reachable holder that has not refused it gets it, or this node serves it (the flow is then gone).
   Iter try_another_holder(Iter it, NodeId refused, uint64_t now_ms, Actions& out);

@@ -91,9 +91,9 @@ void Frontend::try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out) {
     release_next(f, now_ms, out);
     return;
   }
+  // This node is a back end like any other: a move to it replays the connection into its own stack.
   const Decision d = choose_node(map_, peek.head.path, cfg_.self, peers_);
-  // Back to this node's own stack is a later step (the connection left it at the first handoff).
-  if (d.node == f.backend || d.node == cfg_.self) {
+  if (d.node == f.backend) {
     release_next(f, now_ms, out);
     return;
   }

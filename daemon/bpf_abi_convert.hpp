@@ -76,18 +76,22 @@ struct TriageRecord {
   std::optional<SynAckFacts> synack;  // none when tc never saw it
   uint32_t client_isn = 0;
   bool client_acked = false;
+  bool local_watch = false;  // served here from its first request on (BATON_TRIAGE_LOCAL_WATCH)
+  uint32_t next_request = 0;
   uint64_t last_ns = 0;
 };
 
 inline TriageRecord from_abi(const baton_fe_triage& t) {
   const auto& [last_ns, client_isn, flags, isn1, tsval, mss, has_timestamp, wscale, sack_permitted, pad,
-               window, syn_len, syn, pad2] = t;
+               window, syn_len, syn, pad2, next_request] = t;
   (void)pad;
   (void)pad2;
   TriageRecord r;
   r.syn.assign(syn, syn + std::min<size_t>(syn_len, BATON_SYN_MAX));
   r.client_isn = client_isn;
   r.client_acked = (flags & BATON_TRIAGE_CLIENT_ACKED) != 0;
+  r.local_watch = (flags & BATON_TRIAGE_LOCAL_WATCH) != 0;
+  r.next_request = next_request;
   r.last_ns = last_ns;
   if (flags & BATON_TRIAGE_SYNACK_SEEN) {
     SynAckFacts f;

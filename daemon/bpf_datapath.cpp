@@ -70,6 +70,8 @@ const char* counter_name(int i) {
       return "fe_requests_slow";
     case BATON_CNT_FE_WATCH_LOST:
       return "fe_watch_lost";
+    case BATON_CNT_FE_OWN_STACK:
+      return "fe_own_stack";
     default:
       return "unknown";
   }
@@ -98,6 +100,7 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
   lo.service_addr = opts_.nfqueue.service_addr;
   lo.service_port = opts_.nfqueue.service_port;
   lo.max_flows = opts_.max_flows;
+  lo.node_id = opts_.self;
   auto progs = BpfPrograms::load(lo);
   if (!progs) return make_error(progs.error());
   progs_ = std::move(*progs);
@@ -222,6 +225,7 @@ void BpfDatapath::take_over_triaged(const DatapathPacket& p) {
   e.kind = DatapathEvent::kFrontendTriaged;
   e.key = peek->key;
   e.syn = r.syn;
+  e.served_here = r.local_watch;
   // tc copied the SYN as it arrived: from a local or virtual device its checksum may be only partial
   // (CHECKSUM_PARTIAL, the pseudo-header sum; NFQUEUE completes it, bpf_skb_load_bytes does not). The
   // replay on the back end needs a whole one.
@@ -237,8 +241,10 @@ void BpfDatapath::sweep_triage(uint64_t now_ms) {
   const int fd = progs_->fe_triage_fd();
   for (const auto& k : keys_of(fd)) {
     baton_fe_triage t{};
-    if (bpf_map_lookup_elem(fd, &k, &t) == 0 && now_ms >= t.last_ns / 1'000'000 + opts_.triage_timeout_ms)
-      bpf_map_delete_elem(fd, &k);
+    if (bpf_map_lookup_elem(fd, &k, &t) != 0) continue;
+    const uint64_t limit =
+        (t.flags & BATON_TRIAGE_LOCAL_WATCH) ? opts_.watch_timeout_ms : opts_.triage_timeout_ms;
+    if (now_ms >= t.last_ns / 1'000'000 + limit) bpf_map_delete_elem(fd, &k);
   }
 }
 
@@ -521,8 +527,51 @@ void BpfDatapath::program_frontend(const Action& action) {
   }
 }
 
+void BpfDatapath::note_client_packet(const NoteClientPacket& n) {
+  // What tc ingress's track_client does for a packet it sees. tc owns the close flags and sets them
+  // atomically; this read-modify-write runs before the stack gets the packet, so only the server's
+  // replies pass tc meanwhile (a FIN of theirs recorded in between is lost here: the flow then ends at
+  // its idle timeout).
+  baton_flow_key key = to_abi(n.key);
+  baton_be_flow v{};
+  if (bpf_map_lookup_elem(progs_->be_flows_fd(), &key, &v) != 0) return;
+  uint32_t flags = v.close_flags;
+  if (n.flags & tcp_flag::kRst) flags |= BATON_CLOSE_RESET;
+  if ((n.flags & tcp_flag::kFin) && !(flags & BATON_CLOSE_CLIENT_FIN)) {
+    v.client_fin_end = n.seq_end;
+    flags |= BATON_CLOSE_CLIENT_FIN;
+  }
+  if ((n.flags & tcp_flag::kAck) && (flags & BATON_CLOSE_SERVER_FIN) && seq_after_eq(n.ack, v.server_fin_end))
+    flags |= BATON_CLOSE_SERVER_FIN_ACKED;
+  spdlog::debug("bpf: {} tracked from user space: close flags {:#x} -> {:#x}", format_key(n.key),
+                v.close_flags, flags);
+  if (flags == v.close_flags) return;
+  // Ended by this packet: reported here, since tc may never see another packet of the flow.
+  const uint32_t done = BATON_CLOSE_CLIENT_FIN | BATON_CLOSE_SERVER_FIN | BATON_CLOSE_CLIENT_FIN_ACKED |
+                        BATON_CLOSE_SERVER_FIN_ACKED;
+  const bool report =
+      ((flags & done) == done || (flags & BATON_CLOSE_RESET)) && !(flags & BATON_CLOSE_REPORTED);
+  if (report) flags |= BATON_CLOSE_REPORTED;
+  v.close_flags = flags;
+  if (bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_EXIST) != 0) {
+    ++program_errors_;
+    return;
+  }
+  if (report && on_event_) {
+    DatapathEvent e;
+    e.kind = DatapathEvent::kBackendClosed;
+    e.key = n.key;
+    e.reset = (flags & BATON_CLOSE_RESET) != 0;
+    on_event_(e);
+  }
+}
+
 void BpfDatapath::program(const Action& action) {
   if (!progs_) return;
+  if (const auto* n = std::get_if<NoteClientPacket>(&action)) {
+    note_client_packet(*n);
+    return;
+  }
   if (const auto* s = std::get_if<SilenceFlow>(&action)) {
     // tc owns the flags (close tracking); only the state changes, in place.
     baton_flow_key key = to_abi(s->key);

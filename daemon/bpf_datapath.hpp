@@ -33,6 +33,9 @@ struct BpfDatapathOptions {
   ContentMap content;
   NodeId self = 0;
   uint64_t triage_timeout_ms = 5'000;  // a triaged connection without a request for this long is let go
+  // A connection served here and watched (BATON_TRIAGE_LOCAL_WATCH) without a packet for this long is no
+  // longer watched (the stack keeps it).
+  uint64_t watch_timeout_ms = 600'000;
 };
 
 class BpfDatapath final : public Datapath {
@@ -61,6 +64,7 @@ class BpfDatapath final : public Datapath {
   Status detach() override;
 
  private:
+  void note_client_packet(const NoteClientPacket& n);
   // batond's half of a front-end flow's gate (bpf/baton_abi.h, baton_fe_flow.gate): how many of the
   // packets tc counted have had their verdict, and what tc needs once it takes the flow over.
   struct Gate {

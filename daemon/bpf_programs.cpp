@@ -46,6 +46,7 @@ template <class Skel>
 void configure(Skel* s, const BpfLoadOptions& o) {
   s->rodata->cfg_service_addr = htonl(o.service_addr);
   s->rodata->cfg_service_port = htons(o.service_port);
+  s->rodata->cfg_node_id = o.node_id;
   bpf_map__set_max_entries(s->maps.baton_fe_flows, o.max_flows);
   bpf_map__set_max_entries(s->maps.baton_fe_handoffs, o.max_flows);
   bpf_map__set_max_entries(s->maps.baton_be_flows, o.max_flows);

@@ -19,6 +19,7 @@ struct BpfLoadOptions {
   uint32_t service_addr = 0;  // host order
   uint16_t service_port = 80;
   uint32_t max_flows = 65536;
+  uint32_t node_id = 0;  // this node, as content holders name it (request watching)
 };
 
 class BpfPrograms {

@@ -45,7 +45,10 @@ struct DatapathEvent {
   Kind kind = kFrontendSynAck;
   FlowKey key;  // client -> this node, host byte order
   SynAckFacts synack;
-  Bytes syn;           // kFrontendTriaged: the client's SYN as it arrived
+  Bytes syn;  // kFrontendTriaged: the client's SYN as it arrived
+  // kFrontendTriaged: the stack has served the connection from its first request on; the packet that
+  // follows starts a request the kernel could not send on (DatapathPacket::starts_request).
+  bool served_here = false;
   bool reset = false;  // kBackendClosed: by RST
 };
 

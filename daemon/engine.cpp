@@ -56,15 +56,25 @@ void Engine::on_packet(const DatapathPacket& p) {
   const FlowKey& key = peek->key;
   const uint8_t flags = peek->flags;
   if (p.direction == Direction::kIngress) {
-    execute(backend_.owns_client_packet(key)
-                ? backend_.on_client_packet(p.id, p.bytes, now)
-                : frontend_.on_client_packet(p.id, p.bytes, now, p.starts_request));
+    // A flow the back end replayed for another front end arrives translated already; one this node
+    // serves as its own back end (or served: a move took it away) is the front end's, which translates.
+    auto be = backend_.flows().find(key);
+    const bool bare_syn = (flags & (tcp_flag::kSyn | tcp_flag::kAck)) == tcp_flag::kSyn;
+    if (be != backend_.flows().end() && bare_syn) {
+      execute(backend_.on_new_connection(key), Origin::kBackend);
+      be = backend_.flows().find(key);
+    }
+    if (be != backend_.flows().end() && be->second.frontend != cfg_.node_id) {
+      execute(backend_.on_client_packet(p.id, p.bytes, now), Origin::kBackend);
+    } else {
+      execute(frontend_.on_client_packet(p.id, p.bytes, now, p.starts_request), Origin::kFrontend);
+    }
     return;
   }
   if (backend_.owns_local_packet(key)) {
-    execute(backend_.on_local_packet(p.id, p.bytes, now));
+    execute(backend_.on_local_packet(p.id, p.bytes, now), Origin::kBackend);
   } else if ((flags & (tcp_flag::kSyn | tcp_flag::kAck)) == (tcp_flag::kSyn | tcp_flag::kAck)) {
-    execute(frontend_.on_local_synack(p.id, p.bytes, now));
+    execute(frontend_.on_local_synack(p.id, p.bytes, now), Origin::kFrontend);
   } else {
     datapath_.verdict(accept(p.id));
   }
@@ -76,22 +86,22 @@ void Engine::on_datapath_event(const DatapathEvent& e) {
                 e.synack.seq, e.synack.ack);
   switch (e.kind) {
     case DatapathEvent::kFrontendSynAck:
-      execute(frontend_.on_synack_seen(e.key, e.synack, now));
+      execute(frontend_.on_synack_seen(e.key, e.synack, now), Origin::kFrontend);
       break;
     case DatapathEvent::kFrontendTriaged:
-      execute(frontend_.on_triaged(e.key, e.syn, e.synack, now));
+      execute(frontend_.on_triaged(e.key, e.syn, e.synack, now, e.served_here), Origin::kFrontend);
       break;
     case DatapathEvent::kBackendSynAck:
-      execute(backend_.on_synack_captured(e.key, e.synack, now));
+      execute(backend_.on_synack_captured(e.key, e.synack, now), Origin::kBackend);
       break;
     case DatapathEvent::kBackendRefused:
-      execute(backend_.on_replay_refused(e.key, now));
+      execute(backend_.on_replay_refused(e.key, now), Origin::kBackend);
       break;
     case DatapathEvent::kBackendBlocked:
-      execute(backend_.on_replay_blocked(e.key, now));
+      execute(backend_.on_replay_blocked(e.key, now), Origin::kBackend);
       break;
     case DatapathEvent::kBackendClosed:
-      execute(backend_.on_datapath_closed(e.key, e.reset, now));
+      execute(backend_.on_datapath_closed(e.key, e.reset, now), Origin::kBackend);
       break;
   }
 }
@@ -116,32 +126,47 @@ void Engine::refresh_activity(uint64_t now_ms) {
 }
 
 void Engine::on_message(NodeId from, const proto::Message& m) {
-  const uint64_t now = monotonic_ms();
-  if (const auto* r = std::get_if<proto::HandoffRequest>(&m)) {
-    execute(backend_.on_handoff_request(from, *r, now));
-  } else if (const auto* a = std::get_if<proto::HandoffAck>(&m)) {
-    if (a->refusal != proto::Refusal::kNone) {
-      spdlog::info("handoff of {} refused by node {}: {}", format_key(a->flow), from,
-                   proto::refusal_name(a->refusal));
-    }
-    execute(frontend_.on_handoff_ack(from, *a, now));
-  } else if (const auto* rs = std::get_if<proto::Restarted>(&m)) {
+  if (const auto* rs = std::get_if<proto::Restarted>(&m)) {
     if (!rs->flows_kept) {
+      const uint64_t now = monotonic_ms();
       Actions fe = frontend_.on_peer_lost_flows(from, now);
       Actions be = backend_.on_peer_lost_flows(from, now);
       if (!fe.empty() || !be.empty())
         spdlog::info("node {}'s batond started without the flows it shared with us: ending them", from);
-      execute(std::move(fe));
-      execute(std::move(be));
+      execute(std::move(fe), Origin::kFrontend);
+      execute(std::move(be), Origin::kBackend);
     }
-  } else if (const auto* q = std::get_if<proto::Quiesce>(&m)) {
-    execute(backend_.on_quiesce(from, *q, now));
+    return;
+  }
+  // The same close message serves both directions: a back end reporting a close, a front end
+  // cancelling. Each machine takes only what names it (the flow's back end or front end is `from`).
+  to_frontend(from, m);
+  to_backend(from, m);
+}
+
+void Engine::to_frontend(NodeId from, const proto::Message& m) {
+  const uint64_t now = monotonic_ms();
+  if (const auto* a = std::get_if<proto::HandoffAck>(&m)) {
+    if (a->refusal != proto::Refusal::kNone) {
+      spdlog::info("handoff of {} refused by node {}: {}", format_key(a->flow), from,
+                   proto::refusal_name(a->refusal));
+    }
+    execute(frontend_.on_handoff_ack(from, *a, now), Origin::kFrontend);
   } else if (const auto* qd = std::get_if<proto::Quiesced>(&m)) {
-    execute(frontend_.on_quiesced(from, *qd, now));
+    execute(frontend_.on_quiesced(from, *qd, now), Origin::kFrontend);
   } else if (const auto* c = std::get_if<proto::FlowClosed>(&m)) {
-    // The same message serves both directions: a back end reporting a close, a front end cancelling.
-    execute(frontend_.on_flow_closed(from, *c, now));
-    execute(backend_.on_flow_closed(from, *c, now));
+    execute(frontend_.on_flow_closed(from, *c, now), Origin::kFrontend);
+  }
+}
+
+void Engine::to_backend(NodeId from, const proto::Message& m) {
+  const uint64_t now = monotonic_ms();
+  if (const auto* r = std::get_if<proto::HandoffRequest>(&m)) {
+    execute(backend_.on_handoff_request(from, *r, now), Origin::kBackend);
+  } else if (const auto* q = std::get_if<proto::Quiesce>(&m)) {
+    execute(backend_.on_quiesce(from, *q, now), Origin::kBackend);
+  } else if (const auto* c = std::get_if<proto::FlowClosed>(&m)) {
+    execute(backend_.on_flow_closed(from, *c, now), Origin::kBackend);
   }
 }
 
@@ -155,8 +180,9 @@ void Engine::adopt(const std::vector<AdoptedFlow>& flows) {
   const uint64_t now = monotonic_ms();
   size_t taken = 0;
   for (const auto& f : flows) {
+    // The peer may be this node itself: a flow it serves as its own back end after a move.
     NodeId peer = node_at(f.role == FlowRole::kFrontend ? f.xlate.backend_addr : f.xlate.frontend_addr);
-    if (peer == 0 || peer == cfg_.node_id) {
+    if (peer == 0) {
       // Left by a differently configured cluster: nobody would ever close it.
       datapath_.program(ForgetFlow{f.role, f.key});
       continue;
@@ -165,7 +191,7 @@ void Engine::adopt(const std::vector<AdoptedFlow>& flows) {
       frontend_.adopt(f.key, peer, f.xlate, now);
     } else {
       backend_.adopt(f.key, peer, f.xlate, now);
-      if (f.closed) execute(backend_.on_datapath_closed(f.key, f.reset, now));
+      if (f.closed) execute(backend_.on_datapath_closed(f.key, f.reset, now), Origin::kBackend);
     }
     ++taken;
   }
@@ -187,23 +213,38 @@ void Engine::on_peer(NodeId node, bool up, const std::vector<FlowKey>& unreached
     return;
   }
   const uint64_t now = monotonic_ms();
-  execute(frontend_.on_peer_down(node, now, unreached));
-  execute(backend_.on_peer_down(node, now));
+  execute(frontend_.on_peer_down(node, now, unreached), Origin::kFrontend);
+  execute(backend_.on_peer_down(node, now), Origin::kBackend);
 }
 
 void Engine::tick(uint64_t now_ms) {
   refresh_activity(now_ms);
   datapath_.tick(now_ms);
-  execute(frontend_.on_tick(now_ms));
-  execute(backend_.on_tick(now_ms));
+  execute(frontend_.on_tick(now_ms), Origin::kFrontend);
+  execute(backend_.on_tick(now_ms), Origin::kBackend);
 }
 
-void Engine::execute(Actions actions) {
+void Engine::show_backend(const Bytes& packet) {
+  if (backend_.flows().empty()) return;
+  const auto peek = peek_tcp(packet);
+  if (peek && backend_.owns_client_packet(peek->key))
+    execute(backend_.on_delivered_client_packet(packet, monotonic_ms()), Origin::kBackend);
+}
+
+void Engine::execute(Actions actions, Origin origin) {
+  ++executing_;
   for (auto& a : actions) {
     if (auto* v = std::get_if<Verdict>(&a)) {
+      // Shown first: what the back end tells the datapath about it must be there before the stack
+      // answers it.
+      if (origin == Origin::kFrontend && v->kind == Verdict::kAccept && !v->replacement.empty())
+        show_backend(v->replacement);
       datapath_.verdict(*v);
     } else if (auto* inj = std::get_if<InjectLocal>(&a)) {
+      if (origin == Origin::kFrontend) show_backend(inj->packet);
       datapath_.inject_local(inj->packet);
+    } else if (auto* ad = std::get_if<AdoptLocalSocket>(&a)) {
+      execute(backend_.adopt_local_socket(*ad, monotonic_ms()), Origin::kBackend);
     } else if (auto* ab = std::get_if<AbortLocalSocket>(&a)) {
       abort_local_socket(ab->key);
     } else if (auto* pr = std::get_if<ProbeSocket>(&a)) {
@@ -211,9 +252,13 @@ void Engine::execute(Actions actions) {
     } else if (auto* re = std::get_if<ReplayOnClearTuple>(&a)) {
       replay_on_clear_tuple(*re);
     } else if (auto* s = std::get_if<SendMessage>(&a)) {
+      if (s->to == cfg_.node_id) {
+        to_self_.emplace_back(origin, std::move(s->message));
+        continue;
+      }
       if (!mesh_ || !mesh_->send(s->to, s->message)) {
         if (const auto* r = std::get_if<proto::HandoffRequest>(&s->message)) {
-          execute(frontend_.on_handoff_unsent(r->flow));
+          execute(frontend_.on_handoff_unsent(r->flow), Origin::kFrontend);
           continue;
         }
         if (std::holds_alternative<proto::FlowClosed>(s->message) &&
@@ -229,6 +274,20 @@ void Engine::execute(Actions actions) {
     }
   }
   datapath_.flush();
+  if (--executing_ > 0) return;
+  // The front end's messages to itself go to its back end and the other way round, in order, after
+  // everything that came before them (the actions they cause do not start another round of this).
+  ++executing_;
+  while (!to_self_.empty()) {
+    auto [from, m] = std::move(to_self_.front());
+    to_self_.pop_front();
+    if (from == Origin::kFrontend) {
+      to_backend(cfg_.node_id, m);
+    } else if (from == Origin::kBackend) {
+      to_frontend(cfg_.node_id, m);
+    }
+  }
+  --executing_;
 }
 
 void Engine::probe_local_socket(const FlowKey& key) {
@@ -238,7 +297,7 @@ void Engine::probe_local_socket(const FlowKey& key) {
     if (!probe_warned_) spdlog::warn("cannot read the socket of {}: {}", format_key(key), r.error());
     probe_warned_ = true;
   }
-  execute(backend_.on_socket_probe(key, r ? *r : SocketProbe{}, monotonic_ms()));
+  execute(backend_.on_socket_probe(key, r ? *r : SocketProbe{}, monotonic_ms()), Origin::kBackend);
 }
 
 void Engine::abort_local_socket(const FlowKey& key) {
@@ -258,7 +317,7 @@ void Engine::replay_on_clear_tuple(const ReplayOnClearTuple& re) {
   if (r && *r == SocketAbort::kKept) {
     spdlog::info("handoff of {} refused: the client has a live connection here from the same port",
                  format_key(re.key));
-    execute(backend_.on_replay_collided(re.key, monotonic_ms()));
+    execute(backend_.on_replay_collided(re.key, monotonic_ms()), Origin::kBackend);
     return;
   }
   if (r && *r == SocketAbort::kAborted) {

@@ -2,6 +2,7 @@
 // machines, and carries out what they ask for.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -36,7 +37,16 @@ class Engine {
   nlohmann::json flows() const;
 
  private:
-  void execute(Actions actions);
+  // Who asked for the actions: a message to this node itself goes to the other state machine (this
+  // node is the back end of a flow it is the front end of), and what the front end delivers to the
+  // stack of such a flow is shown to the back end.
+  enum class Origin { kOutside, kFrontend, kBackend };
+  void execute(Actions actions, Origin origin = Origin::kOutside);
+  void to_frontend(NodeId from, const proto::Message& m);
+  void to_backend(NodeId from, const proto::Message& m);
+  // A client packet the front end delivers (a verdict's new bytes, an injected packet): if it is for a
+  // flow served by this node's own stack, its back end tracks it.
+  void show_backend(const Bytes& packet);
   void abort_local_socket(const FlowKey& key);
   void probe_local_socket(const FlowKey& key);
   void replay_on_clear_tuple(const ReplayOnClearTuple& re);
@@ -57,6 +67,9 @@ class Engine {
   bool flows_adopted_ = false;  // this process took over flows from its predecessor
   std::set<NodeId> announced_;  // peers told about this process's start (proto::Restarted)
   std::map<NodeId, std::vector<proto::Message>> pending_closes_;  // held while the peer is unreachable
+  // Messages to this node itself, delivered once the actions that sent them are carried out.
+  std::deque<std::pair<Origin, proto::Message>> to_self_;
+  int executing_ = 0;
 };
 
 }  // namespace baton

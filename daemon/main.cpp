@@ -55,6 +55,7 @@ int run(const baton::Config& cfg) {
     bo.content = cfg.content;
     bo.self = cfg.node_id;
     bo.triage_timeout_ms = cfg.hold_timeout_ms;
+    bo.watch_timeout_ms = cfg.idle_timeout_ms;
     datapath_ptr = std::make_unique<BpfDatapath>(bo);
   } else {
     datapath_ptr = std::make_unique<NfqueueDatapath>(dp_opts);

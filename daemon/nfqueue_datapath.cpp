@@ -89,6 +89,10 @@ std::string NfqueueDatapath::ruleset() const {
     // ... and every packet of a replayed connection, which carries our mark (tcp_fwmark_accept copies
     // the replayed SYN's mark to the socket; fwmark_reflect copies it to the stack's resets).
     r += out + " -m mark --mark " + hex(opts_.mark) + " " + queue + "\n";
+    // ... and the ends of connections the stack accepted itself: one served here and watched may move
+    // away, and then its socket's FIN or reset must not reach the client (Backend::adopt_local_socket).
+    r += out + " --tcp-flags FIN FIN " + queue + "\n";
+    r += out + " --tcp-flags RST RST " + queue + "\n";
   }
   r += "COMMIT\n*filter\n:" + std::string(kChainFwd) + " - [0:0]\n";
   for (uint32_t peer : opts_.peer_service_addrs) {
@@ -241,11 +245,15 @@ void NfqueueDatapath::drain() {
 void NfqueueDatapath::verdict(const Verdict& v) {
   if (!qh_) return;
   uint32_t verdict = v.kind == Verdict::kAccept ? NF_ACCEPT : NF_DROP;
+  // A reply of our stack rewritten here (the source is our service): mark it so that a kernel datapath
+  // does not rewrite it again. Never a client packet: the stack's answers to it inherit its mark
+  // (fwmark_reflect), and tc egress must still see those (a TIME_WAIT's last ACK ends a flow).
+  const auto peek = v.replacement.empty() ? std::nullopt : peek_tcp(v.replacement);
+  const bool reply = peek && peek->key.saddr == opts_.service_addr && peek->key.sport == opts_.service_port;
   if (v.replacement.empty()) {
     nfq_set_verdict(qh_, static_cast<uint32_t>(v.id), verdict, 0, nullptr);
-  } else if (opts_.done_mark) {
-    // Rewritten here: mark it so that a kernel datapath does not rewrite it again. The only packets we
-    // rewrite on egress belong to replayed connections, whose mark is ours.
+  } else if (opts_.done_mark && reply) {
+    // The only packets we rewrite on egress belong to replayed connections, whose mark is ours.
     nfq_set_verdict2(qh_, static_cast<uint32_t>(v.id), verdict, opts_.mark | opts_.done_mark,
                      static_cast<uint32_t>(v.replacement.size()), v.replacement.data());
   } else {

@@ -120,5 +120,6 @@ static __always_inline int runtime_switch(__u32 which)
 /* Load-time configuration (rodata), set by batond before the object is loaded. */
 const volatile __u32 cfg_service_addr = 0; /* network order */
 const volatile __u16 cfg_service_port = 0; /* network order */
+const volatile __u32 cfg_node_id = 0;
 
 #endif /* BATON_MAPS_H */

@@ -64,9 +64,9 @@ WORKLOADS = [("small-close", "1 KiB, new conn."), ("local-close", "1 KiB local, 
              ("medium-close", "64 KiB, new conn."),
              ("mb-close", "1 MiB, new conn."), ("large-close", "10 MiB, new conn."), ("small-keepalive", "1 KiB, keep-alive"),
              ("mixed-close", "mixed trace, new conn."),
-             ("spread-small-keepalive", "1 KiB over nodes 2+3, keep-alive"),
-             ("spread-medium-keepalive", "64 KiB over nodes 2+3, keep-alive"),
-             ("spread-mixed-keepalive", "mixed trace over nodes 2+3, keep-alive")]
+             ("spread-small-keepalive", "1 KiB over every node, keep-alive"),
+             ("spread-medium-keepalive", "64 KiB over every node, keep-alive"),
+             ("spread-mixed-keepalive", "mixed trace over every node, keep-alive")]
 WORKLOADS = [(w, label) for w, label in WORKLOADS if any(w in summary.get(c, {}) for c in CONFIGS)]
 
 def fmt(x, digits=0):

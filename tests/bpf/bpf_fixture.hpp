@@ -52,6 +52,7 @@ class BpfProgTest : public ::testing::Test {
     o.service_addr = kService;
     o.service_port = 80;
     o.max_flows = 1024;
+    o.node_id = 1;  // as the content maps the tests load name this node
     auto p = BpfPrograms::load(o);
     ASSERT_TRUE(p) << p.error();
     progs_ = p->release();

@@ -79,6 +79,61 @@ TEST_F(BpfProgTest, FrontEndForwardingMatchesTheCoreRewrite) {
   }
 }
 
+TEST_F(BpfProgTest, AFlowThatMovedBackToThisNodeIsTranslatedIntoItsOwnStack) {
+  // The front end is the flow's back end too: the client's packets are translated as for any back end
+  // and given to the stack here, and the flow's back-end half tracks them.
+  Translation t = wrapping_translation();
+  t.backend_addr = kService;
+  Segment seg = client_segments()[0].second;
+  seg.flags = tcp_flag::kAck | tcp_flag::kFin;
+  Bytes ip = test::build(seg);
+  const FlowKey k = TcpPacket::parse(ip)->key();
+  seed_frontend(k, BATON_GATE_OPEN, t);
+  seed_backend(k, BATON_BE_ESTABLISHED, t);
+  const uint64_t before = counter(BATON_CNT_FE_OWN_STACK);
+  RunResult r = ingress(ip);
+  EXPECT_EQ(r.retval, TC_ACT_OK) << "to the stack, not redirected";
+  Bytes expected = ip;
+  auto ref = TcpPacket::parse(expected);
+  rewrite_client_to_backend(t, *ref);
+  EXPECT_EQ(r.out, with_eth(expected)) << "BPF and core/ differ";
+  EXPECT_EQ(counter(BATON_CNT_FE_OWN_STACK), before + 1);
+  const baton_be_flow be = backend_entry(k);
+  EXPECT_EQ(be.packets, 1u);
+  EXPECT_TRUE(be.close_flags & BATON_CLOSE_CLIENT_FIN);
+  // A new connection from the same port (the old one lingers here): its SYN/ACK is the front end's to
+  // report, not the old flow's to rewrite, and its SYN clears the old back-end half.
+  Segment sa = test::server_synack(kService, 0x1234, 0x777, 99, 5, 7);
+  sa.dport = seg.sport;
+  sa.daddr = seg.saddr;
+  const Bytes sa_ip = test::build(sa);
+  seed_frontend(k, 0);  // batond watches the new connection
+  r = egress(sa_ip);
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.out, with_eth(sa_ip)) << "not rewritten by the old flow's translation";
+  EXPECT_EQ(events().size(), 1u) << "reported to batond as the front end's";
+  baton_flow_key key = to_abi(k);
+  ASSERT_EQ(bpf_map_delete_elem(progs_->fe_flows_fd(), &key), 0);  // the front end forgot it first
+  Segment syn = test::client_syn(0x777, 5);
+  syn.sport = seg.sport;
+  ingress(test::build(syn));
+  baton_be_flow gone{};
+  EXPECT_NE(bpf_map_lookup_elem(progs_->be_flows_fd(), &key, &gone), 0) << "the old back-end half is gone";
+  // The same for a flow another front end handed here, once it ended (it lingers): a client that reuses
+  // the port at once, straight to this node, owes it nothing. A live one is left alone (a collision).
+  Translation remote = wrapping_translation();
+  remote.frontend_addr = kOtherNode;
+  remote.backend_addr = kService;
+  seed_backend(k, BATON_BE_ESTABLISHED, remote);
+  ingress(test::build(syn));
+  EXPECT_EQ(backend_entry(k).state, BATON_BE_ESTABLISHED) << "live";
+  baton_be_flow ended = backend_entry(k);
+  ended.close_flags = BATON_CLOSE_RESET | BATON_CLOSE_REPORTED;
+  ASSERT_EQ(bpf_map_update_elem(progs_->be_flows_fd(), &key, &ended, BPF_EXIST), 0);
+  ingress(test::build(syn));
+  EXPECT_NE(bpf_map_lookup_elem(progs_->be_flows_fd(), &key, &gone), 0) << "ended: gone";
+}
+
 // Back-end replies: the segments a Linux server sends, through egress.
 std::vector<std::pair<std::string, Segment>> server_segments() {
   std::vector<std::pair<std::string, Segment>> v;

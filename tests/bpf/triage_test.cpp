@@ -35,10 +35,12 @@ class TriageTest : public BpfProgTest {
     map_.set_default({});
     load_content(map_, kSelf);
     set_triage(1);
+    set_runtime(BATON_RT_WATCH, 1);
   }
   void TearDown() override {
     if (progs_) {
       set_triage(0);
+      set_runtime(BATON_RT_WATCH, 0);
       clear_content();
     }
     BpfProgTest::TearDown();
@@ -92,7 +94,9 @@ class TriageTest : public BpfProgTest {
       EXPECT_TRUE(triage_entry(key_of(sport))) << "batond takes the flow over from it";
       return false;
     }
-    EXPECT_FALSE(triage_entry(key_of(sport))) << request;
+    // Forgotten, or watched for the next request (a whole request without a body).
+    auto t = triage_entry(key_of(sport));
+    EXPECT_TRUE(!t || (t->flags & BATON_TRIAGE_LOCAL_WATCH)) << request;
     EXPECT_FALSE(has_frontend_entry(key_of(sport))) << request;
     return true;
   }
@@ -113,17 +117,62 @@ TEST_F(TriageTest, ALocalRequestNeverReachesUserSpace) {
   test::Segment sa = test::server_synack(kService, kIsn1, kIsn, 4343, 77, 7);
   sa.dport = 41000;
   EXPECT_EQ(egress(test::build(sa)).retval, TC_ACT_SHOT);
-  const Bytes req =
-      test::build(client_ack(41000, test::as_bytes("GET /n1/a.txt HTTP/1.1\r\nHost: x\r\n\r\n")));
+  const std::string request = "GET /n1/a.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+  const Bytes req = test::build(client_ack(41000, test::as_bytes(request)));
   RunResult r = ingress(req);
   EXPECT_EQ(r.retval, TC_ACT_OK);
   EXPECT_EQ(r.mark, 0u);
   EXPECT_EQ(r.out, with_eth(req)) << "untouched";
-  EXPECT_FALSE(triage_entry(key_of(41000)));
   EXPECT_FALSE(has_frontend_entry(key_of(41000)));
   EXPECT_EQ(counter(BATON_CNT_FE_TRIAGE_LOCAL), local_before + 1);
-  // Later packets of the connection are none of tc's business.
-  EXPECT_EQ(ingress(test::build(client_ack(41000, {}, kIsn + 1 + 40))).retval, TC_ACT_OK);
+  // A whole request without a body: the next one is watched, where it starts.
+  t = triage_entry(key_of(41000));
+  ASSERT_TRUE(t);
+  EXPECT_TRUE(t->flags & BATON_TRIAGE_LOCAL_WATCH);
+  EXPECT_EQ(t->next_request, kIsn + 1 + static_cast<uint32_t>(request.size()));
+  // A request with a body is served here too, but where the next one starts is not known: forgotten.
+  handshake(41001);
+  r = ingress(
+      test::build(client_ack(41001, test::as_bytes("POST /n1/a HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"))));
+  EXPECT_EQ(r.mark, 0u);
+  EXPECT_FALSE(triage_entry(key_of(41001)));
+}
+
+TEST_F(TriageTest, AConnectionServedHereIsWatchedAtEachRequest) {
+  handshake(41100);
+  const std::string first = "GET /n1/a HTTP/1.1\r\n\r\n", second = "GET /n1/b HTTP/1.1\r\n\r\n";
+  ingress(test::build(client_ack(41100, test::as_bytes(first))));
+  const uint32_t b2 = kIsn + 1 + static_cast<uint32_t>(first.size());
+  // Acknowledgements and a retransmission before the boundary pass untouched.
+  EXPECT_EQ(ingress(test::build(client_ack(41100, {}, b2))).mark, 0u);
+  EXPECT_EQ(ingress(test::build(client_ack(41100, test::as_bytes(first)))).mark, 0u);
+  // This node's content again: on to the stack, the boundary moves.
+  const uint64_t kernel_before = counter(BATON_CNT_FE_REQUEST_KERNEL);
+  RunResult r = ingress(test::build(client_ack(41100, test::as_bytes(second), b2)));
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.mark, 0u);
+  EXPECT_EQ(counter(BATON_CNT_FE_REQUEST_KERNEL), kernel_before + 1);
+  const uint32_t b3 = b2 + static_cast<uint32_t>(second.size());
+  ASSERT_TRUE(triage_entry(key_of(41100)));
+  EXPECT_EQ(triage_entry(key_of(41100))->next_request, b3);
+  // Node 2's content: batond takes the connection over from this segment, which starts a request.
+  r = ingress(test::build(client_ack(41100, test::as_bytes("GET /n2/c HTTP/1.1\r\n\r\n"), b3)));
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.mark & (BATON_SLOW_MARK | BATON_COUNTED_MARK | BATON_BOUNDARY_MARK),
+            BATON_SLOW_MARK | BATON_COUNTED_MARK | BATON_BOUNDARY_MARK);
+  EXPECT_TRUE(has_frontend_entry(key_of(41100)));
+  EXPECT_TRUE(triage_entry(key_of(41100))) << "batond finds the SYN and SYN/ACK there";
+  // A FIN ends the watching; so does a segment past the boundary (the one at it was lost).
+  handshake(41101);
+  ingress(test::build(client_ack(41101, test::as_bytes(first))));
+  test::Segment fin = client_ack(41101, {}, b2);
+  fin.flags |= tcp_flag::kFin;
+  EXPECT_EQ(ingress(test::build(fin)).mark, 0u);
+  EXPECT_FALSE(triage_entry(key_of(41101)));
+  handshake(41102);
+  ingress(test::build(client_ack(41102, test::as_bytes(first))));
+  EXPECT_EQ(ingress(test::build(client_ack(41102, test::as_bytes(second), b2 + 5))).mark, 0u);
+  EXPECT_FALSE(triage_entry(key_of(41102)));
 }
 
 TEST_F(TriageTest, AnotherNodesRequestGoesToBatondWithTheRecordToTakeItOver) {

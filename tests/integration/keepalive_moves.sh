@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Multiple handoff: every request of a keep-alive connection reaches a node that holds its content. One
-# curl fetches node 2's, node 3's, node 2's (a larger body) and node 3's files through node 1 over one
-# connection: every body byte-exact, one connection, three moves, and the client's capture one ordinary
-# connection (sequence continuity, TSvals never going back, valid checksums, no RST). The same under 5%
-# loss each way (seeded, deterministic: iptables' nth match), where the first segments after a move get
-# lost too. Then wrk cycles node 2's and node 3's paths (and a shared one) over 8 keep-alive
-# connections: only 200s, no socket error, the connections moving all the time. No flow is left.
-# Under eBPF, tc watches the boundaries itself and gives batond only the requests for another node.
+# curl tours, through node 1 over one connection, node 1's own file (served by its stack, watched), node
+# 2's, node 3's, node 2's, a large body of node 2 (no move) and node 1's again (the connection moves
+# back into the front end's own stack): every body byte-exact, one connection, four moves, and the
+# client's capture one ordinary connection (sequence continuity, TSvals never going back, valid
+# checksums, no RST). The same under 5% loss each way (seeded, deterministic: iptables' nth match), where
+# the first segments after a move get lost too. Then wrk cycles every node's paths (and a shared one)
+# over 8 keep-alive connections: only 200s, no socket error, the connections moving all the time. No
+# flow is left. Under eBPF, tc watches the boundaries itself and gives batond only the requests for
+# another node.
 . "$(dirname "$0")/lib/common.sh"
-paths="/n2/small.txt /n3/small.txt /n2/medium.bin /n3/small.txt"
+paths="/n1/index.html /n2/small.txt /n3/small.txt /n2/medium.bin /n2/mb.bin /n1/medium.bin"
 for p in $paths; do [ -n "$(content_sha "$p")" ] || fail "no $p in the content map"; done
 seed=${BATON_LOSS_SEED:-$((RANDOM % 1000))}
 echo "loss seed: $seed (replay with BATON_LOSS_SEED=$seed)"
@@ -43,7 +45,7 @@ tour() {
     i=$((i + 1))
   done
   local moved=$(( $(status 1 frontend.migrations) - before ))
-  [ "$moved" = 3 ] || fail "$name: $moved moves counted, 3 expected"
+  [ "$moved" = 4 ] || fail "$name: $moved moves counted, 4 expected"
   sleep 1.5  # tcpdump writes in blocks: let the last one arrive
   kill -INT $dump; wait $dump 2>/dev/null || true
   if ! /usr/bin/python3 "$root/tests/integration/lib/tcp_checker.py" "$pcap" "$(node_addr 1)" "$BATON_PORT" > "$work/$name.check" ||
@@ -67,7 +69,7 @@ dropped=$(ipt -L -v -x -n | awk '$3 == "DROP" {s += $1} END {print s + 0}')
 ipt -F INPUT
 ipt -F OUTPUT
 
-printf '%s\n' /n2/small.txt /n3/small.txt /n2/medium.bin /n3/medium.bin /shared/a.bin > "$work/paths"
+printf '%s\n' /n2/small.txt /n3/small.txt /n1/index.html /n2/medium.bin /n3/medium.bin /shared/a.bin > "$work/paths"
 before=$(status 1 frontend.migrations)
 kernel_before=$(datapath_counter 1 fe_requests_kernel)
 slow_before=$(datapath_counter 1 fe_requests_slow)
@@ -82,7 +84,7 @@ requests=$(echo "$line" | tr ' ' '\n' | awk -F= '$1 == "requests" {print $2}')
 moved=$(( $(status 1 frontend.migrations) - before ))
 kernel=$(( $(datapath_counter 1 fe_requests_kernel) - kernel_before ))
 slow=$(( $(datapath_counter 1 fe_requests_slow) - slow_before ))
-echo "wrk, keep-alive over nodes 2 and 3: ${line#BATON_WRK }; $moved moves; tc sent $kernel requests on itself, gave batond $slow"
+echo "wrk, keep-alive over every node: ${line#BATON_WRK }; $moved moves; tc sent $kernel requests on itself, gave batond $slow"
 if [ "$BATON_DATAPATH" = ebpf ]; then
   # The requests that stay where they are (the shared file on either node) never reach user space, and
   # every move starts with tc giving batond the request.
@@ -94,4 +96,4 @@ fi
 # are chosen by load): most requests after a connection's first move it.
 [ "$moved" -gt $((requests / 3)) ] || fail "only $moved moves for $requests requests"
 wait_no_live_flows 15 || fail "flows left after the connections closed"
-pass "four requests on nodes 2, 3, 2, 3 over one connection, clean and 3 times under 5% loss (seed $seed): byte-exact, 3 moves each, clean client captures; wrk keep-alive over both nodes: $requests requests, $moved moves, only 200s"
+pass "six requests on nodes 1, 2, 3, 2, 2 (1 MiB), 1 over one connection, clean and 3 times under 5% loss (seed $seed): byte-exact, 4 moves each, clean client captures; wrk keep-alive over every node: $requests requests, $moved moves, only 200s"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Requests sent ahead of their answers on one keep-alive connection through node 1, each for content of
-# another node: three in one write (node 2's, node 3's, node 2's), and three each sent while the answer
-# before it is still arriving (before the client acknowledged it). Every answer is 200 and byte-exact,
+# another node than the one before: three in one write (node 2's, node 3's, node 1's own), and three
+# each sent while the answer before it is still arriving (before the client acknowledged it: node 2's,
+# node 1's, node 3's). Every answer is 200 and byte-exact,
 # each request reaches its holder's web server exactly once and no other, the connection moves twice.
 . "$(dirname "$0")/lib/common.sh"
 
@@ -34,7 +35,7 @@ run() {
   [ "$moved" = 2 ] || fail "$mode: $moved moves counted, 2 expected"
 }
 
-run pipelined /n2/small.txt /n3/small.txt /n2/medium.bin
-run early /n2/medium.bin /n3/medium.bin /n2/small.txt
+run pipelined /n2/small.txt /n3/small.txt /n1/medium.bin
+run early /n2/medium.bin /n1/medium.bin /n3/small.txt
 wait_no_live_flows 15 || fail "flows left after the connections closed"
-pass "pipelined and early requests for nodes 2, 3, 2 over one connection: byte-exact, each served once by its holder, 2 moves each"
+pass "pipelined requests for nodes 2, 3, 1 and early ones for nodes 2, 1, 3 over one connection: byte-exact, each served once by its holder, 2 moves each"

@@ -140,6 +140,94 @@ TEST_F(BackendTest, ClientResetClosesAndTellsTheFrontEnd) {
   EXPECT_EQ(be.live_flows(), 0u);
 }
 
+TEST_F(BackendTest, AClientPacketDeliveredByUserSpaceIsNotedForTheKernelDatapath) {
+  // This node is the flow's front end too: the FIN was held there and went into the stack without
+  // passing tc, whose close tracking must learn of it all the same.
+  establish();
+  test::Segment fin;
+  fin.daddr = test::kNode2;
+  fin.seq = kIsn + 30;
+  fin.ack = kIsn2 + 1;
+  fin.flags = tcp_flag::kAck | tcp_flag::kFin;
+  auto a = be.on_delivered_client_packet(test::build(fin), 2);
+  EXPECT_TRUE(all_of<Verdict>(a).empty()) << "delivered already: no verdict of ours";
+  const auto notes = all_of<NoteClientPacket>(a);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0],
+            (NoteClientPacket{{test::kClient, test::kNode2, 40000, 80}, fin.flags, kIsn + 31, kIsn2 + 1}));
+  EXPECT_EQ(be.live_flows(), 1u) << "the server has not closed";
+  fin.daddr = test::kNode1;
+  EXPECT_TRUE(be.on_delivered_client_packet(test::build(fin), 3).empty()) << "no flow of ours";
+}
+
+TEST_F(BackendTest, AConnectionOurStackServesItselfIsAdoptedUnchangedAndMovesAway) {
+  // Node 2 is the front end of this connection too: its stack accepted it; the back end takes the socket
+  // with a translation that changes nothing.
+  const FlowKey own{test::kClient, test::kNode2, 40000, 80};
+  Translation same;
+  same.frontend_addr = same.backend_addr = test::kNode2;
+  same.isn1 = same.isn2 = kIsn1;
+  auto a = be.adopt_local_socket(AdoptLocalSocket{own, same, kIsn}, 1);
+  ASSERT_EQ(all_of<OffloadFlow>(a).size(), 1u);
+  EXPECT_EQ(all_of<OffloadFlow>(a)[0].role, FlowRole::kBackend);
+  // Its front end (this node) asks it to stop; the socket answered everything.
+  a = be.on_quiesce(2, proto::Quiesce{own, false}, 2);
+  EXPECT_EQ(all_of<SilenceFlow>(a).size(), 1u);
+  SocketProbe done{true, true, 0, 0, 700, 30, 0, 1, 2};
+  a = be.on_socket_probe(own, done, 3);
+  const auto q = the_message<proto::Quiesced>(a);
+  EXPECT_TRUE(q.ok);
+  EXPECT_EQ(q.server_next, kIsn1 + 1 + 700);
+  EXPECT_EQ(q.client_next, kIsn + 1 + 30);
+  a = be.on_flow_closed(2, proto::FlowClosed{own, proto::CloseReason::kMigrated}, 4);
+  EXPECT_EQ(all_of<AbortLocalSocket>(a).size(), 1u) << "let go; its reset is silenced";
+  // The client comes back from the same port while that lingers: the new connection owes it nothing.
+  a = be.on_new_connection(own);
+  ASSERT_EQ(all_of<ForgetFlow>(a).size(), 1u);
+  EXPECT_TRUE(be.flows().empty());
+}
+
+TEST_F(BackendTest, ANewConnectionFromThePortOfOneThatEndedOwesItNothing) {
+  establish();
+  const FlowKey local{test::kClient, test::kNode2, 40000, 80};
+  EXPECT_TRUE(be.on_new_connection(local).empty()) << "live: a collision, judged by the replay rules";
+  test::Segment rst;
+  rst.daddr = test::kNode2;
+  rst.seq = kIsn + 30;
+  rst.flags = tcp_flag::kRst;
+  be.on_client_packet(20, test::build(rst), 2);
+  ASSERT_EQ(be.flows().size(), 1u) << "lingers";
+  EXPECT_EQ(all_of<ForgetFlow>(be.on_new_connection(local)).size(), 1u);
+  EXPECT_TRUE(be.flows().empty());
+}
+
+TEST_F(BackendTest, OurOwnSocketEndsWithoutSeeingTheAckOfTheClientsFin) {
+  // Under NFQUEUE only our stack's FINs and resets are queued: the bare acknowledgement of the client's
+  // FIN never shows.
+  const FlowKey own{test::kClient, test::kNode2, 40000, 80};
+  Translation same;
+  same.frontend_addr = same.backend_addr = test::kNode2;
+  same.isn1 = same.isn2 = kIsn1;
+  be.adopt_local_socket(AdoptLocalSocket{own, same, kIsn}, 1);
+  test::Segment fin;
+  fin.saddr = test::kNode2;
+  fin.daddr = test::kClient;
+  fin.sport = 80;
+  fin.dport = 40000;
+  fin.seq = kIsn1 + 1 + 100;
+  fin.ack = kIsn + 1 + 30;
+  fin.flags = tcp_flag::kAck | tcp_flag::kFin;
+  be.on_local_packet(20, test::build(fin), 2);
+  test::Segment cfin;
+  cfin.daddr = test::kNode2;
+  cfin.seq = kIsn + 1 + 30;
+  cfin.ack = kIsn1 + 1 + 101;
+  cfin.flags = tcp_flag::kAck | tcp_flag::kFin;
+  auto a = be.on_delivered_client_packet(test::build(cfin), 3);
+  EXPECT_EQ(be.live_flows(), 0u);
+  EXPECT_EQ(messages<proto::FlowClosed>(a).size(), 1u);
+}
+
 TEST_F(BackendTest, CancelFromTheFrontEndResetsTheLocalSocket) {
   establish();
   auto a = be.on_flow_closed(1, proto::FlowClosed{request().flow, proto::CloseReason::kCancelled}, 2);

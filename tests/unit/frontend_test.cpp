@@ -89,14 +89,68 @@ class FrontendTest : public ::testing::Test {
   Frontend fe;
 };
 
-TEST_F(FrontendTest, LocalContentReleasesHeldPacketsInOrderAndForgetsTheFlow) {
+TEST_F(FrontendTest, LocalContentReleasesHeldPacketsInOrderAndStaysWatched) {
   auto ack = handshake();
   EXPECT_TRUE(fe.on_client_packet(3, test::build(ack), 1).empty());
-  auto a = fe.on_client_packet(4, data(ack, 0, "GET /one HTTP/1.1\r\n\r\n"), 1);
+  const std::string req = "GET /one HTTP/1.1\r\n\r\n";
+  auto a = fe.on_client_packet(4, data(ack, 0, req), 1);
   EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
   EXPECT_TRUE(all_of<SendMessage>(a).empty());
-  EXPECT_TRUE(fe.flows().empty());
   EXPECT_EQ(fe.counters().served_locally, 1u);
+  // This node's stack serves it; its back end takes the socket, with a translation that changes nothing,
+  // and the datapath watches where the next request starts. All of it before the verdicts.
+  ASSERT_TRUE(std::holds_alternative<AdoptLocalSocket>(a.at(0)));
+  const auto& adopt = std::get<AdoptLocalSocket>(a[0]);
+  EXPECT_EQ(adopt.client_isn, kIsn);
+  EXPECT_EQ(adopt.xlate.isn1, kIsn1);
+  EXPECT_EQ(adopt.xlate.isn2, kIsn1);
+  EXPECT_EQ(adopt.xlate.ts_offset, 0u);
+  EXPECT_EQ(adopt.xlate.frontend_wscale, adopt.xlate.backend_wscale);
+  EXPECT_EQ(adopt.xlate.backend_addr, test::kNode1);
+  ASSERT_TRUE(std::holds_alternative<OffloadFlow>(a.at(1)));
+  EXPECT_EQ(std::get<OffloadFlow>(a[1]).watch,
+            (RequestWatch{true, kIsn + 1 + static_cast<uint32_t>(req.size()), 1}));
+  const FeFlow& f = fe.flows().begin()->second;
+  EXPECT_EQ(f.state, FeState::kForwarding);
+  EXPECT_EQ(f.backend, 1u);
+}
+
+TEST_F(FrontendTest, ARequestWhoseEndCannotBeToldIsServedHereUnwatched) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  auto a =
+      fe.on_client_packet(4, data(ack, 0, "POST /one HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), 1);
+  EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
+  EXPECT_TRUE(all_of<AdoptLocalSocket>(a).empty());
+  auto gone = all_of<ForgetFlow>(a);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_TRUE(gone[0].to_local_stack) << "what is still on the slow path must reach the stack first";
+  EXPECT_TRUE(fe.flows().empty());
+}
+
+TEST_F(FrontendTest, AConnectionServedHereMovesAwayForAnotherNodesContent) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  const std::string first = "GET /one HTTP/1.1\r\n\r\n";
+  fe.on_client_packet(4, data(ack, 0, first), 1);
+  test::Segment next = ack;
+  next.seq = kIsn + 1 + static_cast<uint32_t>(first.size());
+  next.ack = kIsn1 + 1 + 700;
+  auto a = fe.on_client_packet(5, data(next, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 2);
+  EXPECT_TRUE(all_of<Verdict>(a).empty()) << "held";
+  ASSERT_EQ(all_of<SendMessage>(a).size(), 1u);
+  EXPECT_EQ(all_of<SendMessage>(a)[0].to, 1u) << "this node's own back end quiesces first";
+  EXPECT_FALSE(the_message<proto::Quiesce>(a).resume);
+  a = fe.on_quiesced(1, proto::Quiesced{fe.flows().begin()->first, true, kIsn1 + 1 + 700, next.seq}, 3);
+  const auto req = the_message<proto::HandoffRequest>(a);
+  EXPECT_EQ(all_of<SendMessage>(a)[0].to, 2u);
+  EXPECT_EQ(req.isn1, kIsn1 + 700);
+  a = fe.on_handoff_ack(2, accepted(a, 7000), 4);
+  const auto closed = all_of<SendMessage>(a);
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].to, 1u) << "this node's back end lets its socket go";
+  EXPECT_EQ(std::get<proto::FlowClosed>(closed[0].message).reason, proto::CloseReason::kMigrated);
+  EXPECT_EQ(fe.flows().begin()->second.backend, 2u);
 }
 
 TEST_F(FrontendTest, RequestSplitOverSegmentsAndReordered) {
@@ -157,9 +211,7 @@ TEST_F(FrontendTest, ATriagedFlowServedLocallyGivesTheStackItsRequestInOrder) {
   EXPECT_TRUE(fe.on_client_packet(3, data(ack, 0, "GET /one HT"), 1).empty());
   auto a = fe.on_client_packet(4, data(ack, 11, "TP/1.1\r\n\r\n"), 1);
   EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
-  const auto forgets = all_of<ForgetFlow>(a);
-  ASSERT_EQ(forgets.size(), 1u);
-  EXPECT_TRUE(forgets[0].to_local_stack);
+  EXPECT_EQ(all_of<OffloadFlow>(a).size(), 1u) << "served here, watched on";
   // A SYN the flow cannot use (not this tuple's) gives it to the stack at once.
   auto b = fe.on_triaged(FlowKey{1, 2, 3, 4}, syn, synack, 2);
   ASSERT_EQ(all_of<ForgetFlow>(b).size(), 1u);
@@ -445,16 +497,6 @@ TEST_F(FrontendTest, ProgramsTheDatapathThroughTheFlowsLife) {
   EXPECT_EQ(gone[0].key, key);
 }
 
-TEST_F(FrontendTest, LocalDecisionForgetsTheFlow) {
-  auto ack = handshake();
-  fe.on_client_packet(3, test::build(ack), 1);
-  ack.payload = test::as_bytes("GET /one HTTP/1.1\r\n\r\n");
-  auto a = fe.on_client_packet(4, test::build(ack), 1);
-  auto gone = all_of<ForgetFlow>(a);
-  ASSERT_EQ(gone.size(), 1u);
-  EXPECT_TRUE(gone[0].to_local_stack) << "what is still on the slow path must reach the stack first";
-}
-
 }  // namespace
 }  // namespace baton
 
@@ -503,6 +545,21 @@ TEST_F(FrontendTest, OurSynAckRetransmissionsStopOnceTheClientAcked) {
   fe.on_client_packet(3, test::build(ack), 1);
   Bytes synack = test::build(test::server_synack(test::kNode1, kIsn1, kIsn, 1020, 10, 7));
   EXPECT_EQ(all_of<Verdict>(fe.on_local_synack(9, synack, 1000)), std::vector<Verdict>{drop(9)});
+}
+
+TEST_F(FrontendTest, AConnectionTheKernelServedHereIsWatchedFromItsNextRequest) {
+  const Bytes syn = test::build(test::client_syn(kIsn, 10));
+  const FlowKey key = triaged_key(syn);
+  auto a = fe.on_triaged(key, syn, our_synack(), 0, /*served_here=*/true);
+  ASSERT_EQ(all_of<AdoptLocalSocket>(a).size(), 1u);
+  EXPECT_EQ(all_of<AdoptLocalSocket>(a)[0].xlate.isn2, kIsn1);
+  test::Segment next;
+  next.seq = kIsn + 1 + 30;  // after the first request, which the stack has
+  next.ack = kIsn1 + 1 + 500;
+  a = fe.on_client_packet(5, data(next, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1, /*starts_request=*/true);
+  EXPECT_TRUE(all_of<Verdict>(a).empty()) << "held";
+  EXPECT_EQ(all_of<SendMessage>(a).at(0).to, 1u);
+  EXPECT_FALSE(the_message<proto::Quiesce>(a).resume);
 }
 
 TEST_F(FrontendTest, SmallRequestsNeedNoAckFromUs) {
@@ -672,6 +729,34 @@ TEST_F(FrontendMoveTest, ARequestForAnotherNodeMovesTheConnectionWhereTheClientI
     Bytes b = i.packet;
     EXPECT_FALSE(TcpPacket::parse(b)->has(tcp_flag::kRst));
   }
+}
+
+TEST_F(FrontendMoveTest, ARequestForThisNodesContentMovesTheConnectionBackToItsOwnStack) {
+  // The front end is a back end like any other: the move goes to its own node (the engine passes the
+  // messages to its own back end, which replays the connection into this node's stack).
+  auto ack = forwarding();
+  const std::string second = "GET /mine HTTP/1.1\r\n\r\n";  // the default: node 1
+  const uint32_t boundary = kIsn + 1 + static_cast<uint32_t>(first_.size());
+  auto a = fe.on_client_packet(10, next_request(ack, second, 500), 3);
+  EXPECT_TRUE(all_of<Verdict>(a).empty()) << "held";
+  EXPECT_EQ(the_message<proto::Quiesce>(a).resume, false);
+  a = fe.on_quiesced(2, proto::Quiesced{fe.flows().begin()->first, true, kIsn1 + 1 + 500, boundary}, 4);
+  const auto sent = all_of<SendMessage>(a);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, 1u) << "to this node";
+  EXPECT_EQ(the_message<proto::HandoffRequest>(a).request, test::as_bytes(second));
+  a = fe.on_handoff_ack(1, accepted(a, 7000), 5);
+  EXPECT_EQ(messages<proto::FlowClosed>(a).at(0).reason, proto::CloseReason::kMigrated);
+  auto off = all_of<OffloadFlow>(a);
+  ASSERT_EQ(off.size(), 1u);
+  EXPECT_EQ(off[0].xlate.backend_addr, test::kNode1) << "the datapath delivers to this node's stack";
+  EXPECT_EQ(off[0].watch, (RequestWatch{true, boundary + static_cast<uint32_t>(second.size()), 1}));
+  EXPECT_EQ(fe.flows().begin()->second.backend, 1u);
+  // And away again: node 2's content quiesces this node's own back end first.
+  a = fe.on_client_packet(11, next_request(ack, first_, 900, static_cast<uint32_t>(second.size())), 6);
+  ASSERT_EQ(all_of<SendMessage>(a).size(), 1u);
+  EXPECT_EQ(all_of<SendMessage>(a)[0].to, 1u);
+  EXPECT_EQ(the_message<proto::Quiesce>(a).resume, false);
 }
 
 TEST_F(FrontendMoveTest, TheNewBackEndsClockStartsFromTheNewestEchoNotTheHeldRequests) {
