@@ -288,14 +288,8 @@ Actions Frontend::on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts
     out.push_back(ForgetFlow{FlowRole::kFrontend, key, true});
     return out;
   }
-  if (served_here) {
-    // The kernel counted it served here already; from its next request on it is watched here.
-    f.backend = cfg_.self;
-    f.xlate = own_stack_identity(f);
-    f.state = FeState::kForwarding;
-    f.watch_requests = true;
-    out.push_back(AdoptLocalSocket{f.key, f.xlate, f.client_isn});
-  }
+  // The kernel counted it served here already; from its next request on it is watched here.
+  if (served_here) watch_own_stack(f, out);
   return out;
 }
 
@@ -390,26 +384,27 @@ void Frontend::serve_locally(FeFlow& f, Actions& out) {
   f.finished = true;
 }
 
-Translation Frontend::own_stack_identity(const FeFlow& f) const {
-  Translation t;
+void Frontend::watch_own_stack(FeFlow& f, Actions& out) {
+  // A translation that changes nothing: our stack answered the handshake itself.
+  Translation& t = f.xlate;
+  t = Translation{};
   t.frontend_addr = f.key.daddr;
   t.backend_addr = address_of_(cfg_.self);
   t.isn1 = t.isn2 = f.isn1;
   t.timestamps = (f.granted & proto::granted::kTimestamps) != 0;
   t.frontend_wscale = t.backend_wscale = f.wscale;
-  return t;
+  f.backend = cfg_.self;
+  f.state = FeState::kForwarding;
+  f.watch_requests = true;
+  out.push_back(AdoptLocalSocket{f.key, f.xlate, f.client_isn});
 }
 
 void Frontend::serve_here_watched(FeFlow& f, Actions& out) {
   ++counters_.served_locally;
-  f.backend = cfg_.self;
-  f.xlate = own_stack_identity(f);
-  f.state = FeState::kForwarding;
-  f.watch_requests = true;
-  f.next_request = f.next_after;
   // The back end's flow first (its datapath entry sees the replies from the first one on), then the
   // front end's steady state, then the verdicts (a kernel datapath takes the flow over after them).
-  out.push_back(AdoptLocalSocket{f.key, f.xlate, f.client_isn});
+  watch_own_stack(f, out);
+  f.next_request = f.next_after;
   offload(f, out);
   for (auto& h : f.held)
     out.push_back(accept(h.id));

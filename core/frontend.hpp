@@ -215,7 +215,8 @@ class Frontend {
   // Served by this node's own stack and watched from the next request on (its back end adopts the
   // socket): a later request for another node's content moves the connection there.
   void serve_here_watched(FeFlow& f, Actions& out);
-  Translation own_stack_identity(const FeFlow& f) const;
+  // The flow is served by this node's own stack, which its back end adopts, and watched.
+  void watch_own_stack(FeFlow& f, Actions& out);
   // The first handoff did not happen at `refused` (it said no, or provably never got it): the next
   // reachable holder that has not refused it gets it, or this node serves it (the flow is then gone).
   Iter try_another_holder(Iter it, NodeId refused, uint64_t now_ms, Actions& out);
