@@ -16,9 +16,13 @@ quick = "--quick" in sys.argv
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 rows = []
+latency = {}  # config -> runs of bench/keepalive_latency.py (moving and staying keep-alive requests)
 for line in runs_path.read_text().splitlines():
     config, workload, rep, rest = line.split("\t", 3)
     kv = dict(x.split("=", 1) for x in rest.split() if "=" in x)
+    if workload == "move-latency":
+        latency.setdefault(config, []).append({k: float(val) for k, val in kv.items()})
+        continue
     v = {k: float(val) for k, val in kv.items() if re.fullmatch(r"-?[0-9.]+", val)}
     req = v.get("requests", 0)
     dur = v.get("duration_us", 0) / 1e6 or 1
@@ -114,6 +118,22 @@ for w, label, c in measured():
         f"{ratio(med(c, w, 'p50_ms'), med('direct', w, 'p50_ms'))} | {ratio(med(c, w, 'p99_ms'), med(c, w, 'p50_ms'))} | "
         f"{fmt(med(c, w, 'rto_per_1k'), 2)} | {fmt(med(c, w, 'retrans_per_1k'), 1)} | "
         f"{fmt(med(c, w, 'paws_per_1k'), 1)} | {fmt(med(c, w, 'rsts_per_1k'), 2)} |")
+
+if latency:
+    lines.append("")
+    lines.append("Keep-alive requests that change node against those that stay (one client, unloaded, 1 KiB of "
+                 "every node's content in pairs, `bench/keepalive_latency.py`; medians of the runs' percentiles):")
+    lines.append("")
+    lines.append("| configuration | changing node: p50 ms | p99 ms | staying: p50 ms | p99 ms | requests timed | errors |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for c in CONFIGS:
+        if c not in latency:
+            continue
+        def lat(k):
+            return statistics.median(r.get(k, 0) for r in latency[c])
+        lines.append(f"| {c} | {lat('move_p50_us') / 1e3:.2f} | {lat('move_p99_us') / 1e3:.2f} | "
+                     f"{lat('stay_p50_us') / 1e3:.2f} | {lat('stay_p99_us') / 1e3:.2f} | "
+                     f"{lat('move_n') + lat('stay_n'):,.0f} | {lat('errors'):.0f} |")
 
 scaling = [(c, w) for c in summary for w in summary[c] if c.startswith("scale-") or c == "handoff-rate"]
 if scaling:
