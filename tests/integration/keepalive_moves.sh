@@ -96,4 +96,16 @@ fi
 # are chosen by load): most requests after a connection's first move it.
 [ "$moved" -gt $((requests / 3)) ] || fail "only $moved moves for $requests requests"
 wait_no_live_flows 15 || fail "flows left after the connections closed"
+# Nor a socket: every web server's connection ended (those a move took away were aborted quietly).
+no_open_sockets() {
+  local n
+  for n in $BATON_NODES; do
+    [ -z "$(ip netns exec "$(node_ns "$n")" ss -Htn state established state syn-recv state fin-wait-1 \
+      state fin-wait-2 state close-wait state last-ack state closing "( sport = :$BATON_PORT )")" ] || return 1
+  done
+}
+eventually 10 no_open_sockets || {
+  for n in $BATON_NODES; do ip netns exec "$(node_ns "$n")" ss -tn "( sport = :$BATON_PORT )" | grep -v TIME-WAIT; done
+  fail "sockets left open on the service port"
+}
 pass "six requests on nodes 1, 2, 3, 2, 2 (1 MiB), 1 over one connection, clean and 3 times under 5% loss (seed $seed): byte-exact, 4 moves each, clean client captures; wrk keep-alive over every node: $requests requests, $moved moves, only 200s"
