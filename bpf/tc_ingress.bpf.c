@@ -134,11 +134,14 @@ static __always_inline int boundary_to_batond(struct __sk_buff *skb, struct pkt 
 	__s32 ahead;
 
 	if (f->watch_node == BATON_WATCH_OFF || !p->payload_len ||
-	    (p->flags & (TCP_FLAG_SYN_BIT | TCP_FLAG_RST_BIT)) || !runtime_switch(BATON_RT_WATCH))
+	    (p->flags & (TCP_FLAG_SYN_BIT | TCP_FLAG_RST_BIT)))
 		return 0;
 	ahead = (__s32)(p->seq - f->next_request);
 	if (ahead < 0 && (__s32)(p->seq + p->payload_len - f->next_request) <= 0)
 		return 0; /* before the boundary: a retransmission */
+	/* Looked up only here: most segments of a watched flow are not at a boundary. */
+	if (!runtime_switch(BATON_RT_WATCH))
+		return 0;
 	if (ahead != 0) {
 		/* Past the boundary (the segment that starts the request was lost on the way here) or across
 		 * it (a retransmission merged with new bytes): where requests start is no longer known. */

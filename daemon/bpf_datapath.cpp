@@ -134,8 +134,7 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
     stop();
     return s;
   }
-  set_triage(opts_.triage);
-  set_watch(true);
+  set_kernel_decisions(true);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   for (int fd : {slow_.fd(), ring_buffer__epoll_fd(events_)}) {
     epoll_event ev{};
@@ -163,24 +162,22 @@ std::vector<baton_flow_key> keys_of(int fd) {
 }
 }  // namespace
 
-void BpfDatapath::set_triage(bool on) {
-  // Off first, then empty (tc adds no record meanwhile); on only once empty: no record of an earlier
-  // run (or of a time user space carried everything) may meet a connection that is past its handshake.
-  const int fd = progs_->fe_triage_fd();
-  uint32_t key = BATON_RT_TRIAGE;
-  uint32_t value = 0;
-  if (bpf_map_update_elem(progs_->runtime_fd(), &key, &value, BPF_ANY) != 0) ++program_errors_;
-  for (const auto& k : keys_of(fd))
-    bpf_map_delete_elem(fd, &k);
-  value = on && content_loaded_ ? 1 : 0;
-  if (value && bpf_map_update_elem(progs_->runtime_fd(), &key, &value, BPF_ANY) != 0) ++program_errors_;
-  triage_on_ = value != 0;
+void BpfDatapath::set_runtime_switch(uint32_t which, bool on) {
+  uint32_t value = on ? 1 : 0;
+  if (bpf_map_update_elem(progs_->runtime_fd(), &which, &value, BPF_ANY) != 0) ++program_errors_;
 }
 
-void BpfDatapath::set_watch(bool on) {
-  uint32_t key = BATON_RT_WATCH;
-  uint32_t value = on ? 1 : 0;
-  if (bpf_map_update_elem(progs_->runtime_fd(), &key, &value, BPF_ANY) != 0) ++program_errors_;
+void BpfDatapath::set_kernel_decisions(bool on) {
+  // Triage off first, then empty (tc adds no record meanwhile); on only once empty: no record of an
+  // earlier run (or of a time user space carried everything) may meet a connection past its handshake.
+  // Request watching needs batond to decide what tc gives it.
+  set_runtime_switch(BATON_RT_TRIAGE, false);
+  const int fd = progs_->fe_triage_fd();
+  for (const auto& k : keys_of(fd))
+    bpf_map_delete_elem(fd, &k);
+  triage_on_ = on && opts_.triage && content_loaded_;
+  if (triage_on_) set_runtime_switch(BATON_RT_TRIAGE, true);
+  set_runtime_switch(BATON_RT_WATCH, on);
 }
 
 void BpfDatapath::load_content() {
@@ -300,8 +297,7 @@ void BpfDatapath::adopt_pinned_flows() {
 void BpfDatapath::stop_keeping_flows() {
   if (progs_) {
     // Without batond nothing may wait for it: connections tc was following go to the stack.
-    set_triage(false);
-    set_watch(false);
+    set_kernel_decisions(false);
     // Flows being decided need the slow path, which goes away now: let the local stack have them. Flows
     // handed off but still draining go to the kernel now (the queue and what it held go with us).
     for (const auto& k : keys_of(progs_->fe_flows_fd())) {
@@ -711,8 +707,7 @@ Status BpfDatapath::attach() {
     progs_->detach();
     return s;
   }
-  set_triage(opts_.triage);
-  set_watch(true);
+  set_kernel_decisions(true);
   // Back-end replies have no gate (tc egress runs after the queue and cannot hold a packet back): the
   // ones still queued are sent at once, so that the programs' path overtakes as few as possible.
   fence_slow_path();
@@ -728,8 +723,7 @@ Status BpfDatapath::detach() {
   if (auto s = slow_.set_slow_mark(0); !s) return s;
   progs_->detach();
   // User space sees every packet now: tc's records would only be stale when the programs return.
-  set_triage(false);
-  set_watch(false);
+  set_kernel_decisions(false);
   spdlog::info("datapath: BPF programs detached; NFQUEUE handles every packet");
   return Ok{};
 }

@@ -81,11 +81,10 @@ class BpfDatapath final : public Datapath {
 
   static int on_event(void* ctx, void* data, size_t size);
   void adopt_pinned_flows();
-  // Kernel triage on or off (the runtime switch), and its map emptied: flows tc was following go to the
-  // local stack.
-  void set_triage(bool on);
-  // tc watching request boundaries of handed-off flows on or off (only while batond decides).
-  void set_watch(bool on);
+  // What tc decides without batond, on (as configured) or off: kernel triage (its map emptied either
+  // way: flows tc was following go to the local stack) and request watching (only while batond decides).
+  void set_kernel_decisions(bool on);
+  void set_runtime_switch(uint32_t which, bool on);
   void load_content();
   // A counted packet of a flow batond does not know: tc triaged it and now hands it over. Rebuilds what
   // batond would have seen (the SYN, the SYN/ACK) from tc's record, before the packet is handled.

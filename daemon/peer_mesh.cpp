@@ -38,6 +38,7 @@ struct PeerMesh::Connection {
   // HANDOFF_REQUESTs that may not have left this host yet: where each ends in the stream.
   std::deque<std::pair<uint64_t, FlowKey>> handoffs;
   bool waiting_out = false;  // EPOLLOUT asked for: the socket's buffer was full
+  bool in_queued = false;    // in PeerMesh::queued_: written at the end of this round
   uint64_t last_rx_ms = 0;
 };
 
@@ -267,7 +268,10 @@ void PeerMesh::queue(Connection* c, const proto::Message& m) {
   c->queued_bytes += b.size();
   if (const auto* r = std::get_if<proto::HandoffRequest>(&m))
     c->handoffs.emplace_back(c->queued_bytes, r->flow);
-  if (!c->connecting && !c->waiting_out) queued_.push_back(c->fd);
+  if (!c->connecting && !c->waiting_out && !c->in_queued) {
+    c->in_queued = true;
+    queued_.push_back(c->fd);
+  }
 }
 
 void PeerMesh::flush_queued() {
@@ -276,7 +280,9 @@ void PeerMesh::flush_queued() {
   for (int fd : fds) {
     // Dropped meanwhile (or its descriptor reused: flushing that one too does no harm).
     auto it = conns_.find(fd);
-    if (it != conns_.end() && !it->second->connecting) flush(it->second.get());
+    if (it == conns_.end()) continue;
+    it->second->in_queued = false;
+    if (!it->second->connecting) flush(it->second.get());
   }
 }
 
