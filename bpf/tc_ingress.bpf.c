@@ -123,6 +123,24 @@ static __always_inline int gate_try_open(struct baton_fe_flow *f, const struct b
 	return (seen & BATON_GATE_OPEN) ? GATE_OPEN : GATE_CLOSED;
 }
 
+enum boundary_position {
+	BOUNDARY_NONE = 0, /* no data, or all of it before the boundary (a retransmission) */
+	BOUNDARY_AT = 1,   /* the segment starts the next request */
+	BOUNDARY_LOST =
+		2, /* past it (the segment that starts the request was lost on the way here) or across
+		    * it (a retransmission merged with new bytes): where requests start is no longer known */
+};
+
+/* Where a client segment stands against the next request's start (client sequence space). */
+static __always_inline int boundary_position(const struct pkt *p, __u32 next_request)
+{
+	__s32 ahead = (__s32)(p->seq - next_request);
+
+	if (!p->payload_len || (ahead < 0 && (__s32)(p->seq + p->payload_len - next_request) <= 0))
+		return BOUNDARY_NONE;
+	return ahead == 0 ? BOUNDARY_AT : BOUNDARY_LOST;
+}
+
 /**
  * boundary_to_batond() - the gate is open: whether this segment, which may start the flow's next request,
  * goes to batond instead of on (see baton_fe_flow.watch_node); if so, the gate is closed at it. @gate is
@@ -131,20 +149,15 @@ static __always_inline int gate_try_open(struct baton_fe_flow *f, const struct b
 static __always_inline int boundary_to_batond(struct __sk_buff *skb, struct pkt *p, struct baton_fe_flow *f,
 					      __u32 gate)
 {
-	__s32 ahead;
+	int at;
 
-	if (f->watch_node == BATON_WATCH_OFF || !p->payload_len ||
-	    (p->flags & (TCP_FLAG_SYN_BIT | TCP_FLAG_RST_BIT)))
+	if (f->watch_node == BATON_WATCH_OFF || (p->flags & (TCP_FLAG_SYN_BIT | TCP_FLAG_RST_BIT)))
 		return 0;
-	ahead = (__s32)(p->seq - f->next_request);
-	if (ahead < 0 && (__s32)(p->seq + p->payload_len - f->next_request) <= 0)
-		return 0; /* before the boundary: a retransmission */
-	/* Looked up only here: most segments of a watched flow are not at a boundary. */
-	if (!runtime_switch(BATON_RT_WATCH))
+	at = boundary_position(p, f->next_request);
+	/* The switch is looked up only here: most segments of a watched flow are not at a boundary. */
+	if (at == BOUNDARY_NONE || !runtime_switch(BATON_RT_WATCH))
 		return 0;
-	if (ahead != 0) {
-		/* Past the boundary (the segment that starts the request was lost on the way here) or across
-		 * it (a retransmission merged with new bytes): where requests start is no longer known. */
+	if (at == BOUNDARY_LOST) {
 		f->watch_node = BATON_WATCH_OFF;
 		count(BATON_CNT_FE_WATCH_LOST, 1);
 		return 0;
@@ -237,8 +250,9 @@ static __always_inline int triage_syn(struct __sk_buff *skb, const struct pkt *p
 }
 
 /**
- * triage_to_batond() - the first request needs user space: the flow becomes one batond decides (its
- * gate counts from this packet on); batond finds the SYN and SYN/ACK in the triage record.
+ * triage_to_batond() - a request needs user space (the first, or a later one of a connection served here,
+ * BATON_TRIAGE_LOCAL_WATCH): the flow becomes one batond decides (its gate counts from this packet on);
+ * batond finds the SYN and SYN/ACK in the triage record.
  */
 static __always_inline int triage_to_batond(struct __sk_buff *skb, struct pkt *p,
 					    const struct baton_flow_key *key)
@@ -277,7 +291,7 @@ static __always_inline int triage_to_batond(struct __sk_buff *skb, struct pkt *p
 static __always_inline int local_watch_packet(struct __sk_buff *skb, struct pkt *p,
 					      const struct baton_flow_key *key, struct baton_fe_triage *t)
 {
-	__s32 ahead = (__s32)(p->seq - t->next_request);
+	int at = boundary_position(p, t->next_request);
 	int rc;
 
 	if (p->flags & (TCP_FLAG_RST_BIT | TCP_FLAG_FIN_BIT | TCP_FLAG_SYN_BIT)) {
@@ -285,10 +299,13 @@ static __always_inline int local_watch_packet(struct __sk_buff *skb, struct pkt 
 		bpf_map_delete_elem(&baton_fe_triage, key);
 		return TC_ACT_OK;
 	}
-	if (!p->payload_len || (ahead < 0 && (__s32)(p->seq + p->payload_len - t->next_request) <= 0))
-		return TC_ACT_OK; /* an acknowledgement, or a retransmission before the boundary */
-	if (ahead != 0 || !runtime_switch(BATON_RT_WATCH)) {
-		/* Past or across the boundary: where requests start is no longer known. */
+	if (at == BOUNDARY_NONE)
+		return TC_ACT_OK;
+	if (!runtime_switch(BATON_RT_WATCH)) {
+		bpf_map_delete_elem(&baton_fe_triage, key); /* batond does not decide: nothing to watch for */
+		return TC_ACT_OK;
+	}
+	if (at == BOUNDARY_LOST) {
 		bpf_map_delete_elem(&baton_fe_triage, key);
 		count(BATON_CNT_FE_WATCH_LOST, 1);
 		return TC_ACT_OK;
