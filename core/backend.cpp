@@ -237,40 +237,38 @@ Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
 
 Actions Backend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
   Actions out{accept(id)};
-  observe_client_packet(bytes, now_ms, out);
+  Bytes copy(bytes.begin(), bytes.end());
+  if (auto pkt = TcpPacket::parse(copy)) observe_client_packet(*pkt, now_ms, out);
   return out;
 }
 
 Actions Backend::on_delivered_client_packet(ByteView bytes, uint64_t now_ms) {
   Actions out;
-  if (!observe_client_packet(bytes, now_ms, out)) return out;
-  // Released by user space into the stack: a kernel datapath's close tracking never saw it.
   Bytes copy(bytes.begin(), bytes.end());
   auto pkt = TcpPacket::parse(copy);
+  if (!pkt || !observe_client_packet(*pkt, now_ms, out)) return out;
+  // Released by user space into the stack: a kernel datapath's close tracking never saw it.
   out.insert(out.begin(),
              NoteClientPacket{pkt->key(), pkt->flags(), pkt->seq() + pkt->seq_len(), pkt->ack()});
   return out;
 }
 
-bool Backend::observe_client_packet(ByteView bytes, uint64_t now_ms, Actions& out) {
-  Bytes copy(bytes.begin(), bytes.end());
-  auto pkt = TcpPacket::parse(copy);
-  if (!pkt) return false;
-  auto it = flows_.find(pkt->key());
+bool Backend::observe_client_packet(const TcpPacket& pkt, uint64_t now_ms, Actions& out) {
+  auto it = flows_.find(pkt.key());
   if (it == flows_.end()) return false;
   BeFlow& f = it->second;
   f.last_ms = now_ms;
-  uint32_t end = pkt->seq() + pkt->seq_len();
+  uint32_t end = pkt.seq() + pkt.seq_len();
   if (seq_before(f.client_next, end)) f.client_next = end;
-  if (pkt->has(tcp_flag::kRst)) {
+  if (pkt.has(tcp_flag::kRst)) {
     f.close_reason = proto::CloseReason::kReset;
     f.client_fin_acked = f.server_fin_acked = f.client_fin = f.server_fin = true;
   }
-  if (pkt->has(tcp_flag::kFin) && !f.client_fin) {
+  if (pkt.has(tcp_flag::kFin) && !f.client_fin) {
     f.client_fin = true;
     f.client_fin_end = end;
   }
-  if (f.server_fin && pkt->has(tcp_flag::kAck) && seq_after_eq(pkt->ack(), f.server_fin_end))
+  if (f.server_fin && pkt.has(tcp_flag::kAck) && seq_after_eq(pkt.ack(), f.server_fin_end))
     f.server_fin_acked = true;
   track_close(f, now_ms, out);
   return true;

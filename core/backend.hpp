@@ -119,7 +119,7 @@ class Backend {
  private:
   void replay_established(BeFlow& f, Actions& out);
   // Close tracking of a client packet that reaches our stack; false when it is no flow of ours.
-  bool observe_client_packet(ByteView bytes, uint64_t now_ms, Actions& out);
+  bool observe_client_packet(const TcpPacket& pkt, uint64_t now_ms, Actions& out);
   // Established, quiescing or quiesced: the connection is alive here.
   static bool live(const BeFlow& f) {
     return f.state == BeState::kEstablished || f.state == BeState::kQuiescing ||
