@@ -196,6 +196,9 @@ enum baton_event_type {
 	BATON_EV_BE_BLOCKED = 5,  /* the stack answered a replayed SYN with a bare ACK (seq, ack): a TIME_WAIT
 				   * of an older connection on the 4-tuple rejected it (older timestamps) */
 	BATON_EV_FE_RELEASED = 6, /* a flow served locally is drained: tc forgot it, the stack has it */
+	BATON_EV_FE_SUPERSEDED = 7, /* a new connection's SYN on the tuple of a flow that is over (ended on
+				     * its back end, or served here and drained): tc forgot the old flow and
+				     * triages the new connection */
 };
 
 /* Ring buffer record, BPF -> batond. */
@@ -244,6 +247,8 @@ enum baton_counter {
 	BATON_CNT_FE_WATCH_LOST,     /* connections whose next request boundary tc could no longer tell */
 	BATON_CNT_FE_OWN_STACK,	     /* client packets translated for this node's own stack (a flow that
 				      * moved back to the front end) */
+	BATON_CNT_FE_SUPERSEDED,     /* new connections on the tuple of a flow that was over (a port
+				      * reused at once): tc forgot the old flow (BATON_EV_FE_SUPERSEDED) */
 	BATON_CNT_MAX,
 };
 

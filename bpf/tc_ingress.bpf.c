@@ -176,15 +176,69 @@ static __always_inline int boundary_to_batond(struct __sk_buff *skb, struct pkt 
 	return 1;
 }
 
+/**
+ * backend_flow_is_over() - for a bare SYN (a new connection) on the tuple of back-end flow @be: whether
+ * that flow is one that ended and lingers (a client reusing its port right away: it had no TIME_WAIT,
+ * the server closed first), or one this node served as its own back end. If so it is deleted: the old
+ * entry must not translate, track or silence the new connection.
+ */
+static __always_inline int backend_flow_is_over(const struct baton_flow_key *key,
+						const struct baton_be_flow *be)
+{
+	if (be->state == BATON_BE_CAPTURE ||
+	    (!(be->close_flags & BATON_CLOSE_REPORTED) && be->xlate.frontend_addr != cfg_service_addr))
+		return 0;
+	bpf_map_delete_elem(&baton_be_flows, key);
+	return 1;
+}
+
+/**
+ * flow_is_over() - whether the front-end flow a bare SYN found is over, so that the SYN is a new
+ * connection tc may triage like any other: ended on its back end (FLOW_CLOSED) with the gate open, or
+ * served here and drained. Clients reuse a port at once when the server closed first (no TIME_WAIT on
+ * their side): without this, every such connection took batond's slow path from its SYN on. If so, the
+ * old flow is forgotten and reported (batond forgets its half).
+ */
+static __always_inline int flow_is_over(const struct baton_flow_key *key, __u32 gate)
+{
+	struct baton_fe_handoff *h = bpf_map_lookup_elem(&baton_fe_handoffs, key);
+	struct baton_event ev = {};
+	struct baton_be_flow *be;
+
+	if (!h)
+		return 0;
+	if (!((h->flags & BATON_HANDOFF_ENDED) && (gate & BATON_GATE_OPEN)) &&
+	    !((h->flags & BATON_HANDOFF_LOCAL) && h->released == gate))
+		return 0;
+	/* The event first: batond reads the ring buffer before each queued packet, so it forgets the old
+	 * flow before the new connection's request reaches it. */
+	ev.type = BATON_EV_FE_SUPERSEDED;
+	ev.key = *key;
+	emit(&ev);
+	bpf_map_delete_elem(&baton_fe_flows, key);
+	bpf_map_delete_elem(&baton_fe_handoffs, key);
+	count(BATON_CNT_FE_SUPERSEDED, 1);
+	/* A connection this node served as its own back end has a back-end entry on the tuple too. */
+	be = bpf_map_lookup_elem(&baton_be_flows, key);
+	if (be)
+		backend_flow_is_over(key, be);
+	return 1;
+}
+
+static __always_inline int triage_syn(struct __sk_buff *skb, const struct pkt *p,
+				      const struct baton_flow_key *key);
+
 /* A packet of a flow this node is deciding or has handed off. */
 static __always_inline int frontend_packet(struct __sk_buff *skb, struct pkt *p,
 					   const struct baton_flow_key *key, struct baton_fe_flow *f)
 {
-	/* A bare SYN is a new connection on the tuple (or a retransmission): batond decides, whatever the
-	 * state; it never opens the gate. */
+	/* A bare SYN is a new connection on the tuple (or a retransmission): tc triages it when the old
+	 * flow is over, batond decides otherwise; it never opens the gate. */
 	int bare_syn = (p->flags & TCP_FLAG_SYN_BIT) && !(p->flags & TCP_FLAG_ACK_BIT);
 	__u32 gate = *(volatile __u32 *)&f->gate;
 
+	if (bare_syn && flow_is_over(key, gate))
+		return triage_syn(skb, p, key);
 	if (!(gate & BATON_GATE_OPEN) && !bare_syn) {
 		switch (gate_try_open(f, key, gate)) {
 		case GATE_OPEN:
@@ -398,14 +452,8 @@ int baton_ingress(struct __sk_buff *skb)
 		return frontend_packet(skb, &p, &key, fe);
 	be = bpf_map_lookup_elem(&baton_be_flows, &key);
 	if (be && (p.flags & TCP_FLAG_SYN_BIT) && !(p.flags & TCP_FLAG_ACK_BIT) &&
-	    be->state != BATON_BE_CAPTURE &&
-	    ((be->close_flags & BATON_CLOSE_REPORTED) || be->xlate.frontend_addr == cfg_service_addr)) {
-		/* A new connection on the tuple of one that ended and lingers (a client reusing its port
-		 * right away: it had no TIME_WAIT, the server closed first), or of one this node served as
-		 * its own back end: the old entry must not translate, track or silence the new one. */
-		bpf_map_delete_elem(&baton_be_flows, &key);
+	    backend_flow_is_over(&key, be))
 		be = NULL;
-	}
 	if (be) {
 		be->last_ns = bpf_ktime_get_ns();
 		be->packets++;

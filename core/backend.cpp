@@ -173,8 +173,11 @@ void Backend::replay_established(BeFlow& f, Actions& out) {
   // when its kernel path takes over: no packet can overtake another on the way here (PAWS would drop
   // it). The window opens long before our stack's first zero-window probe (one RTO, at least 200 ms).
   pkt->set_window(0);
-  out.push_back(InjectLocal{ack});
   const Bytes& data = f.request.request;
+  // The first request segment completes the handshake itself (an ACK carrying data, as a client's would
+  // after a lost bare ACK): one packet less through our stack per handoff. A bare ACK only for an
+  // empty request.
+  if (data.empty()) out.push_back(InjectLocal{ack});
   uint32_t seq = pkt->seq();
   for (size_t off = 0; off < data.size(); off += cfg_.replay_segment_bytes) {
     size_t n = std::min(cfg_.replay_segment_bytes, data.size() - off);

@@ -293,6 +293,11 @@ Actions Frontend::on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts
   return out;
 }
 
+void Frontend::on_superseded(const FlowKey& key) {
+  auto it = flows_.find(key);
+  if (it != flows_.end() && it->second.state == FeState::kClosed) flows_.erase(it);
+}
+
 void Frontend::adopt(const FlowKey& key, NodeId backend, const Translation& xlate, uint64_t now_ms) {
   FeFlow f;
   f.key = key;

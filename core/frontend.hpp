@@ -155,6 +155,9 @@ class Frontend {
   // packet that follows starts a later request, decided as any (multiple handoff).
   Actions on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts& synack, uint64_t now_ms,
                      bool served_here = false);
+  // A new connection came on the tuple of a flow that was over, and the kernel datapath forgot the old
+  // flow to follow the new one: its lingering state goes too (nothing for the datapath to do).
+  void on_superseded(const FlowKey& key);
   // Takes over a flow an earlier batond handed off and left in the kernel datapath (a restart).
   void adopt(const FlowKey& key, NodeId backend, const Translation& xlate, uint64_t now_ms);
   // The datapath saw packets of an offloaded flow (they never came to user space): not idle.

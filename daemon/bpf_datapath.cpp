@@ -72,6 +72,8 @@ const char* counter_name(int i) {
       return "fe_watch_lost";
     case BATON_CNT_FE_OWN_STACK:
       return "fe_own_stack";
+    case BATON_CNT_FE_SUPERSEDED:
+      return "fe_superseded";
     default:
       return "unknown";
   }
@@ -201,19 +203,29 @@ void BpfDatapath::load_content() {
 void BpfDatapath::take_over_triaged(const DatapathPacket& p) {
   if (p.direction != Direction::kIngress || !(p.mark & BATON_COUNTED_MARK)) return;
   const auto peek = peek_tcp(p.bytes);
-  if (!peek || gates_.count(peek->key)) return;
+  if (!peek) return;
+  // A flow batond has. One that is over (ended, or served here) may have been superseded by a new
+  // connection tc triaged on its tuple (BATON_EV_FE_SUPERSEDED, normally read before this packet): then
+  // this packet has a triage record.
+  auto old = gates_.find(peek->key);
+  if (old != gates_.end() && !old->second.local && !old->second.ended) return;
   const baton_flow_key k = to_abi(peek->key);
   baton_fe_triage t{};
   Gate g;
   g.generation = ++generations_;
   // Read and removed in one syscall (a hash map: kernel 5.14 on).
-  if (bpf_map_lookup_and_delete_elem(progs_->fe_triage_fd(), &k, &t) != 0) {
+  const bool has_record = bpf_map_lookup_and_delete_elem(progs_->fe_triage_fd(), &k, &t) == 0;
+  if (old != gates_.end()) {
+    if (!has_record) return;  // a packet of the old flow, still draining
+    gates_.erase(old);
+  }
+  if (!has_record) {
     // Its record is gone (swept, or an earlier run's): nothing to decide with. The stack has the flow
     // once batond has given what tc counted its verdicts, as for any flow served locally.
     g.local = true;
     g.handed_off = true;
     g.last_verdict_ms = monotonic_ms();
-    gates_[peek->key] = g;
+    gates_[peek->key] = g;  // its handoff entry is written at the packet's verdict
     return;
   }
   gates_[peek->key] = g;
@@ -367,7 +379,15 @@ int BpfDatapath::on_event(void* ctx, void* data, size_t size) {
     if (g != self->gates_.end() && g->second.local) self->gates_.erase(g);
     return 0;
   }
+  if (ev.type == BATON_EV_FE_SUPERSEDED) {
+    // tc forgot a flow that was over when a new connection's SYN came on its tuple.
+    auto g = self->gates_.find(e.key);
+    if (g != self->gates_.end() && (g->second.local || g->second.ended)) self->gates_.erase(g);
+  }
   switch (ev.type) {
+    case BATON_EV_FE_SUPERSEDED:
+      e.kind = DatapathEvent::kFrontendSuperseded;
+      break;
     case BATON_EV_FE_SYNACK:
       e.kind = DatapathEvent::kFrontendSynAck;
       break;
@@ -422,7 +442,7 @@ void BpfDatapath::verdict(const Verdict& v) {
     // Every packet queued before this one has had its verdict too (one queue, handled in order).
     g->second.known = true;
     if (g->second.local) g->second.last_verdict_ms = monotonic_ms();
-    if (g->second.handed_off) dirty_.push_back(g->first);
+    if (g->second.handed_off) mark_dirty(g->first, g->second);
   }
   counted_.erase(c);
 }
@@ -448,11 +468,35 @@ void BpfDatapath::write_handoff(const FlowKey& key, const Gate& g) {
   }
 }
 
+void BpfDatapath::delete_frontend_entries(const FlowKey& key, uint32_t over_flag) {
+  baton_flow_key k = to_abi(key);
+  if (over_flag) {
+    // A flow that is over: tc forgets it itself when a new connection comes on its tuple (flow_is_over
+    // in tc ingress, reported by an event batond may not have read yet), and the entries are then the
+    // new connection's. tc deletes the handoff entry then, and a new flow starts without one, so the
+    // flag still there says the entries are the old flow's. (tc would have to see the new SYN and its
+    // request between the two system calls below to slip a new flow in.)
+    baton_fe_handoff h{};
+    if (bpf_map_lookup_elem(progs_->fe_handoffs_fd(), &k, &h) != 0 || !(h.flags & over_flag)) return;
+  }
+  bpf_map_delete_elem(progs_->fe_flows_fd(), &k);
+  bpf_map_delete_elem(progs_->fe_handoffs_fd(), &k);
+}
+
+void BpfDatapath::mark_dirty(const FlowKey& key, Gate& g) {
+  if (g.dirty) return;
+  g.dirty = true;
+  dirty_.push_back(key);
+}
+
 void BpfDatapath::flush() {
   if (!progs_) return;
   for (const auto& key : dirty_) {
     auto g = gates_.find(key);
-    if (g != gates_.end() && g->second.handed_off) write_handoff(key, g->second);
+    // Not dirty: written already (its key came twice: erased and created again meanwhile).
+    if (g == gates_.end() || !g->second.dirty) continue;
+    g->second.dirty = false;
+    if (g->second.handed_off) write_handoff(key, g->second);
   }
   dirty_.clear();
 }
@@ -467,9 +511,7 @@ void BpfDatapath::tick(uint64_t now_ms) {
   for (auto it = gates_.begin(); it != gates_.end();) {
     const Gate& g = it->second;
     if (g.local && now_ms >= g.last_verdict_ms + 1000) {
-      baton_flow_key key = to_abi(it->first);
-      bpf_map_delete_elem(progs_->fe_flows_fd(), &key);
-      bpf_map_delete_elem(progs_->fe_handoffs_fd(), &key);
+      delete_frontend_entries(it->first, BATON_HANDOFF_LOCAL);
       it = gates_.erase(it);
     } else {
       ++it;
@@ -499,12 +541,12 @@ void BpfDatapath::program_frontend(const Action& action) {
     g.handed_off = true;
     g.xlate = o->xlate;
     g.watch = o->watch;
-    dirty_.push_back(o->key);
+    mark_dirty(o->key, g);
   } else if (const auto* e = std::get_if<EndFlow>(&action)) {
     auto g = gates_.find(e->key);
     if (g != gates_.end()) {
       g->second.ended = true;
-      dirty_.push_back(e->key);
+      mark_dirty(e->key, g->second);
     }
   } else if (const auto* f = std::get_if<ForgetFlow>(&action)) {
     auto g = gates_.find(f->key);
@@ -513,12 +555,11 @@ void BpfDatapath::program_frontend(const Action& action) {
       g->second.local = true;
       g->second.handed_off = true;
       g->second.last_verdict_ms = monotonic_ms();
-      dirty_.push_back(f->key);
+      mark_dirty(f->key, g->second);
       return;
     }
-    baton_flow_key key = to_abi(f->key);
-    bpf_map_delete_elem(progs_->fe_flows_fd(), &key);
-    bpf_map_delete_elem(progs_->fe_handoffs_fd(), &key);
+    const bool ended = g != gates_.end() && g->second.ended;
+    delete_frontend_entries(f->key, ended ? BATON_HANDOFF_ENDED : 0);
     if (g != gates_.end()) gates_.erase(g);
   }
 }

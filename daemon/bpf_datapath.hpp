@@ -74,6 +74,7 @@ class BpfDatapath final : public Datapath {
     bool handed_off = false;  // decided: tc may take the flow once drained
     bool local = false;       // ... to give it to the local stack (BATON_HANDOFF_LOCAL)
     bool ended = false;
+    bool dirty = false;            // in dirty_: its handoff entry is written at the next flush()
     uint64_t last_verdict_ms = 0;  // local flows: when batond last gave a packet of it a verdict
     Translation xlate;
     RequestWatch watch;
@@ -89,6 +90,11 @@ class BpfDatapath final : public Datapath {
   // A counted packet of a flow batond does not know: tc triaged it and now hands it over. Rebuilds what
   // batond would have seen (the SYN, the SYN/ACK) from tc's record, before the packet is handled.
   void take_over_triaged(const DatapathPacket& p);
+  // Deletes a front-end flow's entries from the maps; for a flow that is over (over_flag: its handoff
+  // entry's BATON_HANDOFF_ENDED or _LOCAL), only while they are still that flow's.
+  void delete_frontend_entries(const FlowKey& key, uint32_t over_flag);
+  // Its handoff entry is written at the next flush(), once however often it changed meanwhile.
+  void mark_dirty(const FlowKey& key, Gate& g);
   void sweep_triage(uint64_t now_ms);
   uint64_t counter(uint32_t index) const;  // summed over CPUs
   // Remembers a packet tc counted, so that its verdict is reported.

@@ -36,7 +36,8 @@ struct DatapathPacket {
 struct DatapathEvent {
   enum Kind {
     kFrontendSynAck,
-    kFrontendTriaged,  // the kernel followed a new connection and gives it to user space: syn + synack
+    kFrontendTriaged,     // the kernel followed a new connection and gives it to user space: syn + synack
+    kFrontendSuperseded,  // a new connection came on the tuple of a flow that was over: the kernel forgot it
     kBackendSynAck,
     kBackendRefused,
     kBackendBlocked,

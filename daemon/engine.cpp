@@ -91,6 +91,9 @@ void Engine::on_datapath_event(const DatapathEvent& e) {
     case DatapathEvent::kFrontendTriaged:
       execute(frontend_.on_triaged(e.key, e.syn, e.synack, now, e.served_here), Origin::kFrontend);
       break;
+    case DatapathEvent::kFrontendSuperseded:
+      frontend_.on_superseded(e.key);
+      break;
     case DatapathEvent::kBackendSynAck:
       execute(backend_.on_synack_captured(e.key, e.synack, now), Origin::kBackend);
       break;

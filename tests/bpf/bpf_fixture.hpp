@@ -140,9 +140,10 @@ class BpfProgTest : public ::testing::Test {
     ASSERT_EQ(bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_ANY), 0);
   }
   void seed_handoff(const FlowKey& k, uint32_t released, const Translation& t, uint32_t next_request = 0,
-                    uint32_t watch_node = BATON_WATCH_OFF) {
+                    uint32_t watch_node = BATON_WATCH_OFF, uint32_t flags = 0) {
     baton_flow_key key = to_abi(k);
     baton_fe_handoff h{};
+    h.flags = flags;
     h.xlate = to_abi(t);
     h.released = released;
     h.next_request = next_request;

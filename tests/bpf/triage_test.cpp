@@ -201,6 +201,63 @@ TEST_F(TriageTest, AnotherNodesRequestGoesToBatondWithTheRecordToTakeItOver) {
   EXPECT_EQ(frontend_entry(key_of(41001)).gate, 2u);
 }
 
+TEST_F(TriageTest, ANewConnectionOnTheTupleOfAFlowThatIsOverIsTriagedLikeAnyOther) {
+  // Clients reuse a port at once when the server closed first (no TIME_WAIT on their side), while the
+  // front end still lingers on the old flow.
+  const FlowKey ended = key_of(41101);
+  const FlowKey drained = key_of(41102);
+  const FlowKey live = key_of(41103);
+  const FlowKey draining = key_of(41104);
+  seed_frontend(ended, BATON_GATE_OPEN | 5);
+  seed_handoff(ended, 5, {}, 0, BATON_WATCH_OFF, BATON_HANDOFF_ENDED);
+  Translation own;  // this node served that one as its own back end: a back-end entry on the tuple too
+  own.frontend_addr = kService;
+  own.backend_addr = kService;
+  seed_backend(ended, BATON_BE_ESTABLISHED, own);
+  seed_frontend(drained, 3);
+  seed_handoff(drained, 3, {}, 0, BATON_WATCH_OFF, BATON_HANDOFF_LOCAL);
+  seed_frontend(live, BATON_GATE_OPEN | 5);
+  seed_handoff(live, 5, {});
+  seed_frontend(draining, 3);
+  seed_handoff(draining, 2, {}, 0, BATON_WATCH_OFF, BATON_HANDOFF_LOCAL);
+  const uint64_t before = counter(BATON_CNT_FE_SUPERSEDED);
+  const size_t events_before = events().size();
+
+  handshake(41101);  // checks that tc followed the SYN itself and absorbed the bare ACK
+  handshake(41102);
+  for (const FlowKey& k : {ended, drained}) {
+    EXPECT_FALSE(has_frontend_entry(k)) << "the old flow is forgotten";
+    baton_flow_key key = to_abi(k);
+    baton_fe_handoff h{};
+    EXPECT_NE(bpf_map_lookup_elem(progs_->fe_handoffs_fd(), &key, &h), 0);
+    auto t = triage_entry(k);
+    ASSERT_TRUE(t) << "the new connection is triaged";
+    EXPECT_EQ(t->client_isn, kIsn);
+  }
+  EXPECT_EQ(counter(BATON_CNT_FE_SUPERSEDED), before + 2);
+  baton_flow_key own_key = to_abi(ended);
+  baton_be_flow be{};
+  EXPECT_NE(bpf_map_lookup_elem(progs_->be_flows_fd(), &own_key, &be), 0)
+      << "the old back-end entry would take the new connection's request";
+  auto ev = events();
+  ASSERT_EQ(ev.size(), events_before + 2);
+  EXPECT_EQ(ev[events_before].type, BATON_EV_FE_SUPERSEDED);
+  EXPECT_EQ(from_abi(ev[events_before].key), ended);
+  EXPECT_EQ(ev[events_before + 1].type, BATON_EV_FE_SUPERSEDED);
+  EXPECT_EQ(from_abi(ev[events_before + 1].key), drained);
+
+  // A flow still live, or one whose last packets batond still holds: its SYN is batond's to judge.
+  for (uint16_t sport : {41103, 41104}) {
+    test::Segment syn = test::client_syn(kIsn, 77);
+    syn.sport = sport;
+    RunResult r = ingress(test::build(syn));
+    EXPECT_EQ(r.mark & BATON_SLOW_MARK, BATON_SLOW_MARK) << sport;
+    EXPECT_TRUE(has_frontend_entry(key_of(sport))) << sport;
+    EXPECT_FALSE(triage_entry(key_of(sport))) << sport;
+  }
+  EXPECT_EQ(counter(BATON_CNT_FE_SUPERSEDED), before + 2);
+}
+
 TEST_F(TriageTest, WhatTheKernelCannotTellGoesToBatond) {
   const std::string cut_rule_path = kLongLocal + "/n2/a";
   const std::vector<std::string> undecided = {

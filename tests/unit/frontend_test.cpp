@@ -497,6 +497,30 @@ TEST_F(FrontendTest, ProgramsTheDatapathThroughTheFlowsLife) {
   EXPECT_EQ(gone[0].key, key);
 }
 
+TEST_F(FrontendTest, AFlowThatIsOverIsForgottenWhenTheKernelSupersedesIt) {
+  auto a = fe.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
+  const FlowKey key = std::get<WatchFlow>(a.at(0)).key;
+  fe.on_synack_seen(key, SynAckFacts{kIsn1, kIsn + 1, 20, 7, 1460, true}, 0);
+  test::Segment req;
+  req.seq = kIsn + 1;
+  req.ack = kIsn1 + 1;
+  req.timestamps = {{11, 20}};
+  req.payload = test::as_bytes("GET /two/x HTTP/1.1\r\n\r\n");
+  fe.on_client_packet(2, test::build(req), 1);
+  proto::HandoffAck yes;
+  yes.flow = key;
+  yes.isn2 = 777;
+  fe.on_handoff_ack(2, yes, 2);
+  fe.on_superseded(key);
+  ASSERT_EQ(fe.flows().count(key), 1u) << "a live flow is not the kernel's to end";
+  EXPECT_EQ(all_of<EndFlow>(fe.on_flow_closed(2, proto::FlowClosed{key, proto::CloseReason::kFin}, 3)).size(),
+            1u);
+  ASSERT_EQ(fe.flows().count(key), 1u) << "lingers";
+  fe.on_superseded(key);
+  EXPECT_EQ(fe.flows().count(key), 0u);
+  EXPECT_TRUE(fe.on_tick(1'000'000).empty()) << "nothing left to forget later";
+}
+
 }  // namespace
 }  // namespace baton
 
