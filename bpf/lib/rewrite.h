@@ -3,10 +3,15 @@
  * Field rewrites with incremental checksum updates, mirroring core/packet.cpp + core/translate.cpp byte
  * for byte (the differential test holds them to that).
  *
- * Checksum side effects: every helper here keeps the IPv4 and TCP checksums valid for CHECKSUM_NONE and
- * CHECKSUM_COMPLETE packets; for CHECKSUM_PARTIAL (locally sent, offloaded) the kernel updates only the
- * pseudo-header part, which is right since the rest is summed at transmit. Packet pointers are invalid
- * after any of them.
+ * How: the fields are written in place (direct packet access), their checksum deltas summed on the way
+ * (RFC 1624), and the checksums updated once at the end: the IPv4 header's in place (never offloaded),
+ * the TCP checksum through bpf_l4_csum_replace, twice at most: once for an address (part of the
+ * pseudo-header) and once for every other field together. The helper does what the packet's checksum
+ * state needs: for CHECKSUM_PARTIAL (locally sent, offloaded) it changes only the pseudo-header part,
+ * since the rest is summed at transmit. Fixed-size fields only: safe on GSO packets. One helper call
+ * per field, as before, cost about 40 ns each (BPF_PROG_TEST_RUN).
+ *
+ * Packet pointers are invalid after these functions.
  */
 #ifndef BATON_REWRITE_H
 #define BATON_REWRITE_H
@@ -16,97 +21,130 @@
 
 #define TCP_CSUM_OFF 16
 
-static __always_inline __u16 csum16_add(__u16 a, __u16 b)
+/* One's-complement addition of 32-bit words (the checksum's arithmetic, folded to 16 bits at the end). */
+static __always_inline __u32 csum_add32(__u32 a, __u32 b)
 {
-	__u32 s = (__u32)a + b;
+	__u32 s = a + b;
 
-	return (__u16)((s & 0xffff) + (s >> 16));
+	return s + (s < b);
 }
 
-/* Stops the compiler from dropping a bounds check that the verifier needs to see. */
-#define baton_barrier_var(var) asm volatile("" : "+r"(var))
+static __always_inline __u32 csum_fold16(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	return (s & 0xffff) + (s >> 16);
+}
 
-/**
- * store_tcp_bytes() - write @len (2 or 4) bytes at absolute offset @off inside the TCP header and fix
- * the checksum. @wire holds the bytes in packet order in its lowest-addressed bytes (a value already in
- * network order). The update is computed over the smallest 16-bit aligned window (relative to the TCP
- * header) around the field, so fields at odd offsets (options after a lone NOP) come out right.
- * Returns 0 or a negative error from the helpers. A global function: the verifier checks it once.
+/*
+ * The checksum delta of a field that changes from @old to @new (both as they lie in the packet, loaded
+ * as they are): ~old + new, folded. A field at an odd offset from the start of the TCP header (an option
+ * after a lone NOP) straddles the checksum's 16-bit words: its delta is the aligned one with its two
+ * bytes swapped (one's-complement sums do not depend on byte order, RFC 1071).
  */
-__noinline int store_tcp_bytes(struct __sk_buff *skb, __u32 tcp_off, __u32 off, __u32 wire, __u32 len)
+static __always_inline __u32 field_delta(__u32 old, __u32 new, __u32 odd)
 {
-	__u8 before[8] = {};
-	__u8 after[8] = {};
-	__u32 shift = (off - tcp_off) & 1;
-	__u32 start = off - shift;
-	__u32 wlen = (len + shift + 1) & ~1u;
-	__u32 avail;
-	__u16 sum_before = 0, sum_after = 0;
-	int i, err;
+	__u32 d = csum_fold16(csum_add32(~old, new));
 
-	if (len != 2 && len != 4)
-		return -1;
-	/* The window may reach one byte past the packet (a field ending the header at an odd offset). */
-	avail = skb->len > start ? skb->len - start : 0;
-	if (avail > wlen)
-		avail = wlen;
-	baton_barrier_var(avail);
-	if (avail < 1 || avail > 6)
-		return -1;
-	err = bpf_skb_load_bytes(skb, start, before, avail);
-	if (err)
-		return err;
-	for (i = 0; i < 8; i++)
-		after[i] = before[i];
-	/* Constant indexes keep the verifier on known stack slots. */
-	for (i = 0; i < 4; i++) {
-		if (i < (int)len) {
-			__u8 b = (wire >> (8 * i)) & 0xff;
+	return odd ? ((d & 0xff) << 8) | (d >> 8) : d;
+}
 
-			if (shift)
-				after[i + 1] = b;
-			else
-				after[i] = b;
-		}
+static __always_inline __u32 field_delta16(__u16 old, __u16 new)
+{
+	return csum_fold16((__u32)(__u16)~old + new);
+}
+
+/* What a rewrite changed in the TCP checksum: an address (pseudo-header) and the rest. */
+struct csum_edit {
+	__u32 addr_old; /* network order; equal to addr_new when the address did not change */
+	__u32 addr_new;
+	__u32 delta; /* the other fields', folded deltas summed */
+};
+
+/*
+ * Points at the IPv4 and TCP headers (whole, options included) for direct access, pulling them into the
+ * linear area first if they are not there. Returns 0, or -1 when the packet is shorter than parsed.
+ */
+static __always_inline int headers_of(struct __sk_buff *skb, const struct pkt *p, struct iphdr **ip,
+				      struct tcphdr **tcp)
+{
+	__u32 end = (p->tcp_off + p->tcp_hdr_len) & 0xff;
+	void *data = skb_data(skb);
+	void *data_end = skb_data_end(skb);
+
+	if (data + end > data_end) {
+		if (bpf_skb_pull_data(skb, end))
+			return -1;
+		data = skb_data(skb);
+		data_end = skb_data_end(skb);
+		if (data + end > data_end)
+			return -1;
 	}
-	for (i = 0; i < 6; i += 2) {
-		if (i < (int)wlen) {
-			sum_before = csum16_add(sum_before, before[i] | (before[i + 1] << 8));
-			sum_after = csum16_add(sum_after, after[i] | (after[i + 1] << 8));
-		}
+	*ip = data + (p->ip_off & 0x7f);
+	*tcp = data + (p->tcp_off & 0x7f);
+	if ((void *)(*ip + 1) > data_end || (void *)(*tcp + 1) > data_end)
+		return -1;
+	return 0;
+}
+
+/* The 32-bit field at absolute offset @off, inside the TCP header (checked by headers_of). */
+static __always_inline __u32 *field32(struct __sk_buff *skb, __u32 off)
+{
+	void *data = skb_data(skb);
+	void *data_end = skb_data_end(skb);
+	__u32 *f = data + (off & 0xff);
+
+	if ((void *)(f + 1) > data_end)
+		return 0;
+	return f;
+}
+
+/* Writes @v (network order) into the 32-bit field @f, @rel bytes into the TCP header; returns its delta. */
+static __always_inline __u32 set_field(__u32 *f, __u32 v, __u32 rel)
+{
+	__u32 d = field_delta(*f, v, rel & 1);
+
+	*f = v;
+	return d;
+}
+
+/* Replaces the 32-bit TCP field at absolute offset @off with a host-order value; adds its delta to @e. */
+static __always_inline int set_tcp32(struct __sk_buff *skb, const struct pkt *p, __u32 off, __u32 host_value,
+				     struct csum_edit *e)
+{
+	__u32 *f = field32(skb, off);
+
+	if (!f)
+		return -1;
+	e->delta += set_field(f, bpf_htonl(host_value), off - p->tcp_off);
+	return 0;
+}
+
+/* Replaces the IPv4 address at @addr (inside @ip) and its header's checksum, in place. */
+static __always_inline void set_addr(struct iphdr *ip, __u32 *addr, __u32 new_addr, struct csum_edit *e)
+{
+	__u32 old = *addr;
+
+	e->addr_old = old;
+	e->addr_new = new_addr;
+	*addr = new_addr;
+	ip->check = (__u16)~csum_fold16(csum_add32((__u16)~ip->check, field_delta(old, new_addr, 0)));
+}
+
+/* The TCP checksum, once per kind of change (packet pointers are invalid afterwards). */
+static __always_inline int commit_tcp_csum(struct __sk_buff *skb, const struct pkt *p,
+					   const struct csum_edit *e)
+{
+	__u32 off = p->tcp_off + TCP_CSUM_OFF;
+	int err;
+
+	if (e->addr_old != e->addr_new) {
+		err = bpf_l4_csum_replace(skb, off, e->addr_old, e->addr_new, BPF_F_PSEUDO_HDR | 4);
+		if (err)
+			return err;
 	}
-	/* Constant sizes: the verifier wants to know how much of @wire the helper reads. */
-	if (len == 4)
-		err = bpf_skb_store_bytes(skb, off, &wire, 4, 0);
-	else
-		err = bpf_skb_store_bytes(skb, off, &wire, 2, 0);
-	if (err)
-		return err;
-	return bpf_l4_csum_replace(skb, tcp_off + TCP_CSUM_OFF, sum_before, sum_after, 2);
-}
-
-static __always_inline int store_tcp32(struct __sk_buff *skb, __u32 tcp_off, __u32 off, __u32 host_value)
-{
-	return store_tcp_bytes(skb, tcp_off, off, bpf_htonl(host_value), 4);
-}
-
-static __always_inline int store_tcp16(struct __sk_buff *skb, __u32 tcp_off, __u32 off, __u16 host_value)
-{
-	return store_tcp_bytes(skb, tcp_off, off, bpf_htons(host_value), 2);
-}
-
-/* Replaces the IPv4 address at @field (12: source, 16: destination): both checksums change. */
-static __always_inline int store_addr(struct __sk_buff *skb, const struct pkt *p, __u32 field, __u32 old_addr,
-				      __u32 new_addr)
-{
-	int err = bpf_skb_store_bytes(skb, p->ip_off + field, &new_addr, 4, 0);
-
-	if (err)
-		return err;
-	err = bpf_l3_csum_replace(skb, p->ip_off + 10, old_addr, new_addr, 4);
-	if (err)
-		return err;
-	return bpf_l4_csum_replace(skb, p->tcp_off + TCP_CSUM_OFF, old_addr, new_addr, BPF_F_PSEUDO_HDR | 4);
+	if (csum_fold16(e->delta))
+		return bpf_l4_csum_replace(skb, off, 0, csum_fold16(e->delta), 0);
+	return 0;
 }
 
 /* Same rule as core/translate.cpp rescale_window(). */
@@ -130,68 +168,62 @@ static __always_inline __u16 rescale_window(__u16 field, __u8 backend_wscale, __
 static __always_inline int rewrite_client_to_backend(struct __sk_buff *skb, const struct pkt *p,
 						     const struct baton_xlate *x)
 {
+	struct csum_edit e = {};
+	struct iphdr *ip;
+	struct tcphdr *tcp;
 	__u32 delta = x->isn2 - x->isn1;
-	int i, err;
+	int i;
 
-	err = store_addr(skb, p, 16, p->daddr, x->backend_addr);
-	if (err)
-		return err;
-	if (p->flags & TCP_FLAG_ACK_BIT) {
-		err = store_tcp32(skb, p->tcp_off, p->tcp_off + 8, p->ack + delta);
-		if (err)
-			return err;
-	}
-	for (i = 0; i < 4; i++) {
-		__u32 edges[2];
-		__u32 off = p->sack_off + i * 8;
+	if (headers_of(skb, p, &ip, &tcp))
+		return -1;
+	set_addr(ip, &ip->daddr, x->backend_addr, &e);
+	if (p->flags & TCP_FLAG_ACK_BIT)
+		e.delta += set_field(&tcp->ack_seq, bpf_htonl(p->ack + delta), 0);
+	for (i = 0; i < 8; i++) {
+		__u32 *edge;
 
-		if (i >= (int)p->sack_blocks)
+		if (i >= (int)p->sack_blocks * 2)
 			break;
-		err = bpf_skb_load_bytes(skb, off, edges, sizeof(edges));
-		if (err)
-			return err;
-		err = store_tcp32(skb, p->tcp_off, off, bpf_ntohl(edges[0]) + delta);
-		if (err)
-			return err;
-		err = store_tcp32(skb, p->tcp_off, off + 4, bpf_ntohl(edges[1]) + delta);
-		if (err)
-			return err;
+		edge = field32(skb, p->sack_off + i * 4);
+		if (!edge)
+			return -1;
+		e.delta += set_field(edge, bpf_htonl(bpf_ntohl(*edge) + delta), p->sack_off - p->tcp_off);
 	}
 	if (x->timestamps && p->ts_off && (p->flags & TCP_FLAG_ACK_BIT)) {
-		err = store_tcp32(skb, p->tcp_off, p->ts_off + 4, p->tsecr - x->ts_offset);
-		if (err)
-			return err;
+		if (set_tcp32(skb, p, p->ts_off + 4, p->tsecr - x->ts_offset, &e))
+			return -1;
 	}
-	return 0;
+	return commit_tcp_csum(skb, p, &e);
 }
 
 /**
  * rewrite_backend_to_client() - back end, back end -> client: source address, sequence number, TSval and
- * window (core: rewrite_backend_to_client). Fixed-size fields only: safe on GSO packets.
+ * window (core: rewrite_backend_to_client).
  */
 static __always_inline int rewrite_backend_to_client(struct __sk_buff *skb, const struct pkt *p,
 						     const struct baton_xlate *x)
 {
-	int err;
+	struct csum_edit e = {};
+	struct iphdr *ip;
+	struct tcphdr *tcp;
 
-	err = store_addr(skb, p, 12, p->saddr, x->frontend_addr);
-	if (err)
-		return err;
-	err = store_tcp32(skb, p->tcp_off, p->tcp_off + 4, p->seq + (x->isn1 - x->isn2));
-	if (err)
-		return err;
-	if (x->timestamps && p->ts_off) {
-		err = store_tcp32(skb, p->tcp_off, p->ts_off, p->tsval + x->ts_offset);
-		if (err)
-			return err;
-	}
+	if (headers_of(skb, p, &ip, &tcp))
+		return -1;
+	set_addr(ip, &ip->saddr, x->frontend_addr, &e);
+	e.delta += set_field(&tcp->seq, bpf_htonl(p->seq + (x->isn1 - x->isn2)), 4);
 	if (!(p->flags & TCP_FLAG_SYN_BIT)) {
-		__u16 w = rescale_window(p->window, x->backend_wscale, x->frontend_wscale);
+		__u16 w = bpf_htons(rescale_window(p->window, x->backend_wscale, x->frontend_wscale));
 
-		if (w != p->window)
-			return store_tcp16(skb, p->tcp_off, p->tcp_off + 14, w);
+		if (w != tcp->window) {
+			e.delta += field_delta16(tcp->window, w);
+			tcp->window = w;
+		}
 	}
-	return 0;
+	if (x->timestamps && p->ts_off) {
+		if (set_tcp32(skb, p, p->ts_off, p->tsval + x->ts_offset, &e))
+			return -1;
+	}
+	return commit_tcp_csum(skb, p, &e);
 }
 
 #endif /* BATON_REWRITE_H */
