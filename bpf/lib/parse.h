@@ -29,25 +29,16 @@
  * keep &skb->data in a register across helper calls and load through it later, which the verifier
  * refuses ("dereference of modified ctx ptr").
  */
-static __always_inline void *skb_data(struct __sk_buff *skb)
-{
-	void *d;
-
-	asm volatile("%0 = *(u32 *)(%1 + %2)"
-		     : "=r"(d)
-		     : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, data)));
-	return d;
-}
-
-static __always_inline void *skb_data_end(struct __sk_buff *skb)
-{
-	void *d;
-
-	asm volatile("%0 = *(u32 *)(%1 + %2)"
-		     : "=r"(d)
-		     : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, data_end)));
-	return d;
-}
+#define SKB_CTX_LOAD(skb, field)                                                                             \
+	({                                                                                                   \
+		void *__v;                                                                                   \
+		asm volatile("%0 = *(u32 *)(%1 + %2)"                                                        \
+			     : "=r"(__v)                                                                     \
+			     : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, field)));                  \
+		__v;                                                                                         \
+	})
+#define skb_data(skb)	  SKB_CTX_LOAD(skb, data)
+#define skb_data_end(skb) SKB_CTX_LOAD(skb, data_end)
 
 /* What the programs need to know about one packet. Offsets are from skb->data (the Ethernet header). */
 struct pkt {
