@@ -80,6 +80,24 @@ static __always_inline int forward(struct __sk_buff *skb, struct pkt *p, const s
 	return rc;
 }
 
+/*
+ * tc forgets a front-end flow (both entries) and reports it as @event_type to batond, which forgets its
+ * half. The event first: batond reads the ring buffer before each queued packet, so it has forgotten the
+ * flow before any later packet on the tuple (a new connection's request) reaches it.
+ */
+static __always_inline void forget_frontend_flow(const struct baton_flow_key *key, __u32 event_type,
+						 __u32 counter)
+{
+	struct baton_event ev = {};
+
+	ev.type = event_type;
+	ev.key = *key;
+	emit(&ev);
+	bpf_map_delete_elem(&baton_fe_flows, key);
+	bpf_map_delete_elem(&baton_fe_handoffs, key);
+	count(counter, 1);
+}
+
 enum gate_result {
 	GATE_CLOSED = 0,
 	GATE_OPEN = 1,	   /* tc translates and redirects the flow from now on */
@@ -94,19 +112,13 @@ static __always_inline int gate_try_open(struct baton_fe_flow *f, const struct b
 					 __u32 gate)
 {
 	struct baton_fe_handoff *h = bpf_map_lookup_elem(&baton_fe_handoffs, key);
-	struct baton_event ev = {};
 	__u32 seen;
 
 	if (!h || h->released != gate)
 		return GATE_CLOSED;
 	if (h->flags & BATON_HANDOFF_LOCAL) {
 		/* Everything batond held went to the stack before this packet: so do the rest, untouched. */
-		bpf_map_delete_elem(&baton_fe_flows, key);
-		bpf_map_delete_elem(&baton_fe_handoffs, key);
-		count(BATON_CNT_FE_RELEASED, 1);
-		ev.type = BATON_EV_FE_RELEASED;
-		ev.key = *key;
-		emit(&ev);
+		forget_frontend_flow(key, BATON_EV_FE_RELEASED, BATON_CNT_FE_RELEASED);
 		return GATE_RELEASED;
 	}
 	/* The translation (and where the next request starts) before the open bit: whoever sees the gate
@@ -202,7 +214,6 @@ static __always_inline int backend_flow_is_over(const struct baton_flow_key *key
 static __always_inline int flow_is_over(const struct baton_flow_key *key, __u32 gate)
 {
 	struct baton_fe_handoff *h = bpf_map_lookup_elem(&baton_fe_handoffs, key);
-	struct baton_event ev = {};
 	struct baton_be_flow *be;
 
 	if (!h)
@@ -210,14 +221,7 @@ static __always_inline int flow_is_over(const struct baton_flow_key *key, __u32 
 	if (!((h->flags & BATON_HANDOFF_ENDED) && (gate & BATON_GATE_OPEN)) &&
 	    !((h->flags & BATON_HANDOFF_LOCAL) && h->released == gate))
 		return 0;
-	/* The event first: batond reads the ring buffer before each queued packet, so it forgets the old
-	 * flow before the new connection's request reaches it. */
-	ev.type = BATON_EV_FE_SUPERSEDED;
-	ev.key = *key;
-	emit(&ev);
-	bpf_map_delete_elem(&baton_fe_flows, key);
-	bpf_map_delete_elem(&baton_fe_handoffs, key);
-	count(BATON_CNT_FE_SUPERSEDED, 1);
+	forget_frontend_flow(key, BATON_EV_FE_SUPERSEDED, BATON_CNT_FE_SUPERSEDED);
 	/* A connection this node served as its own back end has a back-end entry on the tuple too. */
 	be = bpf_map_lookup_elem(&baton_be_flows, key);
 	if (be)
