@@ -277,15 +277,21 @@ bool Backend::observe_client_packet(const TcpPacket& pkt, uint64_t now_ms, Actio
   return true;
 }
 
-Actions Backend::on_replay_refused(const FlowKey& key, uint64_t now_ms) {
+Actions Backend::refuse_replay(const FlowKey& key, proto::Refusal why) {
   auto it = flows_.find(key);
   if (it == flows_.end() || it->second.state != BeState::kSynReplayed) return {};
-  (void)now_ms;
   ++counters_.handoffs_refused;
-  Actions out{
-      SendMessage{it->second.frontend, refusal(it->second.frontend_key, proto::Refusal::kNoListener)}};
+  Actions out{SendMessage{it->second.frontend, refusal(it->second.frontend_key, why)}};
   forget(it, out);
   return out;
+}
+
+Actions Backend::on_replay_refused(const FlowKey& key, uint64_t /*now_ms*/) {
+  return refuse_replay(key, proto::Refusal::kNoListener);
+}
+
+Actions Backend::on_untracked(const FlowKey& key) {
+  return refuse_replay(key, proto::Refusal::kOverloaded);
 }
 
 Actions Backend::on_replay_blocked(const FlowKey& key, uint64_t now_ms) {

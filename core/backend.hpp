@@ -89,6 +89,9 @@ class Backend {
   // Inputs from a datapath that handles packets itself and only reports (eBPF). Keys: client -> us.
   Actions on_synack_captured(const FlowKey& key, const SynAckFacts& facts, uint64_t now_ms);
   Actions on_replay_refused(const FlowKey& key, uint64_t now_ms);
+  // The datapath found no room to track a flow whose replay was about to start (its WatchFlow failed;
+  // the replay was not sent): refused as overloaded.
+  Actions on_untracked(const FlowKey& key);
   // Our stack answered the replayed SYN with a bare ACK: a TIME_WAIT holds the 4-tuple (usually).
   Actions on_replay_blocked(const FlowKey& key, uint64_t now_ms);
   // ... but it was a live connection (the client talks to us directly from the same port): refuse.
@@ -118,6 +121,7 @@ class Backend {
 
  private:
   void replay_established(BeFlow& f, Actions& out);
+  Actions refuse_replay(const FlowKey& key, proto::Refusal why);
   // Close tracking of a client packet that reaches our stack; false when it is no flow of ours.
   bool observe_client_packet(const TcpPacket& pkt, uint64_t now_ms, Actions& out);
   // Established, quiescing or quiesced: the connection is alive here.

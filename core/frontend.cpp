@@ -293,6 +293,13 @@ Actions Frontend::on_triaged(const FlowKey& key, ByteView syn, const SynAckFacts
   return out;
 }
 
+void Frontend::on_untracked(const FlowKey& key) {
+  auto it = flows_.find(key);
+  if (it == flows_.end() || it->second.state != FeState::kSynSeen) return;
+  ++counters_.table_full;
+  flows_.erase(it);
+}
+
 void Frontend::on_superseded(const FlowKey& key) {
   auto it = flows_.find(key);
   if (it != flows_.end() && it->second.state == FeState::kClosed) flows_.erase(it);

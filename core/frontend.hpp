@@ -158,6 +158,9 @@ class Frontend {
   // A new connection came on the tuple of a flow that was over, and the kernel datapath forgot the old
   // flow to follow the new one: its lingering state goes too (nothing for the datapath to do).
   void on_superseded(const FlowKey& key);
+  // The datapath found no room to track a new connection (its WatchFlow failed): the local stack has it,
+  // as at a full table, and the flow is forgotten.
+  void on_untracked(const FlowKey& key);
   // Takes over a flow an earlier batond handed off and left in the kernel datapath (a restart).
   void adopt(const FlowKey& key, NodeId backend, const Translation& xlate, uint64_t now_ms);
   // The datapath saw packets of an offloaded flow (they never came to user space): not idle.

@@ -462,10 +462,8 @@ void BpfDatapath::write_handoff(const FlowKey& key, const Gate& g) {
   h.flags = (g.ended ? BATON_HANDOFF_ENDED : 0) | (g.local ? BATON_HANDOFF_LOCAL : 0);
   h.next_request = g.watch.next_request;
   h.watch_node = g.watch.on ? g.watch.node : BATON_WATCH_OFF;
-  if (int err = bpf_map_update_elem(progs_->fe_handoffs_fd(), &k, &h, BPF_ANY)) {
-    ++program_errors_;
-    spdlog::warn("bpf: handoff map update failed: {}", std::strerror(-err));
-  }
+  // Without its entry the flow stays on the slow path: batond goes on forwarding its packets itself.
+  if (int err = bpf_map_update_elem(progs_->fe_handoffs_fd(), &k, &h, BPF_ANY)) map_update_failed(err);
 }
 
 void BpfDatapath::delete_frontend_entries(const FlowKey& key, uint32_t over_flag) {
@@ -519,7 +517,7 @@ void BpfDatapath::tick(uint64_t now_ms) {
   }
 }
 
-void BpfDatapath::program_frontend(const Action& action) {
+bool BpfDatapath::program_frontend(const Action& action) {
   // tc owns baton_fe_flow once it exists (it counts in it): batond writes it only to create it, and
   // tells tc everything else through baton_fe_handoffs.
   if (const auto* w = std::get_if<WatchFlow>(&action)) {
@@ -530,8 +528,8 @@ void BpfDatapath::program_frontend(const Action& action) {
     baton_fe_flow v{};
     v.watch_node = BATON_WATCH_OFF;
     if (int err = bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_ANY)) {
-      ++program_errors_;
-      spdlog::warn("bpf: flow map update failed: {}", std::strerror(-err));
+      map_update_failed(err);
+      return false;
     }
     Gate g;
     g.generation = ++generations_;
@@ -556,12 +554,13 @@ void BpfDatapath::program_frontend(const Action& action) {
       g->second.handed_off = true;
       g->second.last_verdict_ms = monotonic_ms();
       mark_dirty(f->key, g->second);
-      return;
+      return true;
     }
     const bool ended = g != gates_.end() && g->second.ended;
     delete_frontend_entries(f->key, ended ? BATON_HANDOFF_ENDED : 0);
     if (g != gates_.end()) gates_.erase(g);
   }
+  return true;
 }
 
 void BpfDatapath::note_client_packet(const NoteClientPacket& n) {
@@ -603,11 +602,21 @@ void BpfDatapath::note_client_packet(const NoteClientPacket& n) {
   }
 }
 
-void BpfDatapath::program(const Action& action) {
-  if (!progs_) return;
+void BpfDatapath::map_update_failed(int err) {
+  if (err == -E2BIG) {
+    // Full: a real overload (the maps have room for twice max_flows, see flow_map_capacity).
+    if (map_full_++ == 0) spdlog::warn("bpf: a flow map is full; flows that find no room are served here");
+    return;
+  }
+  ++program_errors_;
+  spdlog::warn("bpf: flow map update failed: {}", std::strerror(-err));
+}
+
+bool BpfDatapath::program(const Action& action) {
+  if (!progs_) return true;
   if (const auto* n = std::get_if<NoteClientPacket>(&action)) {
     note_client_packet(*n);
-    return;
+    return true;
   }
   if (const auto* s = std::get_if<SilenceFlow>(&action)) {
     // tc owns the flags (close tracking); only the state changes, in place.
@@ -617,7 +626,7 @@ void BpfDatapath::program(const Action& action) {
       v.state = BATON_BE_SILENT;
       if (bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_EXIST) != 0) ++program_errors_;
     }
-    return;
+    return true;
   }
   const FlowRole role = std::visit(
       [](const auto& a) {
@@ -628,10 +637,7 @@ void BpfDatapath::program(const Action& action) {
         }
       },
       action);
-  if (role == FlowRole::kFrontend) {
-    program_frontend(action);
-    return;
-  }
+  if (role == FlowRole::kFrontend) return program_frontend(action);
   int err = 0;
   if (const auto* w = std::get_if<WatchFlow>(&action)) {
     baton_flow_key key = to_abi(w->key);
@@ -654,10 +660,10 @@ void BpfDatapath::program(const Action& action) {
     baton_flow_key key = to_abi(f->key);
     bpf_map_delete_elem(progs_->be_flows_fd(), &key);
   }
-  if (err) {
-    ++program_errors_;
-    spdlog::warn("bpf: flow map update failed: {}", std::strerror(-err));
-  }
+  if (err) map_update_failed(err);
+  // A replay whose replies tc would not capture must not start (an established flow that found no room
+  // goes on, rewritten by no one: its entry can only be missing after a failure counted here).
+  return !(err && std::holds_alternative<WatchFlow>(action));
 }
 
 std::optional<uint64_t> BpfDatapath::last_activity_ms(FlowRole role, const FlowKey& key) const {
@@ -699,10 +705,13 @@ nlohmann::json BpfDatapath::stats() const {
   j["interface"] = opts_.interface;
   j["pin_dir"] = opts_.pin_dir;
   j["map_update_errors"] = program_errors_;
+  j["map_full"] = map_full_;  // flows that found no room in a full flow map (served here or refused)
+  j["flow_map_capacity"] = flow_map_capacity(opts_.max_flows);
   // Front-end flows batond tracks a gate for: being decided, draining, handed off or served locally.
   j["gates_tracked"] = gates_.size();
   j["kernel_triage"] = triage_on_;
   if (!progs_) return j;
+  j["flow_map_bytes"] = progs_->flow_map_bytes();
   nlohmann::json c;
   for (uint32_t i = 0; i < BATON_CNT_MAX; ++i)
     c[counter_name(static_cast<int>(i))] = counter(i);

@@ -54,7 +54,7 @@ class BpfDatapath final : public Datapath {
   void flush() override;
   void tick(uint64_t now_ms) override;
   void inject_local(ByteView packet) override;
-  void program(const Action& action) override;
+  bool program(const Action& action) override;
   std::optional<uint64_t> last_activity_ms(FlowRole role, const FlowKey& key) const override;
   nlohmann::json stats() const override;
   uint64_t served_locally() const override;
@@ -99,7 +99,9 @@ class BpfDatapath final : public Datapath {
   uint64_t counter(uint32_t index) const;  // summed over CPUs
   // Remembers a packet tc counted, so that its verdict is reported.
   void note_counted(const DatapathPacket& p);
-  void program_frontend(const Action& action);
+  bool program_frontend(const Action& action);
+  // A flow map refused an insert: counted (full, or an error) and logged once.
+  void map_update_failed(int err);
   void write_handoff(const FlowKey& key, const Gate& g);
   // A flow batond handed off but tc never took over, at a moment batond goes or starts: its queued
   // packets died with the old queue, so nothing is left to wait for.
@@ -117,6 +119,7 @@ class BpfDatapath final : public Datapath {
   int epoll_fd_ = -1;
   int ifindex_ = 0;
   uint64_t program_errors_ = 0;
+  uint64_t map_full_ = 0;
   std::vector<AdoptedFlow> adopted_;
   std::unordered_map<FlowKey, Gate, FlowKeyHash> gates_;
   std::unordered_map<PacketId, std::pair<FlowKey, uint32_t>> counted_;  // awaiting their verdict

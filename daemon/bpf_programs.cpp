@@ -3,15 +3,19 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fmt/format.h>
 #include <linux/magic.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <vector>
 
 #include "baton_abi.h"
 #include "tc_egress.skel.h"
@@ -47,10 +51,59 @@ void configure(Skel* s, const BpfLoadOptions& o) {
   s->rodata->cfg_service_addr = htonl(o.service_addr);
   s->rodata->cfg_service_port = htons(o.service_port);
   s->rodata->cfg_node_id = o.node_id;
-  bpf_map__set_max_entries(s->maps.baton_fe_flows, o.max_flows);
-  bpf_map__set_max_entries(s->maps.baton_fe_handoffs, o.max_flows);
-  bpf_map__set_max_entries(s->maps.baton_be_flows, o.max_flows);
+  const uint32_t capacity = flow_map_capacity(o.max_flows);
+  bpf_map__set_max_entries(s->maps.baton_fe_flows, capacity);
+  bpf_map__set_max_entries(s->maps.baton_fe_handoffs, capacity);
+  bpf_map__set_max_entries(s->maps.baton_be_flows, capacity);
   bpf_map__set_max_entries(s->maps.baton_fe_triage, o.max_flows);
+}
+
+// libbpf refuses to reuse a pinned map whose shape differs from the object's (another max_flows, an
+// older batond with other map types) and says only "Invalid argument". Find such maps first: empty ones
+// are replaced; if one holds flows nothing is touched and the error says why, since replacing it would
+// cut those connections.
+Status check_pinned_maps(bpf_object* obj, const std::string& pin_dir) {
+  std::vector<std::string> misfits;
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, obj) {
+    const char* path = bpf_map__pin_path(map);
+    if (!path) continue;
+    int fd = bpf_obj_get(path);
+    if (fd < 0) continue;  // not pinned yet: created at load
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    const bool same =
+        bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == bpf_map__type(map) &&
+        info.key_size == bpf_map__key_size(map) && info.value_size == bpf_map__value_size(map) &&
+        info.max_entries == bpf_map__max_entries(map) && info.map_flags == bpf_map__map_flags(map);
+    bool empty = true;
+    if (!same && info.key_size > 0 && info.key_size <= 64 && info.type != BPF_MAP_TYPE_ARRAY &&
+        info.type != BPF_MAP_TYPE_PERCPU_ARRAY && info.type != BPF_MAP_TYPE_RINGBUF) {
+      uint8_t key[64];
+      empty = bpf_map_get_next_key(fd, nullptr, key) != 0;
+    }
+    close(fd);
+    if (same) continue;
+    if (!empty) {
+      return make_error(fmt::format(
+          "the pinned map {} (type {}, {} entries) holds flows but does not fit this batond (type {}, {} "
+          "entries): it was made by another version or with another max_flows. Its flows cannot be "
+          "adopted; stop the batond that uses them without --keep-flows, or remove {} (their connections "
+          "break)",
+          path, info.type, info.max_entries, static_cast<uint32_t>(bpf_map__type(map)),
+          bpf_map__max_entries(map), pin_dir));
+    }
+    misfits.emplace_back(path);
+  }
+  for (const auto& path : misfits) {
+    spdlog::warn(
+        "bpf: pinned map {} has another shape than this batond's (another version or max_flows) "
+        "and holds no flow: replaced",
+        path);
+    if (unlink(path.c_str()) != 0)
+      return make_error(fmt::format("cannot remove {}: {}", path, errstr(errno)));
+  }
+  return Ok{};
 }
 }  // namespace
 
@@ -77,6 +130,7 @@ Result<std::unique_ptr<BpfPrograms>> BpfPrograms::load(const BpfLoadOptions& o) 
   p->ingress_ = baton_tc_ingress__open_opts(&open_opts);
   if (!p->ingress_) return make_error("cannot open the ingress BPF object: " + errstr(errno));
   configure(p->ingress_, o);
+  if (auto s = check_pinned_maps(p->ingress_->obj, p->pin_dir_); !s) return make_error(s.error());
   if (int err = baton_tc_ingress__load(p->ingress_)) {
     return make_error("the kernel refused the ingress BPF program (" + errstr(err) +
                       "); the verifier's reasons are in the log above");
@@ -167,6 +221,19 @@ void BpfPrograms::unpin() {
   bpf_object__unpin_maps(egress_->obj, nullptr);
   std::error_code ec;
   std::filesystem::remove(pin_dir_, ec);
+}
+
+uint64_t BpfPrograms::flow_map_bytes() const {
+  uint64_t total = 0;
+  for (int fd : {fe_flows_fd(), fe_handoffs_fd(), be_flows_fd(), fe_triage_fd()}) {
+    std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
+    std::string field;
+    uint64_t value = 0;
+    while (in >> field) {
+      if (field == "memlock:" && in >> value) total += value;
+    }
+  }
+  return total;
 }
 
 int BpfPrograms::fe_flows_fd() const {

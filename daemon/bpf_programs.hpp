@@ -22,6 +22,14 @@ struct BpfLoadOptions {
   uint32_t node_id = 0;  // this node, as content holders name it (request watching)
 };
 
+// Entries of each flow map (front-end flows, handoffs, back-end flows) for a config's max_flows. batond
+// tracks at most max_flows flows per role; the kernel keeps some for a while after batond let them go (a
+// connection served here drains for up to a second) or before batond knows them (one tc gave to batond,
+// its event unread). Twice that leaves room for both, so that a full map means a real overload.
+constexpr uint32_t flow_map_capacity(uint32_t max_flows) {
+  return max_flows * 2;
+}
+
 class BpfPrograms {
  public:
   static Result<std::unique_ptr<BpfPrograms>> load(const BpfLoadOptions& opts);
@@ -39,6 +47,9 @@ class BpfPrograms {
   void keep_attached() { attached_ = false; }
   // Removes the pinned maps (a clean stop); the maps live on while this object holds them.
   void unpin();
+
+  // Kernel memory of the flow maps (preallocated, so the same empty or full), as /proc accounts it.
+  uint64_t flow_map_bytes() const;
 
   int fe_flows_fd() const;
   int fe_handoffs_fd() const;

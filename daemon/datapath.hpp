@@ -80,7 +80,8 @@ class Datapath {
   virtual void inject_local(ByteView packet) = 0;
 
   // WatchFlow / OffloadFlow / ForgetFlow from the state machines; a user-space datapath ignores them.
-  virtual void program(const Action& /*action*/) {}
+  // False when a WatchFlow found no room in the kernel: the flow is not tracked, and must not start.
+  virtual bool program(const Action& /*action*/) { return true; }
   // Makes what the verdicts given since the last call changed visible to a kernel datapath (batched:
   // the engine calls it once per event it handled).
   virtual void flush() {}

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "daemon/event_loop.hpp"
 
 namespace baton {
@@ -234,9 +236,22 @@ void Engine::show_backend(const Bytes& packet) {
     execute(backend_.on_delivered_client_packet(packet, monotonic_ms()), Origin::kBackend);
 }
 
+namespace {
+// Whether an action sends a packet of `key` into this node's stack (a back end's replay).
+bool replays(const Action& a, const FlowKey& key) {
+  if (const auto* re = std::get_if<ReplayOnClearTuple>(&a)) return re->key == key;
+  const auto* inj = std::get_if<InjectLocal>(&a);
+  if (!inj) return false;
+  const auto peek = peek_tcp(inj->packet);
+  return peek && peek->key == key;
+}
+}  // namespace
+
 void Engine::execute(Actions actions, Origin origin) {
   ++executing_;
+  std::optional<WatchFlow> untracked;  // a flow the datapath had no room for
   for (auto& a : actions) {
+    if (untracked && untracked->role == FlowRole::kBackend && replays(a, untracked->key)) continue;
     if (auto* v = std::get_if<Verdict>(&a)) {
       // Shown first: what the back end tells the datapath about it must be there before the stack
       // answers it.
@@ -272,11 +287,16 @@ void Engine::execute(Actions actions, Origin origin) {
         ++messages_unsent_;
         spdlog::debug("control: node {} unreachable, message dropped", s->to);
       }
-    } else {
-      datapath_.program(a);
+    } else if (!datapath_.program(a)) {
+      untracked = std::get<WatchFlow>(a);
     }
   }
   datapath_.flush();
+  if (untracked && untracked->role == FlowRole::kBackend) {
+    execute(backend_.on_untracked(untracked->key), Origin::kBackend);
+  } else if (untracked) {
+    frontend_.on_untracked(untracked->key);
+  }
   if (--executing_ > 0) return;
   // The front end's messages to itself go to its back end and the other way round, in order, after
   // everything that came before them (the actions they cause do not start another round of this).

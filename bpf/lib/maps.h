@@ -12,9 +12,15 @@
 
 #include "../baton_abi.h"
 
-/* Sizes are set by batond from the config before load (bpf_map__set_max_entries). */
+/*
+ * Sizes are set by batond from the config before load (bpf_map__set_max_entries). The flow maps are plain
+ * (preallocated) hashes: when one is full an insert fails, and whoever inserts falls back (tc gives the
+ * connection to the local stack, batond refuses or serves it locally and counts it). An LRU map would
+ * instead evict the oldest entry, a live connection whose packets would then silently miss their
+ * translation. batond sizes them with room for what the kernel keeps after batond let a flow go.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct baton_flow_key);
 	__type(value, struct baton_fe_flow);
@@ -23,7 +29,7 @@ struct {
 
 /* Written by batond only: see baton_fe_flow.gate. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct baton_flow_key);
 	__type(value, struct baton_fe_handoff);
@@ -31,7 +37,7 @@ struct {
 } baton_fe_handoffs SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct baton_flow_key);
 	__type(value, struct baton_be_flow);

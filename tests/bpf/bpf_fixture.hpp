@@ -26,6 +26,7 @@ using test::Segment;
 
 inline constexpr uint32_t kService = test::kNode1;  // the programs are loaded for node 1's service address
 inline constexpr uint32_t kOtherNode = test::kNode2;
+inline constexpr uint32_t kMaxFlows = 1024;  // as the programs are loaded
 
 inline const uint8_t kEth[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00};
 
@@ -51,7 +52,7 @@ class BpfProgTest : public ::testing::Test {
     o.pin_dir = "/sys/fs/bpf/baton-test-" + std::to_string(getpid());
     o.service_addr = kService;
     o.service_port = 80;
-    o.max_flows = 1024;
+    o.max_flows = kMaxFlows;
     o.node_id = 1;  // as the content maps the tests load name this node
     auto p = BpfPrograms::load(o);
     ASSERT_TRUE(p) << p.error();

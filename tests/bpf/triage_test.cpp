@@ -201,6 +201,32 @@ TEST_F(TriageTest, AnotherNodesRequestGoesToBatondWithTheRecordToTakeItOver) {
   EXPECT_EQ(frontend_entry(key_of(41001)).gate, 2u);
 }
 
+TEST_F(TriageTest, AFullFlowMapGivesANewConnectionToTheStackAndEvictsNoOther) {
+  // Filled to the brim with other connections (tc never evicts one: it would break it silently).
+  const uint32_t capacity = flow_map_capacity(kMaxFlows);
+  baton_fe_flow v{};
+  v.watch_node = BATON_WATCH_OFF;
+  for (uint32_t i = 0; i < capacity; ++i) {
+    baton_flow_key k = to_abi(FlowKey{test::kClient + 1 + i, kService, 50000, 80});
+    ASSERT_EQ(bpf_map_update_elem(progs_->fe_flows_fd(), &k, &v, BPF_NOEXIST), 0) << i;
+  }
+  baton_flow_key extra = to_abi(FlowKey{test::kClient - 1, kService, 50000, 80});
+  EXPECT_EQ(bpf_map_update_elem(progs_->fe_flows_fd(), &extra, &v, BPF_NOEXIST), -E2BIG)
+      << "a full map refuses (batond counts map_full and refuses or serves the flow here)";
+
+  const uint64_t full_before = counter(BATON_CNT_FE_TRIAGE_FULL);
+  handshake(41009);
+  RunResult r = ingress(test::build(client_ack(41009, test::as_bytes("GET /n2/a.txt HTTP/1.1\r\n\r\n"))));
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.mark & BATON_SLOW_MARK, 0u) << "no room for one more flow to decide: the stack serves it";
+  EXPECT_FALSE(triage_entry(key_of(41009)));
+  EXPECT_EQ(counter(BATON_CNT_FE_TRIAGE_FULL), full_before + 1);
+  for (uint32_t i = 0; i < capacity; ++i) {
+    baton_flow_key k = to_abi(FlowKey{test::kClient + 1 + i, kService, 50000, 80});
+    ASSERT_EQ(bpf_map_lookup_elem(progs_->fe_flows_fd(), &k, &v), 0) << "connection " << i << " evicted";
+  }
+}
+
 TEST_F(TriageTest, ANewConnectionOnTheTupleOfAFlowThatIsOverIsTriagedLikeAnyOther) {
   // Clients reuse a port at once when the server closed first (no TIME_WAIT on their side), while the
   // front end still lingers on the old flow.

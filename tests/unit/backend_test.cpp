@@ -355,6 +355,15 @@ TEST_F(BackendTest, RefusalReportedByTheDatapath) {
   EXPECT_EQ(all_of<ForgetFlow>(a).size(), 1u);
 }
 
+TEST_F(BackendTest, AReplayTheDatapathHadNoRoomForIsRefusedAsOverloaded) {
+  auto a = be.on_handoff_request(1, request(), 0);
+  FlowKey key = test::the_only(all_of<WatchFlow>(a)).key;
+  a = be.on_untracked(key);
+  EXPECT_EQ(the_message<proto::HandoffAck>(a).refusal, proto::Refusal::kOverloaded);
+  EXPECT_EQ(all_of<ForgetFlow>(a).size(), 1u);
+  EXPECT_TRUE(be.flows().empty());
+}
+
 // Multiple handoff: the front end wants the flow stopped before its next request goes elsewhere.
 TEST_F(BackendTest, QuiesceAnswersOnceEverythingSentIsAcknowledgedAndSilencesTheFlow) {
   establish();

@@ -497,6 +497,22 @@ TEST_F(FrontendTest, ProgramsTheDatapathThroughTheFlowsLife) {
   EXPECT_EQ(gone[0].key, key);
 }
 
+TEST_F(FrontendTest, AConnectionTheDatapathHadNoRoomForIsLeftToTheLocalStack) {
+  auto a = fe.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
+  ASSERT_FALSE(a.empty());
+  ASSERT_TRUE(std::holds_alternative<WatchFlow>(a[0]));
+  const FlowKey key = std::get<WatchFlow>(a[0]).key;
+  fe.on_untracked(key);
+  EXPECT_TRUE(fe.flows().empty());
+  EXPECT_EQ(fe.counters().table_full, 1u);
+  // Its next packets are the stack's business: nothing of the flow is held here.
+  test::Segment ack;
+  ack.seq = kIsn + 1;
+  ack.ack = kIsn1 + 1;
+  EXPECT_EQ(test::the_only(all_of<Verdict>(fe.on_client_packet(3, test::build(ack), 1))).kind,
+            Verdict::kAccept);
+}
+
 TEST_F(FrontendTest, AFlowThatIsOverIsForgottenWhenTheKernelSupersedesIt) {
   auto a = fe.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
   const FlowKey key = std::get<WatchFlow>(a.at(0)).key;
