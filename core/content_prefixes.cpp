@@ -5,9 +5,15 @@
 namespace baton {
 
 namespace {
-PrefixEntry entry_for(std::string prefix, const std::vector<NodeId>& nodes, NodeId self) {
+PrefixEntry entry_for(std::string prefix, const ContentRule& rule, NodeId self) {
+  const std::vector<NodeId>& nodes = rule.nodes;
   PrefixEntry e;
   e.prefix = std::move(prefix);
+  if (rule.policy != Policy::kContent) {
+    // Decided by load and by what the front end saw before: only user space can tell.
+    e.unsure = true;
+    return e;
+  }
   e.local = nodes.empty() || std::find(nodes.begin(), nodes.end(), self) != nodes.end();
   for (NodeId n : nodes) {
     if (n < 64) {
@@ -42,9 +48,9 @@ std::vector<PrefixEntry> prefix_entries(const ContentMap& map, NodeId self, size
       continue;
     }
     // A rule exactly max_len long under cut longer ones stays unsure: its key matches their paths too.
-    if (find(r.prefix) == out.end()) out.push_back(entry_for(r.prefix, r.nodes, self));
+    if (find(r.prefix) == out.end()) out.push_back(entry_for(r.prefix, r, self));
   }
-  if (find("") == out.end()) out.push_back(entry_for("", map.default_nodes(), self));
+  if (find("") == out.end()) out.push_back(entry_for("", map.default_rule(), self));
   return out;
 }
 

@@ -313,7 +313,7 @@ void Frontend::adopt(const FlowKey& key, NodeId backend, const Translation& xlat
   f.wscale = xlate.frontend_wscale;
   f.backend = backend;
   f.xlate = xlate;
-  f.path = "(adopted)";
+  f.facts.path = "(adopted)";
   f.last_ms = now_ms;
   flows_[key] = std::move(f);
 }
@@ -341,8 +341,8 @@ void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
     serve_locally(f, out);
     return;
   }
-  f.path = peek.head.path;
-  Decision d = choose_node(map_, peek.head.path, cfg_.self, peers_);
+  f.facts = facts_of(peek.head);
+  Decision d = dispatcher_.choose(f.facts, peers_, now_ms);
   note_request_end(f, f.client_isn + 1, peek.head);
   if (d.node == cfg_.self) {
     // Watched on only while where the next request starts can be told: nothing pipelined past this one,
@@ -573,8 +573,8 @@ Frontend::Iter Frontend::try_another_holder(Iter it, NodeId refused, uint64_t no
                           return peers_.reachable(n) &&
                                  std::find(f.refused_by.begin(), f.refused_by.end(), n) == f.refused_by.end();
                         },
-                        peers_.load};
-  const Decision d = choose_node(map_, f.path, cfg_.self, others);
+                        peers_.load, peers_.reports};
+  const Decision d = dispatcher_.choose(f.facts, others, now_ms);
   if (d.node != cfg_.self) {
     ++counters_.handoff_retried;
     start_handoff(f, d.node, now_ms, out);

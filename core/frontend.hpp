@@ -85,7 +85,7 @@ struct FeFlow {
   std::optional<uint32_t> newest_tsecr;
   NodeId backend = 0;
   Translation xlate;
-  std::string path;
+  RequestFacts facts;  // what the latest request decided is dispatched by (its path, host, cookie)
   uint64_t last_ms = 0;
   uint64_t deadline_ms = 0;  // meaning depends on state: hold, handoff or linger limit
   bool finished = false;     // served locally: the flow's state is to be freed
@@ -135,8 +135,12 @@ struct FrontendCounters {
 class Frontend {
  public:
   using AddressOf = std::function<uint32_t(NodeId)>;
-  Frontend(FrontendConfig cfg, const ContentMap& map, PeerView peers, AddressOf address_of)
-      : cfg_(cfg), map_(map), peers_(std::move(peers)), address_of_(std::move(address_of)) {}
+  Frontend(FrontendConfig cfg, const ContentMap& map, PeerView peers, AddressOf address_of,
+           DispatchSettings dispatch = {})
+      : cfg_(cfg),
+        dispatcher_(map, std::move(dispatch), cfg.self),
+        peers_(std::move(peers)),
+        address_of_(std::move(address_of)) {}
 
   // A packet from a client to this node's service port, before the local stack sees it.
   // starts_request: a kernel datapath that watched the flow's requests itself (RequestWatch) stopped at
@@ -245,7 +249,7 @@ class Frontend {
   Iter forget(Iter it, Actions& out);
 
   FrontendConfig cfg_;
-  const ContentMap& map_;
+  Dispatcher dispatcher_;
   PeerView peers_;
   AddressOf address_of_;
   std::unordered_map<FlowKey, FeFlow, FlowKeyHash> flows_;

@@ -82,17 +82,16 @@ void Frontend::try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out) {
     return;
   }
   ++counters_.requests_decided;
-  f.path = peek.head.path;
+  f.facts = facts_of(peek.head);
   note_request_end(f, f.request.base(), peek.head);
   // A node that holds the content keeps the connection (a move costs a round trip and a replay); the
   // kernel datapath sends such requests on by the same rule without asking (RequestWatch).
-  const auto& holders = map_.lookup(peek.head.path);
-  if (std::find(holders.begin(), holders.end(), f.backend) != holders.end()) {
+  if (dispatcher_.keeps(f.facts, f.backend)) {
     release_next(f, now_ms, out);
     return;
   }
   // This node is a back end like any other: a move to it replays the connection into its own stack.
-  const Decision d = choose_node(map_, peek.head.path, cfg_.self, peers_);
+  const Decision d = dispatcher_.choose(f.facts, peers_, now_ms);
   if (d.node == f.backend) {
     release_next(f, now_ms, out);
     return;

@@ -114,6 +114,10 @@ PeekResult peek_http_request(ByteView data, size_t max_header_bytes) {
       v.remove_suffix(1);
     if (name == "host") {
       r.head.host = std::string(v);
+    } else if (name == "cookie") {
+      // HTTP/2 style split Cookie headers may reach HTTP/1.1 too (RFC 6265 5.4 says one): joined.
+      if (!r.head.cookie.empty()) r.head.cookie += "; ";
+      r.head.cookie += v;
     } else if (name == "content-length") {
       // Digits only, at most 18 of them (no overflow); anything else leaves the body's end unknown, as
       // does a second Content-Length (RFC 9112 6.3: the message is then invalid anyway).

@@ -20,6 +20,7 @@ struct HttpRequestHead {
   std::string target;  // as sent
   std::string path;    // the target's path, without query or fragment, "/" based
   std::string host;
+  std::string cookie;  // the Cookie header's value (for dispatch by a cookie)
   int minor_version = 1;
   size_t header_bytes = 0;  // bytes up to and including the empty line
   // Where the next request on the connection starts: header_bytes + body_bytes, unless the body's end is

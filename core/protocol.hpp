@@ -101,7 +101,7 @@ struct FlowClosed {
 };
 
 struct Heartbeat {
-  uint32_t live_flows = 0;  // load the sender carries as a back end
+  uint32_t live_flows = 0;  // the sender's load: connections its web server holds (see Engine::node_load)
   bool operator==(const Heartbeat&) const = default;
 };
 

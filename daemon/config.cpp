@@ -52,8 +52,11 @@ int64_t in_range(int64_t v, int64_t lo, int64_t hi, const std::string& key) {
   return v;
 }
 
+// content: the holders, at least one. Any other policy: the nodes that may serve, every node when
+// left out or empty.
 std::vector<NodeId> node_list(const toml::node_view<const toml::node>& v, const std::string& key,
-                              const std::set<NodeId>& known) {
+                              const std::set<NodeId>& known, Policy policy = Policy::kContent) {
+  if (!v && policy != Policy::kContent) return {};
   const toml::array* arr = v.as_array();
   if (!arr) throw Fail{"key '" + key + "' must be an array of node ids"};
   std::vector<NodeId> out;
@@ -64,14 +67,50 @@ std::vector<NodeId> node_list(const toml::node_view<const toml::node>& v, const 
       throw Fail{"key '" + key + "' names unknown node " + std::to_string(*id)};
     out.push_back(static_cast<NodeId>(*id));
   }
-  if (out.empty()) throw Fail{"key '" + key + "' must name at least one node"};
+  if (out.empty() && policy == Policy::kContent) throw Fail{"key '" + key + "' must name at least one node"};
   return out;
+}
+
+Policy policy_value(const toml::node_view<const toml::node>& v, const std::string& key, Policy fallback) {
+  if (!v) return fallback;
+  const std::string name = optional_value<std::string>(v, key, "");
+  auto p = parse_policy(name);
+  if (!p)
+    throw Fail{"key '" + key + "': unknown policy '" + name + "' (content, lard, lard-r, hash, least-conn)"};
+  return *p;
 }
 
 void reject_unknown(const toml::table& t, const std::set<std::string>& known, const std::string& where) {
   for (const auto& [k, v] : t) {
     if (!known.count(std::string(k.str()))) throw Fail{"unknown key '" + where + std::string(k.str()) + "'"};
   }
+}
+
+DispatchSettings dispatch_settings(const toml::table* d) {
+  DispatchSettings s;
+  if (!d) return s;
+  reject_unknown(*d, {"lard_low", "lard_high", "lard_shrink_ms", "lard_targets", "hash_balance", "hash_key"},
+                 "dispatch.");
+  auto number = [&](const char* key, int64_t fallback, int64_t lo, int64_t hi) {
+    return in_range(optional_value<int64_t>((*d)[key], std::string("dispatch.") + key, fallback), lo, hi,
+                    std::string("dispatch.") + key);
+  };
+  s.lard_low = static_cast<uint32_t>(number("lard_low", s.lard_low, 0, 1'000'000));
+  s.lard_high = static_cast<uint32_t>(number("lard_high", s.lard_high, 1, 1'000'000));
+  if (s.lard_low >= s.lard_high) throw Fail{"dispatch.lard_low must be below dispatch.lard_high"};
+  s.lard_shrink_ms = static_cast<uint64_t>(number("lard_shrink_ms", 20'000, 1, 86'400'000));
+  s.lard_targets = static_cast<size_t>(number("lard_targets", 65'536, 1, 16'777'216));
+  if (auto v = (*d)["hash_balance"]) {
+    auto x = v.value<double>();
+    if (!x || !(*x > 0.0 && *x <= 10.0))
+      throw Fail{"key 'dispatch.hash_balance' must be a number in (0, 10]"};
+    s.hash_balance = *x;
+  }
+  const std::string key = optional_value<std::string>((*d)["hash_key"], "dispatch.hash_key", "path");
+  auto k = parse_hash_key(key);
+  if (!k) throw Fail{"key 'dispatch.hash_key': '" + key + "' is not path, host or cookie:NAME"};
+  s.hash_key = *k;
+  return s;
 }
 
 Config parse(const toml::table& t) {
@@ -105,7 +144,7 @@ Config parse(const toml::table& t) {
     const toml::table* n = (*nodes)[i].as_table();
     std::string where = "nodes[" + std::to_string(i) + "]";
     if (!n) throw Fail{where + " must be a table"};
-    reject_unknown(*n, {"id", "service_address", "control_address"}, where + ".");
+    reject_unknown(*n, {"id", "service_address", "control_address", "capacity"}, where + ".");
     NodeConfig nc;
     nc.id =
         static_cast<NodeId>(in_range(required<int64_t>((*n)["id"], where + ".id"), 1, 65535, where + ".id"));
@@ -125,23 +164,28 @@ Config parse(const toml::table& t) {
       control = control.substr(0, colon);
     }
     nc.control_addr = address(control, where + ".control_address");
+    nc.capacity =
+        static_cast<uint32_t>(in_range(optional_value<int64_t>((*n)["capacity"], where + ".capacity", 1), 1,
+                                       1'000'000, where + ".capacity"));
     c.nodes.push_back(nc);
   }
   if (!c.node(c.node_id)) throw Fail{"node_id " + std::to_string(c.node_id) + " is not among [[nodes]]"};
 
   const toml::table* content = t["content"].as_table();
   if (!content) throw Fail{"missing [content] section"};
-  reject_unknown(*content, {"default", "rules"}, "content.");
-  c.content.set_default(node_list((*content)["default"], "content.default", ids));
+  reject_unknown(*content, {"default", "rules", "policy"}, "content.");
+  const Policy policy = policy_value((*content)["policy"], "content.policy", Policy::kContent);
+  c.content.set_default(node_list((*content)["default"], "content.default", ids, policy), policy);
   if (const toml::array* rules = (*content)["rules"].as_array()) {
     for (size_t i = 0; i < rules->size(); ++i) {
       const toml::table* r = (*rules)[i].as_table();
       std::string where = "content.rules[" + std::to_string(i) + "]";
       if (!r) throw Fail{where + " must be a table"};
-      reject_unknown(*r, {"prefix", "nodes"}, where + ".");
+      reject_unknown(*r, {"prefix", "nodes", "policy"}, where + ".");
       std::string prefix = required<std::string>((*r)["prefix"], where + ".prefix");
       if (prefix.empty() || prefix[0] != '/') throw Fail{where + ".prefix must start with '/'"};
-      c.content.add({prefix, node_list((*r)["nodes"], where + ".nodes", ids)});
+      const Policy p = policy_value((*r)["policy"], where + ".policy", policy);
+      c.content.add({prefix, node_list((*r)["nodes"], where + ".nodes", ids, p), p});
     }
   }
 
@@ -165,13 +209,18 @@ Config parse(const toml::table& t) {
       throw Fail{"timeouts.peer_down_ms must be at least 2 x timeouts.heartbeat_ms + 200 (" +
                  std::to_string(2 * c.heartbeat_ms + 200) + ")"};
   }
+  c.dispatch = dispatch_settings(t["dispatch"].as_table());
+  for (const auto& n : c.nodes) {
+    c.dispatch.nodes.push_back(n.id);
+    c.dispatch.capacity[n.id] = n.capacity;
+  }
   c.max_flows = static_cast<size_t>(
       in_range(optional_value<int64_t>(t["max_flows"], "max_flows", 65536), 16, 16'777'216, "max_flows"));
 
   static const std::set<std::string> known_keys{
-      "node_id",     "service_port",  "datapath",       "bpf_pin_dir",  "queue_num",
-      "packet_mark", "status_socket", "manage_sysctls", "secret",       "nodes",
-      "content",     "timeouts",      "max_flows",      "kernel_triage"};
+      "node_id",     "service_port",  "datapath",       "bpf_pin_dir",   "queue_num",
+      "packet_mark", "status_socket", "manage_sysctls", "secret",        "nodes",
+      "content",     "timeouts",      "max_flows",      "kernel_triage", "dispatch"};
   for (const auto& [k, v] : t) {
     if (!known_keys.count(std::string(k.str()))) throw Fail{"unknown key '" + std::string(k.str()) + "'"};
   }

@@ -15,6 +15,7 @@ struct NodeConfig {
   uint32_t service_addr = 0;  // clients connect here
   uint32_t control_addr = 0;  // batond peers connect here
   uint16_t control_port = 7700;
+  uint32_t capacity = 1;  // relative capacity, for the least-conn and hash policies
 };
 
 struct Config {
@@ -30,6 +31,7 @@ struct Config {
   bool kernel_triage = true;  // eBPF datapath: tc follows new connections and serves local requests itself
   std::vector<NodeConfig> nodes;
   ContentMap content;
+  DispatchSettings dispatch;  // policy parameters; nodes and capacities from [[nodes]]
   // Timeouts, milliseconds.
   uint64_t hold_timeout_ms = 5'000;
   uint64_t handoff_timeout_ms = 2'000;

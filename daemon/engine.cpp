@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "daemon/event_loop.hpp"
+#include "daemon/sock_diag.hpp"
 
 namespace baton {
 
@@ -40,10 +41,18 @@ std::string endpoint(uint32_t addr, uint16_t port) {
 Engine::Engine(const Config& cfg, Datapath& datapath)
     : cfg_(cfg),
       datapath_(datapath),
-      frontend_(frontend_config(cfg), cfg.content,
-                PeerView{[this](NodeId n) { return mesh_ && mesh_->reachable(n); },
-                         [this](NodeId n) { return mesh_ ? mesh_->load(n) : 0u; }},
-                [&cfg](NodeId n) { return cfg.node(n) ? cfg.node(n)->service_addr : 0u; }),
+      frontend_(
+          frontend_config(cfg), cfg.content,
+          PeerView{[this](NodeId n) { return mesh_ && mesh_->reachable(n); },
+                   [this](NodeId n) {
+                     if (n == cfg_.node_id) return node_load_;
+                     return mesh_ ? mesh_->load(n) : 0u;
+                   },
+                   [this](NodeId n) -> uint64_t {
+                     if (n == cfg_.node_id) return load_measures_;
+                     return mesh_ ? mesh_->load_reports(n) : 0;
+                   }},
+          [&cfg](NodeId n) { return cfg.node(n) ? cfg.node(n)->service_addr : 0u; }, cfg.dispatch),
       backend_(backend_config(cfg)),
       started_ms_(monotonic_ms()) {}
 
@@ -222,7 +231,24 @@ void Engine::on_peer(NodeId node, bool up, const std::vector<FlowKey>& unreached
   execute(backend_.on_peer_down(node, now), Origin::kBackend);
 }
 
+void Engine::measure_load(uint64_t now_ms) {
+  if (now_ms < next_load_ms_) return;
+  next_load_ms_ = now_ms + cfg_.heartbeat_ms;
+  sock_diag::NetlinkSocket nl;
+  auto n = sock_diag::count_established(nl.fd(), cfg_.self().service_addr, cfg_.service_port);
+  if (n) {
+    node_load_ = *n;
+  } else {
+    if (!load_warned_)
+      spdlog::warn("cannot count the web server's connections ({}): load = handed-off flows", n.error());
+    load_warned_ = true;
+    node_load_ = static_cast<uint32_t>(backend_.live_flows());
+  }
+  ++load_measures_;
+}
+
 void Engine::tick(uint64_t now_ms) {
+  measure_load(now_ms);
   refresh_activity(now_ms);
   datapath_.tick(now_ms);
   execute(frontend_.on_tick(now_ms), Origin::kFrontend);
@@ -362,6 +388,7 @@ nlohmann::json Engine::status() const {
       {"service", endpoint(cfg_.self().service_addr, cfg_.service_port)},
       {"uptime_ms", monotonic_ms() - started_ms_},
       {"live_flows", frontend_.live_flows() + backend_.live_flows()},
+      {"load", node_load_},  // connections the web server holds, as heartbeats report it
       {"frontend",
        {{"live_flows", frontend_.live_flows()},
         {"tracked_flows", frontend_.flows().size()},
@@ -413,7 +440,7 @@ nlohmann::json Engine::flows() const {
                    {"service", endpoint(k.daddr, k.dport)},
                    {"state", fe_state_name(f.state)},
                    {"backend", f.backend},
-                   {"path", f.path},
+                   {"path", f.facts.path},
                    {"moves", f.moves},
                    {"idle_ms", now - f.last_ms}});
   }

@@ -32,7 +32,9 @@ class Engine {
   void adopt(const std::vector<AdoptedFlow>& flows);
   void tick(uint64_t now_ms);
 
-  uint32_t backend_load() const { return static_cast<uint32_t>(backend_.live_flows()); }
+  // This node's load as dispatch counts it, and as heartbeats report it: the connections its web server
+  // holds (measured every heartbeat_ms; handed-off flows here if that cannot be measured).
+  uint32_t node_load() const { return node_load_; }
   nlohmann::json status() const;
   nlohmann::json flows() const;
 
@@ -70,6 +72,11 @@ class Engine {
   // Messages to this node itself, delivered once the actions that sent them are carried out.
   std::deque<std::pair<Origin, proto::Message>> to_self_;
   int executing_ = 0;
+  void measure_load(uint64_t now_ms);
+  uint32_t node_load_ = 0;
+  uint64_t load_measures_ = 0;
+  uint64_t next_load_ms_ = 0;
+  bool load_warned_ = false;
 };
 
 }  // namespace baton

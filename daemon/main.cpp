@@ -66,7 +66,7 @@ int run(const baton::Config& cfg) {
   PeerMesh mesh(
       cfg, loop, [&](NodeId from, const proto::Message& m) { engine.on_message(from, m); },
       [&](NodeId n, bool up, const std::vector<FlowKey>& unreached) { engine.on_peer(n, up, unreached); },
-      [&] { return engine.backend_load(); });
+      [&] { return engine.node_load(); });
   engine.attach(mesh);
   bool keep_flows = false;
   StatusServer status(loop, cfg.status_socket, [&](const std::string& cmd) -> nlohmann::json {

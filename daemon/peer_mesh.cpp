@@ -100,6 +100,11 @@ bool PeerMesh::reachable(NodeId node) const {
   return it != peers_.end() && it->second.conn != nullptr;
 }
 
+uint64_t PeerMesh::load_reports(NodeId node) const {
+  auto it = peers_.find(node);
+  return it == peers_.end() ? 0 : it->second.load_reports;
+}
+
 uint32_t PeerMesh::load(NodeId node) const {
   auto it = peers_.find(node);
   return it == peers_.end() ? 0 : it->second.load;
@@ -256,6 +261,7 @@ void PeerMesh::handle(Connection* c, const proto::Message& m) {
   if (!c->authenticated) return drop(c, "message before authentication");
   if (const auto* hb = std::get_if<proto::Heartbeat>(&m)) {
     peers_[c->peer].load = hb->live_flows;
+    ++peers_[c->peer].load_reports;
     return;
   }
   on_message_(c->peer, m);

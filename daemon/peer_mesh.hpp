@@ -39,6 +39,8 @@ class PeerMesh {
   bool send(NodeId to, const proto::Message& m);
   bool reachable(NodeId node) const;
   uint32_t load(NodeId node) const;
+  // Load reports (heartbeats) received from the node so far.
+  uint64_t load_reports(NodeId node) const;
   void tick(uint64_t now_ms);
   nlohmann::json status() const;
 
@@ -50,6 +52,7 @@ class PeerMesh {
     uint64_t next_dial_ms = 0;
     uint64_t backoff_ms = 100;
     uint32_t load = 0;
+    uint64_t load_reports = 0;
     uint64_t connects = 0;
     std::string last_error;
   };

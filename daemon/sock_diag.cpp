@@ -74,4 +74,36 @@ Result<Answer> exchange(int fd, uint16_t type, uint16_t flags, const inet_diag_s
   return a;
 }
 
+Result<uint32_t> count_established(int fd, uint32_t addr, uint16_t port) {
+  Request r{};
+  r.hdr.nlmsg_len = sizeof(r);
+  r.hdr.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  r.hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  r.req.sdiag_family = AF_INET;
+  r.req.sdiag_protocol = IPPROTO_TCP;
+  r.req.idiag_states = 1u << 1;  // TCP_ESTABLISHED
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(fd, &r, sizeof(r), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0) {
+    return make_error(std::string("sock_diag send: ") + std::strerror(errno));
+  }
+  const uint16_t want_port = htons(port);
+  const uint32_t want_addr = htonl(addr);
+  uint32_t count = 0;
+  alignas(nlmsghdr) char buf[32768];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) return make_error(std::string("sock_diag receive: ") + std::strerror(errno));
+    auto len = static_cast<unsigned>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) return count;
+      if (h->nlmsg_type == NLMSG_ERROR) return make_error("sock_diag dump refused");
+      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
+      inet_diag_msg m;
+      std::memcpy(&m, NLMSG_DATA(h), sizeof(m));
+      if (m.id.idiag_sport == want_port && m.id.idiag_src[0] == want_addr) ++count;
+    }
+  }
+}
+
 }  // namespace baton::sock_diag

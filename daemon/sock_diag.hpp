@@ -37,4 +37,8 @@ struct Answer {
 Result<Answer> exchange(int fd, uint16_t type, uint16_t flags, const inet_diag_sockid& id,
                         uint8_t extensions = 0);
 
+// Established TCP connections from addr:port (host order): the connections a web server listening there
+// holds. One dump of the kernel's TCP sockets.
+Result<uint32_t> count_established(int fd, uint32_t addr, uint16_t port);
+
 }  // namespace baton::sock_diag

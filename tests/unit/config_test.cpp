@@ -68,6 +68,13 @@ TEST(Config, BadFilesGetClearErrors) {
       {kGood + "linger = 5\n", "unknown key 'timeouts.linger'"},
       {"datapath = \"dpdk\"\n" + kGood, "'dpdk' is not available"},
       {"node_id = [", "bad.toml:1"},
+      {replace(kGood, "nodes = [2]", "nodes = [2]\npolicy = \"lrad\""), "unknown policy 'lrad'"},
+      {replace(kGood, "default = [1]", "default = [1]\npolicy = 3"), "content.policy' has the wrong type"},
+      {kGood + "[dispatch]\nlard_low = 70\n", "lard_low must be below dispatch.lard_high"},
+      {kGood + "[dispatch]\nhash_key = \"header\"\n", "not path, host or cookie:NAME"},
+      {kGood + "[dispatch]\nhash_balance = 0\n", "dispatch.hash_balance"},
+      {kGood + "[dispatch]\nlard = 1\n", "unknown key 'dispatch.lard'"},
+      {replace(kGood, "id = 2", "id = 2\ncapacity = 0"), "nodes[1].capacity"},
   };
   for (const auto& c : cases) {
     auto r = parse_config(c.text, "bad.toml");
@@ -75,6 +82,27 @@ TEST(Config, BadFilesGetClearErrors) {
     EXPECT_NE(r.error().find(c.expect), std::string::npos) << "got: " << r.error();
     EXPECT_EQ(r.error().rfind("bad.toml", 0), 0u) << "errors name the file: " << r.error();
   }
+}
+
+TEST(Config, PoliciesPerRuleWithTheDefaultFromTheContentSection) {
+  std::string text = kGood;
+  text.replace(text.find("default = [1]"), 13, "policy = \"lard\"");
+  text.replace(text.find("id = 2"), 6, "id = 2\ncapacity = 3");
+  text += "[[content.rules]]\nprefix = \"/static/\"\npolicy = \"content\"\nnodes = [1]\n";
+  text += "[dispatch]\nlard_high = 80\nhash_key = \"cookie:sid\"\nhash_balance = 0.5\n";
+  auto c = parse_config(text, "good.toml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->content.rule_for("/else").policy, Policy::kLard);
+  EXPECT_TRUE(c->content.lookup("/else").empty()) << "no nodes named: every node may serve";
+  EXPECT_EQ(c->content.rule_for("/two/x").policy, Policy::kLard) << "rules inherit content.policy";
+  EXPECT_EQ(c->content.rule_for("/static/x").policy, Policy::kContent);
+  EXPECT_EQ(c->dispatch.lard_high, 80u);
+  EXPECT_EQ(c->dispatch.lard_low, 25u);
+  EXPECT_EQ(c->dispatch.hash_key.cookie, "sid");
+  EXPECT_DOUBLE_EQ(c->dispatch.hash_balance, 0.5);
+  EXPECT_EQ(c->dispatch.nodes, (std::vector<NodeId>{1, 2}));
+  EXPECT_EQ(c->dispatch.capacity.at(2), 3u);
+  EXPECT_EQ(c->dispatch.capacity.at(1), 1u);
 }
 
 TEST(Config, MissingFile) {

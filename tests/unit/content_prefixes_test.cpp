@@ -27,6 +27,18 @@ TEST(ContentPrefixes, EveryRuleAndTheDefaultGetOneEntry) {
   EXPECT_EQ(e[2], (PrefixEntry{"", true, false, 0, false}));  // no holder: served where it arrives
 }
 
+TEST(ContentPrefixes, RulesDecidedByLoadAreLeftToUserSpace) {
+  ContentMap m;
+  m.add({"/a/", {1}});
+  m.add({"/pool/", {1, 2}, Policy::kLard});
+  m.set_default({}, Policy::kHash);
+  auto e = prefix_entries(m, 1, kMax);
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0], (PrefixEntry{"/pool/", false, true, 0, false})) << "never local, never watched on";
+  EXPECT_EQ(e[1], (PrefixEntry{"/a/", true, false, 0b10, false}));
+  EXPECT_EQ(e[2], (PrefixEntry{"", false, true, 0, false}));
+}
+
 TEST(ContentPrefixes, RulesLongerThanTheKeyAreCutAndUnsure) {
   ContentMap m;
   m.add({"/videos/hd/", {2}});

@@ -59,3 +59,245 @@ TEST(Dispatch, UnknownPathGoesToDefault) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+// A cluster of nodes 1..3 as a front end (node 1) sees it: reachability, reported loads, and how many
+// reports came (none: the dispatcher adds its own choices on top of a report until the next one).
+struct Cluster {
+  std::set<NodeId> up{1, 2, 3};
+  std::map<NodeId, uint32_t> load;
+  std::map<NodeId, uint64_t> reports;
+  PeerView view() {
+    return {[this](NodeId n) { return up.count(n) != 0; }, [this](NodeId n) { return load[n]; },
+            [this](NodeId n) { return reports[n]; }};
+  }
+  // A fresh report from every node: the loads as set, the dispatcher's own additions forgotten.
+  void report() {
+    for (NodeId n : {1u, 2u, 3u})
+      ++reports[n];
+  }
+};
+
+DispatchSettings three_nodes() {
+  DispatchSettings s;
+  s.nodes = {1, 2, 3};
+  return s;
+}
+
+ContentMap one_policy(Policy p) {
+  ContentMap m;
+  m.set_default({}, p);
+  return m;
+}
+
+NodeId pick(Dispatcher& d, Cluster& c, const std::string& path, uint64_t now = 0) {
+  return d.choose({path, "", ""}, c.view(), now).node;
+}
+
+TEST(Lard, ATargetStaysOnItsNodeUntilThatNodeIsOverloadedWhileAnotherIsIdle) {
+  ContentMap m = one_policy(Policy::kLard);
+  Dispatcher d(m, three_nodes(), 1);
+  Cluster c;
+  const NodeId first = pick(d, c, "/hot");
+  c.report();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(pick(d, c, "/hot"), first) << "locality: the target's node serves it";
+    c.report();
+  }
+  // Over T_high (65) while another node is under T_low (25): the target moves to the least loaded.
+  NodeId idle = first == 3 ? 2 : 3;
+  for (NodeId n : {1u, 2u, 3u})
+    c.load[n] = 40;
+  c.load[first] = 66;
+  c.load[idle] = 10;
+  c.report();
+  EXPECT_EQ(pick(d, c, "/hot"), idle);
+  EXPECT_EQ(d.lard_servers("/hot"), std::vector<NodeId>{idle});
+  // Busy but nobody idle: it stays where it is now, until twice T_high.
+  c.load[idle] = 100;
+  for (NodeId n : {1u, 2u, 3u})
+    if (n != idle) c.load[n] = 30;
+  c.report();
+  EXPECT_EQ(pick(d, c, "/hot"), idle);
+  c.load[idle] = 130;
+  c.report();
+  EXPECT_NE(pick(d, c, "/hot"), idle) << "at 2 x T_high it moves even with nobody idle";
+}
+
+TEST(Lard, FrontEndsThatSeeTheSameLoadsAssignATargetToTheSameNode) {
+  ContentMap m = one_policy(Policy::kLard);
+  Dispatcher a(m, three_nodes(), 1), b(m, three_nodes(), 2);
+  Cluster c;
+  std::set<NodeId> used;
+  for (int i = 0; i < 30; ++i) {
+    const std::string t = "/t" + std::to_string(i);
+    const NodeId x = pick(a, c, t);
+    EXPECT_EQ(pick(b, c, t), x) << t;
+    used.insert(x);
+    c.report();
+  }
+  EXPECT_EQ(used.size(), 3u) << "targets spread over the nodes";
+}
+
+TEST(Lard, AnUnreachableServerLosesItsTargets) {
+  ContentMap m = one_policy(Policy::kLard);
+  Dispatcher d(m, three_nodes(), 1);
+  Cluster c;
+  // A target whose node is a peer.
+  std::string t;
+  for (int i = 0; t.empty(); ++i) {
+    std::string x = "/p" + std::to_string(i);
+    if (pick(d, c, x) != 1) t = x;
+  }
+  const NodeId was = d.lard_servers(t).at(0);
+  c.up.erase(was);
+  const NodeId now = pick(d, c, t);
+  EXPECT_NE(now, was);
+  EXPECT_EQ(d.lard_servers(t), std::vector<NodeId>{now});
+}
+
+TEST(LardR, AHotTargetsServerSetGrowsUnderLoadAndShrinksWhenCalm) {
+  ContentMap m = one_policy(Policy::kLardR);
+  DispatchSettings s = three_nodes();
+  s.lard_shrink_ms = 20'000;
+  Dispatcher d(m, s, 1);
+  Cluster c;
+  const NodeId first = pick(d, c, "/hot", 0);
+  c.load[first] = 70;  // over T_high, the others idle
+  c.report();
+  const NodeId second = pick(d, c, "/hot", 1'000);
+  EXPECT_NE(second, first);
+  EXPECT_EQ(d.lard_servers("/hot").size(), 2u) << "replicated, not moved";
+  // Requests go to the less loaded of the set.
+  c.load[second] = 30;
+  c.load[first] = 50;
+  c.report();
+  EXPECT_EQ(pick(d, c, "/hot", 2'000), second);
+  c.load[second] = 60;
+  c.report();
+  EXPECT_EQ(pick(d, c, "/hot", 3'000), first);
+  // Unchanged for K (20 s): the most loaded leaves the set.
+  c.load[first] = 10;
+  c.load[second] = 20;
+  c.report();
+  EXPECT_EQ(pick(d, c, "/hot", 1'000 + 20'000), first);
+  EXPECT_EQ(d.lard_servers("/hot"), std::vector<NodeId>{first});
+}
+
+TEST(Lard, RemembersAtMostItsTargetsTheLeastRecentGoingFirst) {
+  ContentMap m = one_policy(Policy::kLard);
+  DispatchSettings s = three_nodes();
+  s.lard_targets = 2;
+  Dispatcher d(m, s, 1);
+  Cluster c;
+  pick(d, c, "/a");
+  pick(d, c, "/b");
+  pick(d, c, "/a");
+  pick(d, c, "/c");  // /b goes
+  EXPECT_FALSE(d.lard_servers("/a").empty());
+  EXPECT_TRUE(d.lard_servers("/b").empty());
+  EXPECT_FALSE(d.lard_servers("/c").empty());
+}
+
+TEST(Hash, RemovingANodeMovesOnlyItsShare) {
+  ContentMap m = one_policy(Policy::kHash);
+  DispatchSettings s = three_nodes();
+  s.hash_balance = 10;  // no load bound in the way
+  Dispatcher d(m, s, 1);
+  Cluster c;
+  std::map<std::string, NodeId> before;
+  std::map<NodeId, int> share;
+  for (int i = 0; i < 300; ++i) {
+    const std::string k = "/k" + std::to_string(i);
+    before[k] = pick(d, c, k);
+    ++share[before[k]];
+    c.report();
+  }
+  for (NodeId n : {1u, 2u, 3u})
+    EXPECT_GT(share[n], 60) << "node " << n << " gets about a third";
+  c.up.erase(3);
+  int moved = 0;
+  for (const auto& [k, n] : before) {
+    const NodeId now = pick(d, c, k);
+    c.report();
+    if (n != 3) {
+      EXPECT_EQ(now, n) << k << " was not on the removed node";
+    } else {
+      EXPECT_NE(now, 3u);
+      ++moved;
+    }
+  }
+  EXPECT_EQ(moved, share[3]);
+}
+
+TEST(Hash, NoNodeTakesMoreThanItsBoundedShare) {
+  ContentMap m = one_policy(Policy::kHash);
+  DispatchSettings s = three_nodes();
+  s.hash_balance = 0.25;
+  Dispatcher d(m, s, 1);
+  Cluster c;
+  const NodeId home = pick(d, c, "/one-key");
+  // 30 connections on the cluster, all on the key's node: its bound is ceil(1.25 x 31 / 3) = 13.
+  c.load[home] = 30;
+  c.report();
+  EXPECT_NE(pick(d, c, "/one-key"), home);
+  // Without reports, the dispatcher counts its own choices: a burst for one key spreads at the bound.
+  Cluster fresh;
+  Dispatcher e(m, s, 1);
+  std::map<NodeId, int> got;
+  for (int i = 0; i < 30; ++i)
+    ++got[pick(e, fresh, "/one-key")];
+  for (const auto& [n, k] : got)
+    EXPECT_LE(k, 13) << "node " << n;
+}
+
+TEST(Hash, ByHostOrCookie) {
+  ContentMap m = one_policy(Policy::kHash);
+  DispatchSettings s = three_nodes();
+  s.hash_balance = 10;
+  s.hash_key = *parse_hash_key("cookie:session");
+  Dispatcher d(m, s, 1);
+  Cluster c;
+  std::set<NodeId> nodes;
+  for (int i = 0; i < 20; ++i) {
+    RequestFacts r{"/p" + std::to_string(i), "", "a=1; session=alice; b=2"};
+    nodes.insert(d.choose(r, c.view(), 0).node);
+  }
+  EXPECT_EQ(nodes.size(), 1u) << "one session, one node, whatever the path";
+  EXPECT_EQ(parse_hash_key("host")->kind, HashKey::kHost);
+  EXPECT_FALSE(parse_hash_key("cookie:"));
+  EXPECT_FALSE(parse_hash_key("header"));
+}
+
+TEST(LeastConn, WeighsConnectionsByCapacity) {
+  ContentMap m = one_policy(Policy::kLeastConn);
+  DispatchSettings s = three_nodes();
+  s.capacity = {{1, 1}, {2, 2}, {3, 1}};
+  Dispatcher d(m, s, 1);
+  Cluster c;  // never reports: the dispatcher's own count is the load
+  std::map<NodeId, int> got;
+  for (int i = 0; i < 400; ++i)
+    ++got[pick(d, c, "/x")];
+  EXPECT_NEAR(got[2], 200, 2);
+  EXPECT_NEAR(got[1], 100, 2);
+  EXPECT_NEAR(got[3], 100, 2);
+}
+
+TEST(Dispatch, OnlyTheRulesNodesThatAreReachableServe) {
+  ContentMap m;
+  m.set_default({1});
+  m.add({"/pool/", {2, 3}, Policy::kLeastConn});
+  Dispatcher d(m, three_nodes(), 1);
+  Cluster c;
+  for (int i = 0; i < 10; ++i)
+    EXPECT_NE(pick(d, c, "/pool/x"), 1u);
+  c.up = {1};
+  EXPECT_EQ(d.choose({"/pool/x", "", ""}, c.view(), 0).node, 1u) << "nobody reachable: served here";
+  EXPECT_TRUE(d.keeps({"/elsewhere", "", ""}, 1)) << "content: a holder keeps the connection";
+  EXPECT_FALSE(d.keeps({"/pool/x", "", ""}, 2)) << "other policies decide every request";
+}
+
+}  // namespace
+}  // namespace baton
