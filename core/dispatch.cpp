@@ -61,19 +61,26 @@ const ContentRule& ContentMap::rule_for(const std::string& path) const {
 Decision choose_node(const ContentMap& map, const std::string& path, NodeId self, const PeerView& peers) {
   const auto& holders = map.lookup(path);
   if (holders.empty()) return {self, "no holder configured"};
-  if (std::find(holders.begin(), holders.end(), self) != holders.end()) return {self, "held locally"};
+  auto draining = [&peers](NodeId n) { return peers.draining && peers.draining(n); };
+  const bool held_here = std::find(holders.begin(), holders.end(), self) != holders.end();
+  if (held_here && !draining(self)) return {self, "held locally"};
+  // The least-loaded reachable holder, one that is not draining if there is one.
   const NodeId* best = nullptr;
   uint32_t best_load = 0;
+  bool best_draining = true;
   for (const NodeId& n : holders) {
-    if (!peers.reachable(n)) continue;
-    uint32_t load = peers.load(n);
-    if (!best || load < best_load) {
+    if (n == self || !peers.reachable(n)) continue;
+    const uint32_t load = peers.load(n);
+    const bool d = draining(n);
+    if (!best || (best_draining && !d) || (d == best_draining && load < best_load)) {
       best = &n;
       best_load = load;
+      best_draining = d;
     }
   }
+  if (held_here && (!best || best_draining)) return {self, "held locally (draining, no other holder)"};
   if (!best) return {self, "no holder reachable"};
-  return {*best, "least-loaded holder"};
+  return {*best, best_draining ? "least-loaded holder (all draining)" : "least-loaded holder"};
 }
 
 namespace {
@@ -146,13 +153,15 @@ uint32_t Dispatcher::load_of(NodeId node, const PeerView& peers) {
 
 std::vector<Dispatcher::Candidate> Dispatcher::candidates(const ContentRule& rule, const PeerView& peers) {
   const std::vector<NodeId>& allowed = rule.nodes.empty() ? settings_.nodes : rule.nodes;
-  std::vector<Candidate> out;
+  std::vector<Candidate> out, drained;
   for (NodeId n : allowed) {
     if (n != self_ && !peers.reachable(n)) continue;
     auto cap = settings_.capacity.find(n);
-    out.push_back({n, load_of(n, peers), cap == settings_.capacity.end() ? 1u : std::max(1u, cap->second)});
+    const Candidate c{n, load_of(n, peers), cap == settings_.capacity.end() ? 1u : std::max(1u, cap->second)};
+    (peers.draining && peers.draining(n) ? drained : out).push_back(c);
   }
-  return out;
+  // Draining nodes take requests only when no other node may.
+  return out.empty() ? drained : out;
 }
 
 Decision Dispatcher::least_conn(const std::vector<Candidate>& c) const {
@@ -203,7 +212,8 @@ Decision Dispatcher::choose(const RequestFacts& req, const PeerView& peers, uint
   const ContentRule& rule = map_.rule_for(req.path);
   Decision d;
   if (rule.policy == Policy::kContent) {
-    const PeerView adjusted{peers.reachable, [this, &peers](NodeId n) { return load_of(n, peers); }};
+    const PeerView adjusted{peers.reachable, [this, &peers](NodeId n) { return load_of(n, peers); }, nullptr,
+                            peers.draining};
     d = choose_node(map_, req.path, self_, adjusted);
   } else {
     const std::vector<Candidate> c = candidates(rule, peers);
@@ -231,6 +241,8 @@ Decision Dispatcher::choose(const RequestFacts& req, const PeerView& peers, uint
 }
 
 bool Dispatcher::keeps(const RequestFacts& req, NodeId current) const {
+  // A draining holder keeps its connections too: the kernel sends their later requests on by the same
+  // rule (request watching), and knows nothing of drains.
   const ContentRule& rule = map_.rule_for(req.path);
   return rule.policy == Policy::kContent &&
          std::find(rule.nodes.begin(), rule.nodes.end(), current) != rule.nodes.end();

@@ -60,6 +60,8 @@ struct PeerView {
   // How many load reports came from the node so far: choices made since the last one are added to the
   // reported load (so that a burst does not all go to the node that looked idle). Optional.
   std::function<uint64_t(NodeId)> reports = nullptr;
+  // Draining (this node too): no new requests while another node that may serve them is not. Optional.
+  std::function<bool(NodeId)> draining = nullptr;
 };
 
 struct Decision {
@@ -69,7 +71,8 @@ struct Decision {
 
 // The content policy: serve locally when this node holds the content (a handoff costs more than it
 // saves), otherwise the least-loaded reachable holder (ties: the earlier in the map). With no holder
-// reachable, serve locally: the web server's answer beats a stalled connection.
+// reachable, serve locally: the web server's answer beats a stalled connection. Draining holders (this
+// node included) serve only when no other holder can.
 Decision choose_node(const ContentMap& map, const std::string& path, NodeId self, const PeerView& peers);
 
 // What a request is dispatched by.

@@ -573,7 +573,7 @@ Frontend::Iter Frontend::try_another_holder(Iter it, NodeId refused, uint64_t no
                           return peers_.reachable(n) &&
                                  std::find(f.refused_by.begin(), f.refused_by.end(), n) == f.refused_by.end();
                         },
-                        peers_.load, peers_.reports};
+                        peers_.load, peers_.reports, peers_.draining};
   const Decision d = dispatcher_.choose(f.facts, others, now_ms);
   if (d.node != cfg_.self) {
     ++counters_.handoff_retried;

@@ -68,6 +68,7 @@ Type type_of(const Message& m) {
         if constexpr (std::is_same_v<T, Restarted>) return Type::kRestarted;
         if constexpr (std::is_same_v<T, Quiesce>) return Type::kQuiesce;
         if constexpr (std::is_same_v<T, Quiesced>) return Type::kQuiesced;
+        if constexpr (std::is_same_v<T, Drain>) return Type::kDrain;
       },
       m);
 }
@@ -102,6 +103,11 @@ void encode_body(Bytes& b, const FlowClosed& m) {
 }
 void encode_body(Bytes& b, const Heartbeat& m) {
   put32(b, m.live_flows);
+  put8(b, m.draining ? 1 : 0);
+}
+void encode_body(Bytes& b, const Drain& m) {
+  put32(b, m.node);
+  put8(b, m.on ? 1 : 0);
 }
 void encode_body(Bytes& b, const Restarted& m) {
   put8(b, m.flows_kept ? 1 : 0);
@@ -238,7 +244,19 @@ Result<Message> decode_body(ByteView body) {
     case Type::kHeartbeat: {
       Heartbeat h;
       h.live_flows = r.u32();
+      uint8_t draining = r.u8();
+      if (draining > 1) return make_error("bad draining flag");
+      h.draining = draining == 1;
       m = h;
+      break;
+    }
+    case Type::kDrain: {
+      Drain d;
+      d.node = r.u32();
+      uint8_t on = r.u8();
+      if (on > 1) return make_error("bad drain flag");
+      d.on = on == 1;
+      m = d;
       break;
     }
     case Type::kRestarted: {

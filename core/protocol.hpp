@@ -29,6 +29,7 @@ enum class Type : uint8_t {
   kRestarted = 7,
   kQuiesce = 8,
   kQuiesced = 9,
+  kDrain = 10,
 };
 
 // First message each side sends: who it is and a fresh challenge for the other side.
@@ -102,7 +103,17 @@ struct FlowClosed {
 
 struct Heartbeat {
   uint32_t live_flows = 0;  // the sender's load: connections its web server holds (see Engine::node_load)
+  bool draining = false;    // the sender takes no new handoffs while another node can serve them
   bool operator==(const Heartbeat&) const = default;
+};
+
+// `batonctl drain|undrain NODE` asked at another node: that node forwards it to NODE, which then says so
+// in its heartbeats (the state lives with the drained node, so that every peer learns it, also one that
+// was away when it was asked).
+struct Drain {
+  uint32_t node = 0;
+  bool on = true;
+  bool operator==(const Drain&) const = default;
 };
 
 // Sent once to each peer by a batond process when it first reaches that peer. flows_kept = false: this
@@ -134,7 +145,7 @@ struct Quiesced {
 };
 
 using Message = std::variant<Hello, Auth, HandoffRequest, HandoffAck, FlowClosed, Heartbeat, Restarted,
-                             Quiesce, Quiesced>;
+                             Quiesce, Quiesced, Drain>;
 
 Bytes encode(const Message& m);
 

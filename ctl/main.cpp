@@ -60,7 +60,7 @@ void print_status(const nlohmann::json& s) {
   std::cout << "\npeers:\n";
   for (const auto& p : s["control"]["peers"]) {
     std::cout << "  node " << p["id"] << ": " << (p["connected"].get<bool>() ? "connected" : "down")
-              << ", load " << p["load"];
+              << ", load " << p["load"] << (p.value("draining", false) ? ", draining" : "");
     if (!p["last_error"].get<std::string>().empty())
       std::cout << ", last error: " << p["last_error"].get<std::string>();
     std::cout << "\n";
@@ -103,6 +103,12 @@ int batonctl_main(int argc, char** argv) {
   bool keep_flows = false;
   stop->add_flag("--keep-flows", keep_flows,
                  "leave handed-off flows running in the kernel datapath for the next batond to adopt");
+  auto* drain = app.add_subcommand(
+      "drain", "NODE (any node of the cluster, asked at any node) takes no new handoffs; live flows finish");
+  auto* undrain = app.add_subcommand("undrain", "NODE takes new handoffs again");
+  unsigned drain_node = 0;
+  drain->add_option("node", drain_node, "node id")->required();
+  undrain->add_option("node", drain_node, "node id")->required();
   CLI11_PARSE(app, argc, argv);
 
   nlohmann::json reply;
@@ -110,6 +116,8 @@ int batonctl_main(int argc, char** argv) {
   if (status->parsed()) command = "status";
   if (flows->parsed()) command = "flows";
   if (stop->parsed()) command = keep_flows ? "shutdown keep-flows" : "shutdown";
+  if (drain->parsed()) command = "drain " + std::to_string(drain_node);
+  if (undrain->parsed()) command = "undrain " + std::to_string(drain_node);
   if (int rc = query(socket_path, command, &reply)) return rc;
   if (json) {
     std::cout << reply.dump(2) << "\n";
@@ -117,6 +125,10 @@ int batonctl_main(int argc, char** argv) {
     print_status(reply);
   } else if (flows->parsed()) {
     print_flows(reply);
+  } else if (drain->parsed() || undrain->parsed()) {
+    std::cout << "node " << drain_node
+              << (drain->parsed() ? " drains: no new handoffs while another node can serve them\n"
+                                  : " takes new handoffs again\n");
   } else if (stop->parsed()) {
     std::cout << "batond is stopping" << (keep_flows ? ", leaving handed-off flows in the kernel" : "")
               << "\n";

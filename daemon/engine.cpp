@@ -51,7 +51,8 @@ Engine::Engine(const Config& cfg, Datapath& datapath)
                    [this](NodeId n) -> uint64_t {
                      if (n == cfg_.node_id) return load_measures_;
                      return mesh_ ? mesh_->load_reports(n) : 0;
-                   }},
+                   },
+                   [this](NodeId n) { return mesh_ && mesh_->draining(n); }},
           [&cfg](NodeId n) { return cfg.node(n) ? cfg.node(n)->service_addr : 0u; }, cfg.dispatch),
       backend_(backend_config(cfg)),
       started_ms_(monotonic_ms()) {}
@@ -389,6 +390,7 @@ nlohmann::json Engine::status() const {
       {"uptime_ms", monotonic_ms() - started_ms_},
       {"live_flows", frontend_.live_flows() + backend_.live_flows()},
       {"load", node_load_},  // connections the web server holds, as heartbeats report it
+      {"draining", mesh_ && mesh_->draining(cfg_.node_id)},
       {"frontend",
        {{"live_flows", frontend_.live_flows()},
         {"tracked_flows", frontend_.flows().size()},

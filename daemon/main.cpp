@@ -78,6 +78,16 @@ int run(const baton::Config& cfg) {
       loop.stop();
       return {{"stopping", true}, {"keep_flows", keep_flows}};
     }
+    if (cmd.starts_with("drain ") || cmd.starts_with("undrain ")) {
+      const bool on = cmd.starts_with("drain ");
+      const std::string arg = cmd.substr(cmd.find(' ') + 1);
+      char* end = nullptr;
+      const unsigned long node = std::strtoul(arg.c_str(), &end, 10);
+      if (arg.empty() || *end || node == 0 || node > 65535)
+        return {{"error", "'" + arg + "' is not a node id"}};
+      if (auto s = mesh.request_drain(static_cast<NodeId>(node), on); !s) return {{"error", s.error()}};
+      return {{"node", node}, {"draining", on}};
+    }
     if (cmd == "status") return engine.status();
     if (cmd == "flows") return engine.flows();
     if (cmd == "datapath status") return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
@@ -86,7 +96,8 @@ int run(const baton::Config& cfg) {
       if (!s) return {{"error", s.error()}};
       return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
     }
-    return {{"error", "unknown command '" + cmd + "' (try: status, flows, datapath status|attach|detach)"}};
+    return {{"error", "unknown command '" + cmd +
+                          "' (try: status, flows, datapath status|attach|detach, drain|undrain NODE)"}};
   });
 
   sigset_t mask;

@@ -254,14 +254,27 @@ void PeerMesh::handle(Connection* c, const proto::Message& m) {
     p.last_error.clear();
     ++p.connects;
     spdlog::info("control: node {} connected and authenticated", c->peer);
-    queue(c, proto::Heartbeat{load_()});
+    queue(c, proto::Heartbeat{load_(), draining_});
     on_peer_(c->peer, true, {});
     return;
   }
   if (!c->authenticated) return drop(c, "message before authentication");
   if (const auto* hb = std::get_if<proto::Heartbeat>(&m)) {
-    peers_[c->peer].load = hb->live_flows;
-    ++peers_[c->peer].load_reports;
+    Peer& p = peers_[c->peer];
+    p.load = hb->live_flows;
+    ++p.load_reports;
+    if (p.draining != hb->draining)
+      spdlog::info("control: node {} {}", c->peer, hb->draining ? "is draining" : "takes handoffs again");
+    p.draining = hb->draining;
+    return;
+  }
+  if (const auto* d = std::get_if<proto::Drain>(&m)) {
+    if (d->node != cfg_.node_id) {
+      spdlog::warn("control: node {} asked node {} to drain through this node: ignored", c->peer, d->node);
+      return;
+    }
+    spdlog::info("control: node {} relays a request to {} this node", c->peer, d->on ? "drain" : "undrain");
+    set_draining(d->on);
     return;
   }
   on_message_(c->peer, m);
@@ -366,9 +379,38 @@ void PeerMesh::tick(uint64_t now_ms) {
     for (auto& [id, p] : peers_) {
       if (!p.conn) continue;
       forget_sent(p.conn);
-      queue(p.conn, proto::Heartbeat{load_()});
+      queue(p.conn, proto::Heartbeat{load_(), draining_});
     }
   }
+}
+
+bool PeerMesh::draining(NodeId node) const {
+  if (node == cfg_.node_id) return draining_;
+  auto it = peers_.find(node);
+  return it != peers_.end() && it->second.draining;
+}
+
+void PeerMesh::set_draining(bool on) {
+  if (draining_ == on) return;
+  draining_ = on;
+  spdlog::info("this node {}",
+               on ? "drains: no new handoffs while another node can serve them" : "takes handoffs again");
+  // At once rather than at the next heartbeat: front ends stop within a round trip.
+  for (auto& [id, p] : peers_) {
+    if (p.conn) queue(p.conn, proto::Heartbeat{load_(), draining_});
+  }
+}
+
+Status PeerMesh::request_drain(NodeId node, bool on) {
+  if (node == cfg_.node_id) {
+    set_draining(on);
+    return Ok{};
+  }
+  auto it = peers_.find(node);
+  if (it == peers_.end()) return make_error("node " + std::to_string(node) + " is not in the cluster");
+  if (!send(node, proto::Drain{node, on}))
+    return make_error("node " + std::to_string(node) + " is not reachable from this node; ask another one");
+  return Ok{};
 }
 
 nlohmann::json PeerMesh::status() const {
@@ -377,6 +419,7 @@ nlohmann::json PeerMesh::status() const {
     arr.push_back({{"id", id},
                    {"connected", p.conn != nullptr},
                    {"load", p.load},
+                   {"draining", p.draining},
                    {"connects", p.connects},
                    {"last_error", p.last_error}});
   }

@@ -41,6 +41,11 @@ class PeerMesh {
   uint32_t load(NodeId node) const;
   // Load reports (heartbeats) received from the node so far.
   uint64_t load_reports(NodeId node) const;
+  // Draining: the node (this one or a peer, as its heartbeats say) takes no new handoffs while another
+  // node can serve them. request_drain works from any node: a peer's is relayed to it.
+  bool draining(NodeId node) const;
+  void set_draining(bool on);
+  Status request_drain(NodeId node, bool on);
   void tick(uint64_t now_ms);
   nlohmann::json status() const;
 
@@ -53,6 +58,7 @@ class PeerMesh {
     uint64_t backoff_ms = 100;
     uint32_t load = 0;
     uint64_t load_reports = 0;
+    bool draining = false;
     uint64_t connects = 0;
     std::string last_error;
   };
@@ -79,6 +85,7 @@ class PeerMesh {
   std::map<int, std::unique_ptr<Connection>> conns_;
   std::vector<int> queued_;  // connections with messages to write at the end of the round
   uint64_t last_heartbeat_ms_ = 0;
+  bool draining_ = false;
 };
 
 }  // namespace baton

@@ -301,3 +301,57 @@ TEST(Dispatch, OnlyTheRulesNodesThatAreReachableServe) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+struct Draining {
+  std::set<NodeId> up{1, 2, 3};
+  std::set<NodeId> draining;
+  std::map<NodeId, uint32_t> load;
+  PeerView view() {
+    return {[this](NodeId n) { return up.count(n) != 0; }, [this](NodeId n) { return load[n]; }, nullptr,
+            [this](NodeId n) { return draining.count(n) != 0; }};
+  }
+};
+
+TEST(Drain, ADrainingHolderServesOnlyWhenNoOtherCan) {
+  ContentMap m;
+  m.add({"/shared/", {2, 3}});
+  m.add({"/mine/", {1, 3}});
+  m.add({"/only1/", {1}});
+  m.set_default({1});
+  Draining p;
+  p.load[2] = 0;
+  p.load[3] = 50;
+  p.draining = {2};
+  EXPECT_EQ(choose_node(m, "/shared/x", 1, p.view()).node, 3u) << "the busier holder, since 2 drains";
+  p.draining = {2, 3};
+  EXPECT_EQ(choose_node(m, "/shared/x", 1, p.view()).node, 2u) << "all drain: the least loaded still serves";
+  // This node drains: its content goes to another holder, or stays here if none.
+  p.draining = {1};
+  EXPECT_EQ(choose_node(m, "/mine/x", 1, p.view()).node, 3u);
+  EXPECT_EQ(choose_node(m, "/only1/x", 1, p.view()).node, 1u);
+  p.up.erase(3);
+  EXPECT_EQ(choose_node(m, "/mine/x", 1, p.view()).node, 1u);
+}
+
+TEST(Drain, OtherPoliciesSkipDrainingNodesAndMoveTheirTargets) {
+  ContentMap m;
+  m.set_default({}, Policy::kLard);
+  DispatchSettings s;
+  s.nodes = {1, 2, 3};
+  Dispatcher d(m, s, 1);
+  Draining p;
+  const NodeId first = d.choose({"/t", "", ""}, p.view(), 0).node;
+  p.draining = {first};
+  const NodeId next = d.choose({"/t", "", ""}, p.view(), 1).node;
+  EXPECT_NE(next, first);
+  EXPECT_EQ(d.lard_servers("/t"), std::vector<NodeId>{next});
+  EXPECT_FALSE(d.keeps({"/t", "", ""}, first)) << "LARD decides every request: the next one moves";
+  p.draining = {1, 2, 3};
+  EXPECT_NE(d.choose({"/t", "", ""}, p.view(), 2).node, 0u) << "all drain: someone still serves";
+}
+
+}  // namespace
+}  // namespace baton
