@@ -114,6 +114,8 @@ class Backend {
   // The front end's batond restarted without its flows: client packets are no longer translated there.
   Actions on_peer_lost_flows(NodeId node, uint64_t now_ms);
   Actions on_tick(uint64_t now_ms);
+  // A configuration reload: timeouts and limits apply from now on.
+  void reconfigure(const BackendConfig& cfg) { cfg_ = cfg; }
 
   const std::unordered_map<FlowKey, BeFlow, FlowKeyHash>& flows() const { return flows_; }
   const BackendCounters& counters() const { return counters_; }

@@ -139,6 +139,14 @@ Dispatcher::Dispatcher(const ContentMap& map, DispatchSettings settings, NodeId 
 
 Dispatcher::~Dispatcher() = default;
 
+void Dispatcher::reconfigure(DispatchSettings settings) {
+  settings_ = std::move(settings);
+  const Lard::Settings ls{settings_.lard_low, settings_.lard_high, settings_.lard_shrink_ms,
+                          settings_.lard_targets};
+  lard_->set_settings(ls);
+  lard_r_->set_settings(ls);
+}
+
 uint32_t Dispatcher::load_of(NodeId node, const PeerView& peers) {
   const uint32_t reported = peers.load(node);
   if (!peers.reports) return reported;

@@ -121,6 +121,9 @@ class Dispatcher {
   // LARD: the nodes a target is assigned to now (empty if none), for status and tests.
   std::vector<NodeId> lard_servers(const std::string& path) const;
   const DispatchSettings& settings() const { return settings_; }
+  // A reload: new settings (the content map is re-read in place); what LARD learnt stays, except for
+  // nodes that may no longer serve, which lose their targets at the next request.
+  void reconfigure(DispatchSettings settings);
 
  private:
   struct Candidate {

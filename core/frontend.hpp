@@ -162,6 +162,11 @@ class Frontend {
   // A new connection came on the tuple of a flow that was over, and the kernel datapath forgot the old
   // flow to follow the new one: its lingering state goes too (nothing for the datapath to do).
   void on_superseded(const FlowKey& key);
+  // A configuration reload: timeouts and limits apply from now on (a flow's running deadline stays).
+  void reconfigure(const FrontendConfig& cfg, DispatchSettings dispatch) {
+    cfg_ = cfg;
+    dispatcher_.reconfigure(std::move(dispatch));
+  }
   // The datapath found no room to track a new connection (its WatchFlow failed): the local stack has it,
   // as at a full table, and the flow is forgotten.
   void on_untracked(const FlowKey& key);

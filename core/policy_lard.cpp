@@ -20,6 +20,14 @@ const Lard::Node* find(const Nodes& nodes, NodeId id) {
 }
 }  // namespace
 
+void Lard::set_settings(Settings s) {
+  s_ = s;
+  while (targets_.size() > s_.max_targets && !lru_.empty()) {
+    targets_.erase(lru_.back());
+    lru_.pop_back();
+  }
+}
+
 Lard::Entry& Lard::entry(const std::string& target) {
   auto it = targets_.find(target);
   if (it != targets_.end()) {

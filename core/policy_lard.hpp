@@ -28,6 +28,8 @@ class Lard {
     size_t max_targets = 65'536;
   };
   Lard(Settings s, bool replicate) : s_(s), replicate_(replicate) {}
+  // New thresholds (a reload); the targets' assignments stay.
+  void set_settings(Settings s);
 
   // `nodes`: those that may serve the target now (reachable), never empty.
   NodeId choose(const std::string& target, const std::vector<Node>& nodes, uint64_t now_ms);

@@ -106,6 +106,8 @@ int batonctl_main(int argc, char** argv) {
   auto* drain = app.add_subcommand(
       "drain", "NODE (any node of the cluster, asked at any node) takes no new handoffs; live flows finish");
   auto* undrain = app.add_subcommand("undrain", "NODE takes new handoffs again");
+  auto* reload = app.add_subcommand(
+      "reload", "re-read batond's config file: content map, policies, nodes, timeouts; live flows stay");
   unsigned drain_node = 0;
   drain->add_option("node", drain_node, "node id")->required();
   undrain->add_option("node", drain_node, "node id")->required();
@@ -116,6 +118,7 @@ int batonctl_main(int argc, char** argv) {
   if (status->parsed()) command = "status";
   if (flows->parsed()) command = "flows";
   if (stop->parsed()) command = keep_flows ? "shutdown keep-flows" : "shutdown";
+  if (reload->parsed()) command = "reload";
   if (drain->parsed()) command = "drain " + std::to_string(drain_node);
   if (undrain->parsed()) command = "undrain " + std::to_string(drain_node);
   if (int rc = query(socket_path, command, &reply)) return rc;
@@ -125,6 +128,9 @@ int batonctl_main(int argc, char** argv) {
     print_status(reply);
   } else if (flows->parsed()) {
     print_flows(reply);
+  } else if (reload->parsed()) {
+    std::cout << "reloaded " << reply["reloaded"].get<std::string>() << ": " << reply["nodes"] << " nodes, "
+              << reply["rules"] << " content rules\n";
   } else if (drain->parsed() || undrain->parsed()) {
     std::cout << "node " << drain_node
               << (drain->parsed() ? " drains: no new handoffs while another node can serve them\n"

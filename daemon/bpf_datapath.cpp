@@ -200,6 +200,44 @@ void BpfDatapath::load_content() {
   content_loaded_ = true;
 }
 
+Status BpfDatapath::update(const DatapathUpdate& u) {
+  if (auto s = slow_.update(u); !s) return s;
+  if (!u.content) return Ok{};
+  opts_.content = *u.content;
+  const bool triage_was = opts_.triage;
+  opts_.triage = u.kernel_triage;
+  if (!progs_) return Ok{};
+  // In place, longest prefixes first (prefix_entries' order): a new longer rule is in before anything
+  // under it changes; then the entries of rules that went. tc judges each lookup by one whole entry.
+  // Without triage (or when the map did not load whole) no entry stays: tc then asks batond.
+  load_content();
+  {
+    std::vector<ContentEntryAbi> keep;
+    if (content_loaded_) {
+      for (const PrefixEntry& e : prefix_entries(opts_.content, opts_.self, BATON_PATH_MAX))
+        keep.push_back(to_abi(e));
+    }
+    const int fd = progs_->content_fd();
+    baton_content_key k{}, next{};
+    std::vector<baton_content_key> stale;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      const bool kept = std::any_of(keep.begin(), keep.end(), [&next](const ContentEntryAbi& a) {
+        return std::memcmp(&a.key, &next, sizeof(next)) == 0;
+      });
+      if (!kept) stale.push_back(next);
+      k = next;
+      prev = &k;
+    }
+    for (const auto& key : stale)
+      bpf_map_delete_elem(fd, &key);
+  }
+  // Triage switched, or the new map did not load (then batond decides every connection).
+  if (triage_was != opts_.triage || triage_on_ != (opts_.triage && content_loaded_))
+    set_kernel_decisions(progs_->attached());
+  return Ok{};
+}
+
 void BpfDatapath::take_over_triaged(const DatapathPacket& p) {
   if (p.direction != Direction::kIngress || !(p.mark & BATON_COUNTED_MARK)) return;
   const auto peek = peek_tcp(p.bytes);

@@ -60,6 +60,7 @@ class BpfDatapath final : public Datapath {
   uint64_t served_locally() const override;
   std::vector<AdoptedFlow> adopted_flows() override { return std::move(adopted_); }
   void stop_keeping_flows() override;
+  Status update(const DatapathUpdate& u) override;
   Status attach() override;
   Status detach() override;
 

@@ -1,5 +1,7 @@
 #include "daemon/config.hpp"
 
+#include "core/packet.hpp"
+
 #include <fmt/format.h>
 #include <toml++/toml.h>
 #include <fstream>
@@ -241,6 +243,33 @@ Result<Config> parse_config(const std::string& text, const std::string& source_n
   } catch (const Fail& f) {
     return make_error(source_name + ": " + f.message);
   }
+}
+
+std::string reload_refusal(const Config& running, const Config& next) {
+  auto differs = [](const char* key, const auto& a, const auto& b) -> std::string {
+    if (a == b) return "";
+    return fmt::format("{} cannot change at reload ({} running, {} in the file): restart batond", key, a, b);
+  };
+  const NodeConfig* self = next.node(running.node_id);
+  std::string why = differs("node_id", running.node_id, next.node_id);
+  if (why.empty() && !self) why = "this node is no longer among [[nodes]]";
+  if (why.empty()) why = differs("service_port", running.service_port, next.service_port);
+  if (why.empty()) why = differs("datapath", running.datapath, next.datapath);
+  if (why.empty()) why = differs("bpf_pin_dir", running.bpf_pin_dir, next.bpf_pin_dir);
+  if (why.empty()) why = differs("queue_num", running.queue_num, next.queue_num);
+  if (why.empty()) why = differs("packet_mark", running.packet_mark, next.packet_mark);
+  if (why.empty()) why = differs("status_socket", running.status_socket, next.status_socket);
+  if (why.empty()) why = differs("manage_sysctls", running.manage_sysctls, next.manage_sysctls);
+  if (why.empty()) why = differs("max_flows", running.max_flows, next.max_flows);
+  if (why.empty())
+    why = differs("this node's service_address", format_ipv4(running.self().service_addr),
+                  format_ipv4(self->service_addr));
+  if (why.empty())
+    why =
+        differs("this node's control_address",
+                format_ipv4(running.self().control_addr) + ":" + std::to_string(running.self().control_port),
+                format_ipv4(self->control_addr) + ":" + std::to_string(self->control_port));
+  return why;
 }
 
 Result<Config> load_config(const std::string& path) {

@@ -47,6 +47,10 @@ struct Config {
   const NodeConfig& self() const { return *node(node_id); }
 };
 
+// What a reload may not change (the node's identity, its addresses, where its kernel state lives, the
+// flow maps' size): such a change needs a restart. Empty when `next` may replace `running`.
+std::string reload_refusal(const Config& running, const Config& next);
+
 // Parses and validates; errors name the file, the key and what is wrong with it.
 Result<Config> load_config(const std::string& path);
 Result<Config> parse_config(const std::string& text, const std::string& source_name);

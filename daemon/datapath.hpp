@@ -10,6 +10,7 @@
 
 #include "core/actions.hpp"
 #include "core/bytes.hpp"
+#include "core/dispatch.hpp"
 #include "core/result.hpp"
 
 namespace baton {
@@ -62,6 +63,13 @@ struct AdoptedFlow {
   bool reset = false;
 };
 
+// What a configuration reload may change in a datapath.
+struct DatapathUpdate {
+  std::vector<uint32_t> peer_service_addrs;  // every other node's service address
+  const ContentMap* content = nullptr;       // the new content map (kernel triage)
+  bool kernel_triage = true;
+};
+
 class Datapath {
  public:
   using Handler = std::function<void(const DatapathPacket&)>;
@@ -99,6 +107,8 @@ class Datapath {
   virtual std::vector<AdoptedFlow> adopted_flows() { return {}; }
   // Stop but leave offloaded flows running in the kernel, for the next batond to adopt.
   virtual void stop_keeping_flows() { stop(); }
+  // A configuration reload: applied without disturbing a flow; on error the old settings stay.
+  virtual Status update(const DatapathUpdate& u) = 0;
   // Run-time attach/detach of kernel programs (`batonctl datapath ...`).
   virtual Status attach() { return make_error("the " + name() + " datapath has no kernel programs"); }
   virtual Status detach() { return make_error("the " + name() + " datapath has no kernel programs"); }

@@ -248,6 +248,11 @@ void Engine::measure_load(uint64_t now_ms) {
   ++load_measures_;
 }
 
+void Engine::reconfigure() {
+  frontend_.reconfigure(frontend_config(cfg_), cfg_.dispatch);
+  backend_.reconfigure(backend_config(cfg_));
+}
+
 void Engine::tick(uint64_t now_ms) {
   measure_load(now_ms);
   refresh_activity(now_ms);

@@ -31,6 +31,8 @@ class Engine {
   // Takes over flows an earlier batond left offloaded in the kernel.
   void adopt(const std::vector<AdoptedFlow>& flows);
   void tick(uint64_t now_ms);
+  // The config it was made with has been replaced in place (a reload): take up what changed.
+  void reconfigure();
 
   // This node's load as dispatch counts it, and as heartbeats report it: the connections its web server
   // holds (measured every heartbeat_ms; handed-off flows here if that cannot be measured).

@@ -21,7 +21,7 @@
 
 namespace {
 
-int run(const baton::Config& cfg) {
+int run(baton::Config& cfg, const std::string& config_path) {
   using namespace baton;
   const NodeConfig& self = cfg.self();
   auto iface = interface_of(self.service_addr);
@@ -69,6 +69,35 @@ int run(const baton::Config& cfg) {
       [&] { return engine.node_load(); });
   engine.attach(mesh);
   bool keep_flows = false;
+  // A reload (SIGHUP, `batonctl reload`): the file read and checked as at start; what may change is
+  // replaced in place (every part reads `cfg`), and told to the parts that keep copies.
+  auto reload = [&]() -> nlohmann::json {
+    auto next = load_config(config_path);
+    if (!next) {
+      spdlog::error("reload refused, the running configuration stays: {}", next.error());
+      return {{"error", next.error()}};
+    }
+    if (std::string why = reload_refusal(cfg, *next); !why.empty()) {
+      spdlog::error("reload refused, the running configuration stays: {}: {}", config_path, why);
+      return {{"error", config_path + ": " + why}};
+    }
+    DatapathUpdate u;
+    for (const auto& n : next->nodes) {
+      if (n.id != next->node_id) u.peer_service_addrs.push_back(n.service_addr);
+    }
+    u.content = &next->content;
+    u.kernel_triage = next->kernel_triage;
+    if (auto s = datapath.update(u); !s) {
+      spdlog::error("reload refused, the running configuration stays: {}", s.error());
+      return {{"error", s.error()}};
+    }
+    cfg = std::move(*next);
+    engine.reconfigure();
+    mesh.reconfigure();
+    spdlog::info("reloaded {}: {} nodes, {} content rules", config_path, cfg.nodes.size(),
+                 cfg.content.rules().size());
+    return {{"reloaded", config_path}, {"nodes", cfg.nodes.size()}, {"rules", cfg.content.rules().size()}};
+  };
   StatusServer status(loop, cfg.status_socket, [&](const std::string& cmd) -> nlohmann::json {
     if (cmd == "shutdown" || cmd == "shutdown keep-flows") {
       // keep-flows: for a restart or an upgrade; offloaded flows go on in the kernel and the next
@@ -88,6 +117,7 @@ int run(const baton::Config& cfg) {
       if (auto s = mesh.request_drain(static_cast<NodeId>(node), on); !s) return {{"error", s.error()}};
       return {{"node", node}, {"draining", on}};
     }
+    if (cmd == "reload") return reload();
     if (cmd == "status") return engine.status();
     if (cmd == "flows") return engine.flows();
     if (cmd == "datapath status") return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
@@ -104,11 +134,18 @@ int run(const baton::Config& cfg) {
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
   loop.add(sfd, EPOLLIN, [&](uint32_t) {
     signalfd_siginfo si{};
-    if (read(sfd, &si, sizeof(si)) > 0) spdlog::info("signal {}: stopping", si.ssi_signo);
+    if (read(sfd, &si, sizeof(si)) <= 0) return;
+    if (si.ssi_signo == SIGHUP) {
+      spdlog::info("SIGHUP: reloading {}", config_path);
+      reload();
+      return;
+    }
+    spdlog::info("signal {}: stopping", si.ssi_signo);
     loop.stop();
   });
 
@@ -173,7 +210,7 @@ int batond_main(int argc, char** argv) {
               << " nodes, " << cfg->content.rules().size() << " content rules)\n";
     return 0;
   }
-  return run(*cfg);
+  return run(*cfg, config_path);
 }
 
 int main(int argc, char** argv) {

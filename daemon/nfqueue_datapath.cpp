@@ -141,6 +141,19 @@ Status NfqueueDatapath::set_slow_mark(uint32_t slow_mark) {
   return Ok{};
 }
 
+Status NfqueueDatapath::update(const DatapathUpdate& u) {
+  // New peers' service addresses must pass the FORWARD chain (their forwarded client packets).
+  if (u.peer_service_addrs == opts_.peer_service_addrs) return Ok{};
+  std::vector<uint32_t> before = std::move(opts_.peer_service_addrs);
+  opts_.peer_service_addrs = u.peer_service_addrs;
+  if (!rules_installed_) return Ok{};
+  if (auto s = load_ruleset(); !s) {
+    opts_.peer_service_addrs = std::move(before);
+    return s;
+  }
+  return Ok{};
+}
+
 int NfqueueDatapath::on_packet(nfq_q_handle* /*qh*/, nfgenmsg* /*msg*/, nfq_data* nfa, void* data) {
   auto* self = static_cast<NfqueueDatapath*>(data);
   nfqnl_msg_packet_hdr* ph = nfq_get_msg_packet_hdr(nfa);

@@ -49,6 +49,7 @@ class NfqueueDatapath final : public Datapath {
   // Switches between queueing everything and queueing only marked packets, atomically (one
   // iptables-restore transaction: no packet ever sees the chains half filled).
   Status set_slow_mark(uint32_t slow_mark);
+  Status update(const DatapathUpdate& u) override;
 
   // The rule set, in iptables-restore format (exposed for tests and docs).
   std::string ruleset() const;

@@ -231,7 +231,9 @@ void PeerMesh::on_readable(Connection* c) {
 void PeerMesh::handle(Connection* c, const proto::Message& m) {
   if (const auto* h = std::get_if<proto::Hello>(&m)) {
     if (c->peer != 0) return drop(c, "second HELLO");
-    if (!peers_.count(h->node_id)) return drop(c, "HELLO from unknown node " + std::to_string(h->node_id));
+    auto known = peers_.find(h->node_id);
+    if (known == peers_.end() || known->second.retired)
+      return drop(c, "HELLO from unknown node " + std::to_string(h->node_id));
     if (c->dialed && c->dialed != h->node_id)
       return drop(c,
                   "dialled node " + std::to_string(c->dialed) + " answered as " + std::to_string(h->node_id));
@@ -360,9 +362,28 @@ void PeerMesh::drop(Connection* c, const std::string& why) {
   if (was_up) on_peer_(peer, false, unreached);
 }
 
+void PeerMesh::reconfigure() {
+  for (const auto& n : cfg_.nodes) {
+    if (n.id == cfg_.node_id) continue;
+    Peer& p = peers_[n.id];
+    if (p.id == 0) spdlog::info("control: node {} joins the cluster", n.id);
+    if (p.retired) spdlog::info("control: node {} is back in the cluster", n.id);
+    p.id = n.id;
+    p.retired = false;
+  }
+  for (auto& [id, p] : peers_) {
+    if (p.retired || cfg_.node(id)) continue;
+    // Its connection stays while it is up, for the flows handed off before (their close notices); it
+    // gets no new handoffs (no rule or node list names it), and is not dialled again.
+    p.retired = true;
+    spdlog::info("control: node {} left the cluster{}", id,
+                 p.conn ? ": no new handoffs, its connection stays" : "");
+  }
+}
+
 void PeerMesh::tick(uint64_t now_ms) {
   for (auto& [id, p] : peers_) {
-    if (id < cfg_.node_id || p.conn) continue;
+    if (id < cfg_.node_id || p.conn || p.retired) continue;
     bool dialing = false;
     for (const auto& [fd, c] : conns_)
       dialing |= c->dialed == id;
@@ -420,6 +441,7 @@ nlohmann::json PeerMesh::status() const {
                    {"connected", p.conn != nullptr},
                    {"load", p.load},
                    {"draining", p.draining},
+                   {"retired", p.retired},
                    {"connects", p.connects},
                    {"last_error", p.last_error}});
   }

@@ -47,6 +47,8 @@ class PeerMesh {
   void set_draining(bool on);
   Status request_drain(NodeId node, bool on);
   void tick(uint64_t now_ms);
+  // The node list changed (a reload): new nodes are dialled, removed ones retired.
+  void reconfigure();
   nlohmann::json status() const;
 
  private:
@@ -59,6 +61,7 @@ class PeerMesh {
     uint32_t load = 0;
     uint64_t load_reports = 0;
     bool draining = false;
+    bool retired = false;  // no longer in the config (a reload): kept while connected, never redialled
     uint64_t connects = 0;
     std::string last_error;
   };

@@ -105,6 +105,26 @@ TEST(Config, PoliciesPerRuleWithTheDefaultFromTheContentSection) {
   EXPECT_EQ(c->dispatch.capacity.at(1), 1u);
 }
 
+TEST(Config, AReloadMayNotChangeWhatNeedsARestart) {
+  auto running = parse_config(kGood, "a.toml");
+  ASSERT_TRUE(running) << running.error();
+  auto next = [](const std::string& text) {
+    auto c = parse_config(text, "b.toml");
+    EXPECT_TRUE(c) << c.error();
+    return *c;
+  };
+  std::string moved = kGood;
+  moved.replace(moved.find("nodes = [2]"), 11, "nodes = [1, 2]");
+  EXPECT_EQ(reload_refusal(*running, next(moved)), "") << "the content map may change";
+  EXPECT_EQ(reload_refusal(*running, next("service_port = 8080\n" + kGood)),
+            "service_port cannot change at reload (80 running, 8080 in the file): restart batond");
+  EXPECT_NE(reload_refusal(*running, next("max_flows = 1024\n" + kGood)).find("max_flows"),
+            std::string::npos);
+  std::string addr = kGood;
+  addr.replace(addr.find("10.0.1.1:7000"), 13, "10.0.1.9:7000");
+  EXPECT_NE(reload_refusal(*running, next(addr)).find("control_address"), std::string::npos);
+}
+
 TEST(Config, MissingFile) {
   auto r = load_config("/nonexistent/batond.toml");
   ASSERT_FALSE(r);
