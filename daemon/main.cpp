@@ -167,8 +167,10 @@ int run(baton::Config& cfg, const std::string& config_path) {
     spdlog::info("batond node {} serving {}:{} with the {} datapath", cfg.node_id,
                  format_ipv4(self.service_addr), cfg.service_port, datapath.name());
     loop.run(20, [&](uint64_t now) {
-      mesh.tick(now);
+      // The engine first: it counts this node's load at heartbeat time, which the mesh's heartbeats
+      // then carry (not the count of the previous period).
       engine.tick(now);
+      mesh.tick(now);
     });
     loop.remove(datapath.fd());
   }

@@ -36,8 +36,9 @@ inet_diag_sockid socket_id(const FlowKey& key) {
   return id;
 }
 
-Result<Answer> exchange(int fd, uint16_t type, uint16_t flags, const inet_diag_sockid& id,
-                        uint8_t extensions) {
+namespace {
+Result<int> send_request(int fd, uint16_t type, uint16_t flags, uint32_t states, const inet_diag_sockid& id,
+                         uint8_t extensions) {
   Request r{};
   r.hdr.nlmsg_len = sizeof(r);
   r.hdr.nlmsg_type = type;
@@ -45,13 +46,20 @@ Result<Answer> exchange(int fd, uint16_t type, uint16_t flags, const inet_diag_s
   r.req.sdiag_family = AF_INET;
   r.req.sdiag_protocol = IPPROTO_TCP;
   r.req.idiag_ext = extensions;
-  r.req.idiag_states = ~0u;
+  r.req.idiag_states = states;
   r.req.id = id;
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (sendto(fd, &r, sizeof(r), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0) {
     return make_error(std::string("sock_diag send: ") + std::strerror(errno));
   }
+  return 0;
+}
+}  // namespace
+
+Result<Answer> exchange(int fd, uint16_t type, uint16_t flags, const inet_diag_sockid& id,
+                        uint8_t extensions) {
+  if (auto s = send_request(fd, type, flags, ~0u, id, extensions); !s) return make_error(s.error());
   alignas(nlmsghdr) char buf[8192];
   ssize_t n = recv(fd, buf, sizeof(buf), 0);
   if (n < 0) return make_error(std::string("sock_diag receive: ") + std::strerror(errno));
@@ -75,18 +83,9 @@ Result<Answer> exchange(int fd, uint16_t type, uint16_t flags, const inet_diag_s
 }
 
 Result<uint32_t> count_established(int fd, uint32_t addr, uint16_t port) {
-  Request r{};
-  r.hdr.nlmsg_len = sizeof(r);
-  r.hdr.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  r.hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  r.req.sdiag_family = AF_INET;
-  r.req.sdiag_protocol = IPPROTO_TCP;
-  r.req.idiag_states = 1u << 1;  // TCP_ESTABLISHED
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(fd, &r, sizeof(r), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0) {
-    return make_error(std::string("sock_diag send: ") + std::strerror(errno));
-  }
+  constexpr uint32_t kEstablished = 1u << 1;  // TCP_ESTABLISHED
+  if (auto s = send_request(fd, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, kEstablished, inet_diag_sockid{}, 0); !s)
+    return make_error(s.error());
   const uint16_t want_port = htons(port);
   const uint32_t want_addr = htonl(addr);
   uint32_t count = 0;

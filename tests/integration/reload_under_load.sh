@@ -16,15 +16,9 @@ conf=$work/n1.toml
 ctl() { "$batonctl" -s "$(node_socket "$1")" "${@:2}"; }
 # with_rule NODE: the testbed's config plus /reload/ -> NODE.
 with_rule() { cp "$orig" "$conf.new" && printf '\n[[content.rules]]\nprefix = "/reload/"\nnodes = [%s]\n' "$1" >> "$conf.new" && mv "$conf.new" "$conf"; }
-connected_to() { [ "$(peer_connected 1 "$1")" = 1 ]; }
-restart_node1() {  # [CONFIG]
-  stop_batond 1 || return 1
-  start_batond 1 "${1:-}"
-  eventually 10 connected_to 2 && eventually 10 connected_to 3
-}
-cleanup_hooks+=('restart_node1')
+cleanup_hooks+=('restart_node 1')
 with_rule 2
-restart_node1 "$conf" || fail "node 1 did not start with the test's config"
+restart_node 1 "$conf" || fail "node 1 did not start with the test's config"
 
 q=$(unique)
 loop() {

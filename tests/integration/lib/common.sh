@@ -123,6 +123,16 @@ stop_batond() {
   return 1
 }
 
+# restart_node N [CONFIG]: restarts node N's batond (with CONFIG, or the testbed's config) and waits
+# until it is connected to every other node again.
+restart_node() {
+  stop_batond "$1" || return 1
+  start_batond "$1" "${2:-}"
+  local node=$1
+  node_rejoined() { [ "$(peers_up "$node")" = 1 ]; }
+  eventually 10 node_rejoined
+}
+
 # running PID: alive and not a zombie (a batond this shell started stays one until reaped).
 running() { [ -e "/proc/$1" ] && ! grep -q '^State:.*zombie' "/proc/$1/status" 2>/dev/null; }
 
