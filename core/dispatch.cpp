@@ -20,12 +20,15 @@ const char* policy_name(Policy p) {
       return "hash";
     case Policy::kLeastConn:
       return "least-conn";
+    case Policy::kRoundRobin:
+      return "round-robin";
   }
   return "?";
 }
 
 std::optional<Policy> parse_policy(std::string_view name) {
-  for (Policy p : {Policy::kContent, Policy::kLard, Policy::kLardR, Policy::kHash, Policy::kLeastConn}) {
+  for (Policy p : {Policy::kContent, Policy::kLard, Policy::kLardR, Policy::kHash, Policy::kLeastConn,
+                   Policy::kRoundRobin}) {
     if (name == policy_name(p)) return p;
   }
   return std::nullopt;
@@ -129,22 +132,25 @@ std::string_view cookie_value(std::string_view cookies, std::string_view name) {
 }
 }  // namespace
 
-Dispatcher::Dispatcher(const ContentMap& map, DispatchSettings settings, NodeId self)
-    : map_(map), settings_(std::move(settings)), self_(self) {
-  const Lard::Settings ls{settings_.lard_low, settings_.lard_high, settings_.lard_shrink_ms,
-                          settings_.lard_targets};
-  lard_ = std::make_unique<Lard>(ls, false);
-  lard_r_ = std::make_unique<Lard>(ls, true);
+namespace {
+Lard::Settings lard_settings(const DispatchSettings& s) {
+  return {s.lard_low, s.lard_high, s.lard_shrink_ms, s.lard_targets};
 }
+}  // namespace
+
+Dispatcher::Dispatcher(const ContentMap& map, DispatchSettings settings, NodeId self)
+    : map_(map),
+      settings_(std::move(settings)),
+      self_(self),
+      lard_(std::make_unique<Lard>(lard_settings(settings_), false)),
+      lard_r_(std::make_unique<Lard>(lard_settings(settings_), true)) {}
 
 Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::reconfigure(DispatchSettings settings) {
   settings_ = std::move(settings);
-  const Lard::Settings ls{settings_.lard_low, settings_.lard_high, settings_.lard_shrink_ms,
-                          settings_.lard_targets};
-  lard_->set_settings(ls);
-  lard_r_->set_settings(ls);
+  lard_->set_settings(lard_settings(settings_));
+  lard_r_->set_settings(lard_settings(settings_));
 }
 
 uint32_t Dispatcher::load_of(NodeId node, const PeerView& peers) {
@@ -216,6 +222,22 @@ Decision Dispatcher::hashed(const RequestFacts& req, const std::vector<Candidate
   return least_conn(c);
 }
 
+Decision Dispatcher::round_robin(const std::vector<Candidate>& c) {
+  // Smooth weighted round robin (as nginx's upstream module): each node gains its weight per choice, the
+  // one with the most is chosen and pays the total back. Nodes 1, 2, 3 of weights 1, 2, 1 take turns
+  // 2, 1, 3, 2, and again: spread out, not 2, 2 in a row.
+  int64_t total = 0;
+  const Candidate* best = nullptr;
+  for (const Candidate& n : c) {
+    int64_t& t = turn_[n.node];
+    t += n.capacity;
+    total += n.capacity;
+    if (!best || t > turn_[best->node]) best = &n;
+  }
+  turn_[best->node] -= total;
+  return {best->node, "round robin"};
+}
+
 Decision Dispatcher::choose(const RequestFacts& req, const PeerView& peers, uint64_t now_ms) {
   const ContentRule& rule = map_.rule_for(req.path);
   Decision d;
@@ -232,6 +254,9 @@ Decision Dispatcher::choose(const RequestFacts& req, const PeerView& peers, uint
         break;
       case Policy::kHash:
         d = hashed(req, c);
+        break;
+      case Policy::kRoundRobin:
+        d = round_robin(c);
         break;
       default: {
         const uint64_t h = hash_text(req.path);

@@ -18,11 +18,12 @@ namespace baton {
 using NodeId = uint32_t;
 
 enum class Policy : uint8_t {
-  kContent,    // static placement: here if held here, else the least-loaded holder
-  kLard,       // locality-aware request distribution (Pai et al., ASPLOS 1998)
-  kLardR,      // LARD with replication: a hot target's server set grows and shrinks
-  kHash,       // consistent (rendezvous) hashing of a request key, with bounded loads
-  kLeastConn,  // the node with the fewest connections for its capacity
+  kContent,     // static placement: here if held here, else the least-loaded holder
+  kLard,        // locality-aware request distribution (Pai et al., ASPLOS 1998)
+  kLardR,       // LARD with replication: a hot target's server set grows and shrinks
+  kHash,        // consistent (rendezvous) hashing of a request key, with bounded loads
+  kLeastConn,   // the node with the fewest connections for its capacity
+  kRoundRobin,  // each node in turn, as often as its capacity says: the baseline LARD was measured against
 };
 const char* policy_name(Policy p);
 std::optional<Policy> parse_policy(std::string_view name);
@@ -135,6 +136,7 @@ class Dispatcher {
   uint32_t load_of(NodeId node, const PeerView& peers);
   Decision least_conn(const std::vector<Candidate>& c) const;
   Decision hashed(const RequestFacts& req, const std::vector<Candidate>& c) const;
+  Decision round_robin(const std::vector<Candidate>& c);
 
   const ContentMap& map_;
   DispatchSettings settings_;
@@ -147,6 +149,7 @@ class Dispatcher {
     uint32_t chosen = 0;
   };
   std::unordered_map<NodeId, Since> since_;
+  std::unordered_map<NodeId, int64_t> turn_;  // round robin: each node's current weight (smooth WRR)
 };
 
 }  // namespace baton

@@ -78,7 +78,8 @@ Policy policy_value(const toml::node_view<const toml::node>& v, const std::strin
   const std::string name = optional_value<std::string>(v, key, "");
   auto p = parse_policy(name);
   if (!p)
-    throw Fail{"key '" + key + "': unknown policy '" + name + "' (content, lard, lard-r, hash, least-conn)"};
+    throw Fail{"key '" + key + "': unknown policy '" + name +
+               "' (content, lard, lard-r, hash, least-conn, round-robin)"};
   return *p;
 }
 

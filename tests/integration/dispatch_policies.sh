@@ -5,7 +5,8 @@
 #   moves once its node holds more than lard_high (12) connections while the other holds fewer than
 #   lard_low (2) (the test's own requests, a few at a time, never come near);
 # - hash over nodes 1, 2 and 3: a key stays on its node; with node 3 unreachable, only node 3's keys move;
-# - least-conn over nodes 2 and 3: both take requests.
+# - least-conn over nodes 2 and 3: both take requests;
+# - round-robin over nodes 2 and 3: strictly in turn.
 . "$(dirname "$0")/lib/common.sh"
 conf=$work/n1-policies.toml
 cp "$root/out/testbed/n1/batond.toml" "$conf"
@@ -23,6 +24,11 @@ policy = "hash"
 [[content.rules]]
 prefix = "/pol-lc/"
 policy = "least-conn"
+nodes = [2, 3]
+
+[[content.rules]]
+prefix = "/pol-rr/"
+policy = "round-robin"
 nodes = [2, 3]
 
 [dispatch]
@@ -120,5 +126,10 @@ lc=""
 for i in 1 2 3 4 5 6; do lc="$lc $(ask /pol-lc/x "$q-c$i")"; done
 case "$lc" in *2*3* | *3*2*) ;; *) fail "least-conn used one node only ($lc)" ;; esac
 
+# Round robin: strictly in turn.
+rr=""
+for i in 1 2 3 4; do rr="$rr $(ask /pol-rr/x "$q-rr$i")"; done
+[ "$rr" = " 2 3 2 3" ] || fail "round robin went$rr"
+
 wait_no_live_flows 15 || fail "flows left"
-pass "lard: 6 targets stayed put over nodes ($used), t0 moved off overloaded node $busy (node 1 saw its load ${fresh_ms} ms after node $busy counted it); hash: 9 keys on nodes ($homes), only node 3's moved when it went; least-conn:$lc"
+pass "lard: 6 targets stayed put over nodes ($used), t0 moved off overloaded node $busy (node 1 saw its load ${fresh_ms} ms after node $busy counted it); hash: 9 keys on nodes ($homes), only node 3's moved when it went; least-conn:$lc; round robin:$rr"

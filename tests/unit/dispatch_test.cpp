@@ -355,3 +355,32 @@ TEST(Drain, OtherPoliciesSkipDrainingNodesAndMoveTheirTargets) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST(RoundRobin, EachNodeInTurnAsOftenAsItsCapacity) {
+  ContentMap m;
+  m.set_default({}, Policy::kRoundRobin);
+  DispatchSettings s;
+  s.nodes = {1, 2, 3};
+  s.capacity = {{1, 1}, {2, 2}, {3, 1}};
+  Dispatcher d(m, s, 1);
+  Cluster c;
+  c.load[1] = 100;  // loads play no part
+  std::vector<NodeId> first;
+  for (int i = 0; i < 8; ++i)
+    first.push_back(d.choose({"/x", "", ""}, c.view(), 0).node);
+  EXPECT_EQ(first, (std::vector<NodeId>{2, 1, 3, 2, 2, 1, 3, 2}));
+  c.up.erase(2);
+  std::map<NodeId, int> got;
+  for (int i = 0; i < 10; ++i)
+    ++got[d.choose({"/x", "", ""}, c.view(), 0).node];
+  EXPECT_EQ(got[2], 0);
+  EXPECT_EQ(got[1], 5);
+  EXPECT_EQ(got[3], 5);
+  EXPECT_EQ(parse_policy("round-robin"), Policy::kRoundRobin);
+}
+
+}  // namespace
+}  // namespace baton
