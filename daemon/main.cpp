@@ -126,8 +126,9 @@ int run(baton::Config& cfg, const std::string& config_path) {
       if (!s) return {{"error", s.error()}};
       return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
     }
-    return {{"error", "unknown command '" + cmd +
-                          "' (try: status, flows, datapath status|attach|detach, drain|undrain NODE)"}};
+    return {
+        {"error", "unknown command '" + cmd +
+                      "' (try: status, flows, datapath status|attach|detach, drain|undrain NODE, reload)"}};
   });
 
   sigset_t mask;
