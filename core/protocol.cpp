@@ -130,6 +130,13 @@ class Reader {
   bool ok() const { return ok_; }
   bool at_end() const { return pos_ == b_.size(); }
   uint8_t u8() { return need(1) ? b_[pos_++] : 0; }
+  // A one-byte boolean: 0 or 1, anything else makes the message bad (bad_flag() names the first).
+  bool flag(const char* name) {
+    const uint8_t v = u8();
+    if (v > 1 && !bad_flag_) bad_flag_ = name;
+    return v == 1;
+  }
+  const char* bad_flag() const { return bad_flag_; }
   uint16_t u16() {
     if (!need(2)) return 0;
     pos_ += 2;
@@ -173,6 +180,7 @@ class Reader {
   ByteView b_;
   size_t pos_ = 0;
   bool ok_ = true;
+  const char* bad_flag_ = nullptr;
 };
 
 }  // namespace
@@ -244,42 +252,32 @@ Result<Message> decode_body(ByteView body) {
     case Type::kHeartbeat: {
       Heartbeat h;
       h.live_flows = r.u32();
-      uint8_t draining = r.u8();
-      if (draining > 1) return make_error("bad draining flag");
-      h.draining = draining == 1;
+      h.draining = r.flag("draining");
       m = h;
       break;
     }
     case Type::kDrain: {
       Drain d;
       d.node = r.u32();
-      uint8_t on = r.u8();
-      if (on > 1) return make_error("bad drain flag");
-      d.on = on == 1;
+      d.on = r.flag("drain");
       m = d;
       break;
     }
     case Type::kRestarted: {
-      uint8_t kept = r.u8();
-      if (kept > 1) return make_error("bad flows_kept flag");
-      m = Restarted{kept == 1};
+      m = Restarted{r.flag("flows_kept")};
       break;
     }
     case Type::kQuiesce: {
       Quiesce q;
       q.flow = r.flow();
-      uint8_t resume = r.u8();
-      if (resume > 1) return make_error("bad resume flag");
-      q.resume = resume == 1;
+      q.resume = r.flag("resume");
       m = q;
       break;
     }
     case Type::kQuiesced: {
       Quiesced q;
       q.flow = r.flow();
-      uint8_t ok = r.u8();
-      if (ok > 1) return make_error("bad ok flag");
-      q.ok = ok == 1;
+      q.ok = r.flag("ok");
       q.server_next = r.u32();
       q.client_next = r.u32();
       m = q;
@@ -288,6 +286,7 @@ Result<Message> decode_body(ByteView body) {
     default:
       return make_error("unknown message type " + std::to_string(body[1]));
   }
+  if (r.bad_flag()) return make_error(std::string("bad ") + r.bad_flag() + " flag");
   if (!r.ok()) return make_error("truncated message body");
   if (!r.at_end()) return make_error("trailing bytes in message body");
   return m;

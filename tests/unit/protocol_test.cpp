@@ -97,6 +97,15 @@ TEST(Protocol, CorruptFramesAreErrors) {
   Bytes type = good;
   type[5] = 200;
   EXPECT_TRUE(fails(type));
+  // A boolean byte other than 0 or 1, named.
+  Bytes flag = encode(Heartbeat{1, true});
+  flag.back() = 2;
+  auto bad = decode_body(ByteView(flag).subspan(4));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error(), "bad draining flag");
+  Bytes quiesce = encode(Quiesce{FlowKey{1, 2, 3, 4}, false});
+  quiesce.back() = 7;
+  EXPECT_TRUE(fails(quiesce));
   Bytes truncated = good;  // length says 5 body bytes, the heartbeat needs 6
   truncated.pop_back();
   store32(truncated, 0, static_cast<uint32_t>(truncated.size() - 4));
