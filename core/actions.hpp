@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -83,6 +84,32 @@ struct AdoptLocalSocket {
   uint32_t client_isn = 0;
 };
 
+// Where a connection this node's stack half-opened stands, for a socket restored there (TCP_REPAIR):
+// batond answers the client itself on it, and the kernel does the rest (retransmission, FIN, TIME_WAIT).
+struct RepairedConnection {
+  FlowKey key;           // client -> this node
+  uint32_t snd_nxt = 0;  // our next sequence number (ISN1 + 1: the SYN/ACK was all we sent)
+  uint32_t rcv_nxt = 0;  // the client's, past the request (received, never to be read)
+  uint16_t mss = 536;    // the client's
+  bool window_scale = false;
+  uint8_t snd_wscale = 0;  // the client's shift
+  uint8_t rcv_wscale = 0;  // ours
+  bool sack = false;
+  bool timestamps = false;
+  uint32_t tsval = 0;    // our clock where the client saw it last (the SYN/ACK's TSval)
+  uint32_t snd_wnd = 0;  // the client's window, scaled
+  uint32_t rcv_wnd = 0;  // the window we offered
+  bool operator==(const RepairedConnection&) const = default;
+};
+
+// Answer a held connection from batond itself (the request dropped, the half-open connection of the local
+// stack aborted first): a request no node can serve gets a 503 rather than the local web server's 404.
+struct AnswerHere {
+  RepairedConnection conn;
+  std::string response;  // the whole HTTP response; the connection is closed after it
+  bool operator==(const AnswerHere&) const = default;
+};
+
 struct SendMessage {
   NodeId to = 0;
   proto::Message message;
@@ -150,9 +177,9 @@ struct ForgetFlow {
   bool operator==(const ForgetFlow&) const = default;
 };
 
-using Action =
-    std::variant<Verdict, InjectLocal, AbortLocalSocket, ReplayOnClearTuple, ProbeSocket, AdoptLocalSocket,
-                 SendMessage, WatchFlow, OffloadFlow, EndFlow, SilenceFlow, NoteClientPacket, ForgetFlow>;
+using Action = std::variant<Verdict, InjectLocal, AbortLocalSocket, ReplayOnClearTuple, ProbeSocket,
+                            AdoptLocalSocket, AnswerHere, SendMessage, WatchFlow, OffloadFlow, EndFlow,
+                            SilenceFlow, NoteClientPacket, ForgetFlow>;
 using Actions = std::vector<Action>;
 
 inline OffloadFlow offload_backend(const FlowKey& key, const Translation& xlate) {

@@ -44,7 +44,7 @@ std::optional<HashKey> parse_hash_key(std::string_view text) {
 }
 
 RequestFacts facts_of(const HttpRequestHead& head) {
-  return {head.path, head.host, head.cookie};
+  return {head.path, head.host, head.cookie, head.method == "HEAD"};
 }
 
 void ContentMap::add(ContentRule rule) {
@@ -82,7 +82,7 @@ Decision choose_node(const ContentMap& map, const std::string& path, NodeId self
     }
   }
   if (held_here && (!best || best_draining)) return {self, "held locally (draining, no other holder)"};
-  if (!best) return {self, "no holder reachable"};
+  if (!best) return {self, "no holder reachable", true};
   return {*best, best_draining ? "least-loaded holder (all draining)" : "least-loaded holder"};
 }
 
@@ -247,7 +247,7 @@ Decision Dispatcher::choose(const RequestFacts& req, const PeerView& peers, uint
     d = choose_node(map_, req.path, self_, adjusted);
   } else {
     const std::vector<Candidate> c = candidates(rule, peers);
-    if (c.empty()) return {self_, "no node that may serve it is reachable"};
+    if (c.empty()) return {self_, "no node that may serve it is reachable", true};
     switch (rule.policy) {
       case Policy::kLeastConn:
         d = least_conn(c);

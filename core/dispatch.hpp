@@ -68,12 +68,16 @@ struct PeerView {
 struct Decision {
   NodeId node = 0;
   const char* why = "";
+  // No node that may serve the request can (this one included): `node` is this node, which answers
+  // that the service is unavailable (503) rather than letting its web server say the content does not
+  // exist (404).
+  bool unavailable = false;
 };
 
 // The content policy: serve locally when this node holds the content (a handoff costs more than it
 // saves), otherwise the least-loaded reachable holder (ties: the earlier in the map). With no holder
-// reachable, serve locally: the web server's answer beats a stalled connection. Draining holders (this
-// node included) serve only when no other holder can.
+// reachable, unavailable (this node answers 503). Draining holders (this node included) serve only when
+// no other holder can.
 Decision choose_node(const ContentMap& map, const std::string& path, NodeId self, const PeerView& peers);
 
 // What a request is dispatched by.
@@ -81,6 +85,7 @@ struct RequestFacts {
   std::string path;
   std::string host;
   std::string cookie;  // the Cookie header's value
+  bool head = false;   // a HEAD request: an answer from batond itself has no body
 };
 
 struct HttpRequestHead;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/answer_here.hpp"
 #include "core/http_peek.hpp"
 #include "core/packet_build.hpp"
 
@@ -343,6 +344,10 @@ void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
   }
   f.facts = facts_of(peek.head);
   Decision d = dispatcher_.choose(f.facts, peers_, now_ms);
+  if (d.unavailable) {
+    answer_unavailable(f, out);
+    return;
+  }
   note_request_end(f, f.client_isn + 1, peek.head);
   if (d.node == cfg_.self) {
     // Watched on only while where the next request starts can be told: nothing pipelined past this one,
@@ -393,6 +398,17 @@ void Frontend::serve_locally(FeFlow& f, Actions& out) {
     out.push_back(accept(h.id));
   f.held.clear();
   // A local flow needs no state: packets of unknown flows pass untouched.
+  f.finished = true;
+}
+
+void Frontend::answer_unavailable(FeFlow& f, Actions& out) {
+  ++counters_.answered_unavailable;
+  // The request never reaches the web server: batond answers on a socket restored in its place.
+  for (auto& h : f.held)
+    out.push_back(drop(h.id));
+  f.held.clear();
+  out.push_back(AnswerHere{repaired_connection(f), unavailable_response(f.facts.head)});
+  // Its packets go to the local stack again, where that socket now is.
   f.finished = true;
 }
 
@@ -580,7 +596,11 @@ Frontend::Iter Frontend::try_another_holder(Iter it, NodeId refused, uint64_t no
     start_handoff(f, d.node, now_ms, out);
     return std::next(it);
   }
-  serve_locally(f, out);
+  if (d.unavailable) {
+    answer_unavailable(f, out);
+  } else {
+    serve_locally(f, out);
+  }
   return forget(it, out);
 }
 
@@ -628,13 +648,12 @@ void Frontend::abort_pending(FeFlow& f, Actions& out) {
   ++counters_.handoffs_aborted;
 }
 
-Actions Frontend::on_handoff_unsent(const FlowKey& key) {
-  // The request never left this node: serving locally is safe.
+Actions Frontend::on_handoff_unsent(const FlowKey& key, uint64_t now_ms) {
+  // The request never left this node: sending it elsewhere, or serving it here, is safe.
   auto it = flows_.find(key);
   if (it == flows_.end() || it->second.state != FeState::kHandoffPending) return {};
   Actions out;
-  serve_locally(it->second, out);
-  forget(it, out);
+  try_another_holder(it, it->second.backend, now_ms, out);
   return out;
 }
 

@@ -123,7 +123,8 @@ struct FrontendCounters {
   uint64_t duplicates_dropped = 0;
   uint64_t packets_forwarded = 0;
   uint64_t table_full = 0;
-  uint64_t flows_lost = 0;  // handed-off flows ended because their back end restarted without them
+  uint64_t answered_unavailable = 0;  // requests no node could serve, answered 503 by batond
+  uint64_t flows_lost = 0;            // handed-off flows ended because their back end restarted without them
   // Multiple handoff.
   uint64_t requests_decided = 0;    // requests after a connection's first, decided at their boundary
   uint64_t migrations = 0;          // ... that moved their connection to another node
@@ -179,7 +180,7 @@ class Frontend {
   // The old back end's answer to a quiesce (multiple handoff).
   Actions on_quiesced(NodeId from, const proto::Quiesced& msg, uint64_t now_ms);
   // The handoff request could not be sent (the peer's channel was down): serve locally after all.
-  Actions on_handoff_unsent(const FlowKey& key);
+  Actions on_handoff_unsent(const FlowKey& key, uint64_t now_ms);
   // A peer's control channel went down: its pending handoffs will never be answered.
   // unreached: pending handoffs to it that provably never reached it (never wholly sent
   // them): they go to another holder, or are served here, as if refused.
@@ -227,6 +228,8 @@ class Frontend {
   // Where the request at `start` (its head `head`) ends, if that can be told.
   static void note_request_end(FeFlow& f, uint32_t start, const HttpRequestHead& head);
   void serve_locally(FeFlow& f, Actions& out);
+  // No node that may serve the request can: batond answers 503 itself (the flow is then gone).
+  void answer_unavailable(FeFlow& f, Actions& out);
   // Served by this node's own stack and watched from the next request on (its back end adopts the
   // socket): a later request for another node's content moves the connection there.
   void serve_here_watched(FeFlow& f, Actions& out);

@@ -92,7 +92,9 @@ void Frontend::try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out) {
   }
   // This node is a back end like any other: a move to it replays the connection into its own stack.
   const Decision d = dispatcher_.choose(f.facts, peers_, now_ms);
-  if (d.node == f.backend) {
+  // Nobody can serve it: the node serving the connection answers it (a 503 would need the connection
+  // here first, a move for an error).
+  if (d.node == f.backend || d.unavailable) {
     release_next(f, now_ms, out);
     return;
   }

@@ -31,6 +31,10 @@ class Result {
   std::variant<T, Error> v_;
 };
 
+// What returns nothing but may fail.
+struct Ok {};
+using Status = Result<Ok>;
+
 inline Error make_error(std::string message) {
   return Error{std::move(message)};
 }

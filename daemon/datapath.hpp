@@ -15,9 +15,6 @@
 
 namespace baton {
 
-struct Ok {};
-using Status = Result<Ok>;
-
 enum class Direction {
   kIngress,  // from the network to this node's service address (before the local stack sees it)
   kEgress,   // from this node's stack towards a client

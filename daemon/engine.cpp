@@ -4,7 +4,9 @@
 
 #include <optional>
 
+#include "core/packet_build.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/repaired_socket.hpp"
 #include "daemon/sock_diag.hpp"
 
 namespace baton {
@@ -216,13 +218,6 @@ void Engine::adopt(const std::vector<AdoptedFlow>& flows) {
 
 void Engine::on_peer(NodeId node, bool up, const std::vector<FlowKey>& unreached) {
   if (up) {
-    // Close notifications that could not be sent while the peer was away: its flows must still end.
-    auto it = pending_closes_.find(node);
-    if (it != pending_closes_.end()) {
-      for (const auto& m : it->second)
-        mesh_->send(node, m);
-      pending_closes_.erase(it);
-    }
     // Once per peer and process: whether this batond carries on its predecessor's flows.
     if (announced_.insert(node).second) mesh_->send(node, proto::Restarted{flows_adopted_});
     return;
@@ -295,6 +290,8 @@ void Engine::execute(Actions actions, Origin origin) {
       datapath_.inject_local(inj->packet);
     } else if (auto* ad = std::get_if<AdoptLocalSocket>(&a)) {
       execute(backend_.adopt_local_socket(*ad, monotonic_ms()), Origin::kBackend);
+    } else if (auto* an = std::get_if<AnswerHere>(&a)) {
+      answer_here(*an);
     } else if (auto* ab = std::get_if<AbortLocalSocket>(&a)) {
       abort_local_socket(ab->key);
     } else if (auto* pr = std::get_if<ProbeSocket>(&a)) {
@@ -308,12 +305,7 @@ void Engine::execute(Actions actions, Origin origin) {
       }
       if (!mesh_ || !mesh_->send(s->to, s->message)) {
         if (const auto* r = std::get_if<proto::HandoffRequest>(&s->message)) {
-          execute(frontend_.on_handoff_unsent(r->flow), Origin::kFrontend);
-          continue;
-        }
-        if (std::holds_alternative<proto::FlowClosed>(s->message) &&
-            pending_closes_[s->to].size() < 100'000) {
-          pending_closes_[s->to].push_back(s->message);
+          execute(frontend_.on_handoff_unsent(r->flow, monotonic_ms()), Origin::kFrontend);
           continue;
         }
         ++messages_unsent_;
@@ -367,6 +359,21 @@ void Engine::abort_local_socket(const FlowKey& key) {
                 *r == SocketAbort::kAborted ? "aborted" : "none to abort");
 }
 
+void Engine::answer_here(const AnswerHere& an) {
+  // The stack's half-open connection (a request socket: the handshake's ACK was never released) goes
+  // first, silently: the restored socket takes its 4-tuple.
+  auto aborted = abort_tcp_socket(an.conn.key, SocketScope::kConnection);
+  const Status sent =
+      aborted ? answer_on_repaired_socket(an.conn, an.response) : Status(make_error(aborted.error()));
+  if (sent) return;
+  ++answers_failed_;
+  if (!answer_warned_)
+    spdlog::warn("cannot answer {} from batond: {}", format_key(an.conn.key), sent.error());
+  answer_warned_ = true;
+  // The client must not wait for an answer that will not come: a reset where it expects our data.
+  datapath_.inject_local(make_reset(an.conn.key.reversed(), an.conn.snd_nxt));
+}
+
 void Engine::replay_on_clear_tuple(const ReplayOnClearTuple& re) {
   auto r = abort_tcp_socket(re.key, SocketScope::kTimeWait);
   if (r && *r == SocketAbort::kKept) {
@@ -414,6 +421,8 @@ nlohmann::json Engine::status() const {
         {"duplicates_dropped", fc.duplicates_dropped},
         {"packets_forwarded", fc.packets_forwarded},
         {"table_full", fc.table_full},
+        {"answered_unavailable", fc.answered_unavailable},
+        {"answers_failed", answers_failed_},
         {"flows_lost", fc.flows_lost},
         {"requests_decided", fc.requests_decided},
         {"migrations", fc.migrations},

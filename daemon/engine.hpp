@@ -3,7 +3,6 @@
 #pragma once
 
 #include <deque>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -52,6 +51,8 @@ class Engine {
   // flow served by this node's own stack, its back end tracks it.
   void show_backend(const Bytes& packet);
   void abort_local_socket(const FlowKey& key);
+  // batond's own answer (a 503) on a socket restored where the held connection stands.
+  void answer_here(const AnswerHere& an);
   void probe_local_socket(const FlowKey& key);
   void replay_on_clear_tuple(const ReplayOnClearTuple& re);
   // Offloaded flows are seen by the datapath only: carry its activity over to the state machines.
@@ -66,11 +67,12 @@ class Engine {
   uint64_t messages_unsent_ = 0;
   uint64_t next_activity_refresh_ms_ = 0;
   bool abort_warned_ = false;
+  uint64_t answers_failed_ = 0;  // AnswerHere that could not be carried out: the client was reset
+  bool answer_warned_ = false;
   bool probe_warned_ = false;
   uint64_t time_waits_cleared_ = 0;
   bool flows_adopted_ = false;  // this process took over flows from its predecessor
   std::set<NodeId> announced_;  // peers told about this process's start (proto::Restarted)
-  std::map<NodeId, std::vector<proto::Message>> pending_closes_;  // held while the peer is unreachable
   // Messages to this node itself, delivered once the actions that sent them are carried out.
   std::deque<std::pair<Origin, proto::Message>> to_self_;
   int executing_ = 0;

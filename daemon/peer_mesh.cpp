@@ -37,6 +37,9 @@ struct PeerMesh::Connection {
   uint64_t queued_bytes = 0;  // since the connection began
   // HANDOFF_REQUESTs that may not have left this host yet: where each ends in the stream.
   std::deque<std::pair<uint64_t, FlowKey>> handoffs;
+  // FLOW_CLOSEDs the peer's kernel has not acknowledged yet: where each ends in the stream. Dropped with
+  // the connection, they may never have arrived: sent again on the next one.
+  std::deque<std::pair<uint64_t, proto::FlowClosed>> closes;
   bool waiting_out = false;  // EPOLLOUT asked for: the socket's buffer was full
   bool in_queued = false;    // in PeerMesh::queued_: written at the end of this round
   uint64_t last_rx_ms = 0;
@@ -112,9 +115,21 @@ uint32_t PeerMesh::load(NodeId node) const {
 
 bool PeerMesh::send(NodeId to, const proto::Message& m) {
   auto it = peers_.find(to);
-  if (it == peers_.end() || !it->second.conn) return false;
+  if (it == peers_.end()) return false;
+  if (!it->second.conn) {
+    // A flow's end must reach its peer, however late: without it the peer keeps the flow until it idles
+    // out (ten minutes), translating a client that left.
+    const auto* close = std::get_if<proto::FlowClosed>(&m);
+    if (!close) return false;
+    keep_undelivered(it->second, *close);
+    return true;
+  }
   queue(it->second.conn, m);
   return true;
+}
+
+void PeerMesh::keep_undelivered(Peer& p, const proto::FlowClosed& m) {
+  if (p.undelivered.size() < kMaxUndelivered) p.undelivered.push_back(m);
 }
 
 void PeerMesh::dial(Peer& p, uint64_t now_ms) {
@@ -257,6 +272,10 @@ void PeerMesh::handle(Connection* c, const proto::Message& m) {
     ++p.connects;
     spdlog::info("control: node {} connected and authenticated", c->peer);
     queue(c, proto::Heartbeat{load_(), draining_});
+    // Flow ends the last connection may have lost, and those sent while there was none.
+    for (const auto& close : p.undelivered)
+      queue(c, close);
+    p.undelivered.clear();
     on_peer_(c->peer, true, {});
     return;
   }
@@ -289,6 +308,7 @@ void PeerMesh::queue(Connection* c, const proto::Message& m) {
   c->queued_bytes += b.size();
   if (const auto* r = std::get_if<proto::HandoffRequest>(&m))
     c->handoffs.emplace_back(c->queued_bytes, r->flow);
+  if (const auto* f = std::get_if<proto::FlowClosed>(&m)) c->closes.emplace_back(c->queued_bytes, *f);
   if (!c->connecting && !c->waiting_out && !c->in_queued) {
     c->in_queued = true;
     queued_.push_back(c->fd);
@@ -337,6 +357,14 @@ void PeerMesh::forget_sent(Connection* c) {
     c->handoffs.pop_front();
 }
 
+void PeerMesh::forget_delivered(Connection* c) {
+  if (c->closes.empty()) return;
+  auto acked = tcp_bytes_acked(c->fd);
+  if (!acked) return;  // unknown: kept, a duplicate close does no harm
+  while (!c->closes.empty() && c->closes.front().first <= *acked)
+    c->closes.pop_front();
+}
+
 void PeerMesh::drop(Connection* c, const std::string& why) {
   int fd = c->fd;
   NodeId peer = c->peer ? c->peer : c->dialed;
@@ -344,6 +372,11 @@ void PeerMesh::drop(Connection* c, const std::string& why) {
   // A reset, not a FIN: our kernel discards what it has not sent, so a request that never left this
   // host can never reach the peer later (with a FIN it would go on trying).
   forget_sent(c);
+  forget_delivered(c);
+  if (peer && peers_.count(peer) && c->authenticated) {
+    for (const auto& [end, close] : c->closes)
+      keep_undelivered(peers_[peer], close);
+  }
   linger hard{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
   std::vector<FlowKey> unreached;
@@ -400,6 +433,7 @@ void PeerMesh::tick(uint64_t now_ms) {
     for (auto& [id, p] : peers_) {
       if (!p.conn) continue;
       forget_sent(p.conn);
+      forget_delivered(p.conn);
       queue(p.conn, proto::Heartbeat{load_(), draining_});
     }
   }

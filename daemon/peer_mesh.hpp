@@ -35,7 +35,9 @@ class PeerMesh {
 
   Status start();
   void stop();
-  // False when the peer is not connected and authenticated: the message is not sent.
+  // False when the peer is not connected and authenticated: the message is not sent. Except FLOW_CLOSED,
+  // which must arrive: kept and sent at the next connection, as are those a dropped connection may have
+  // lost (not acknowledged by the peer's kernel; a duplicate does no harm).
   bool send(NodeId to, const proto::Message& m);
   bool reachable(NodeId node) const;
   uint32_t load(NodeId node) const;
@@ -64,7 +66,9 @@ class PeerMesh {
     bool retired = false;  // no longer in the config (a reload): kept while connected, never redialled
     uint64_t connects = 0;
     std::string last_error;
+    std::vector<proto::FlowClosed> undelivered;  // sent at the next connection
   };
+  static constexpr size_t kMaxUndelivered = 100'000;
 
   void dial(Peer& p, uint64_t now_ms);
   void accept_ready();
@@ -76,6 +80,9 @@ class PeerMesh {
   void flush_queued();
   // Handoff requests that have left this host are none of drop()'s business any more.
   void forget_sent(Connection* c);
+  // FLOW_CLOSEDs the peer's kernel acknowledged have arrived: none of drop()'s business any more.
+  void forget_delivered(Connection* c);
+  void keep_undelivered(Peer& p, const proto::FlowClosed& m);
   void drop(Connection* c, const std::string& why);
 
   const Config& cfg_;

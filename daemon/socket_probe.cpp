@@ -65,14 +65,28 @@ Result<SocketProbe> probe_tcp_socket(const FlowKey& key) {
   return make_error("sock_diag: no tcp_info in the answer");
 }
 
-Result<uint64_t> tcp_bytes_unsent(int fd) {
+namespace {
+Result<tcp_info> info_of(int fd, size_t needed, const char* what) {
   tcp_info ti{};
   socklen_t len = sizeof(ti);
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
     return make_error(std::string("TCP_INFO: ") + std::strerror(errno));
-  if (len < offsetof(tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes))
-    return make_error("TCP_INFO too short for tcpi_notsent_bytes (kernel older than 4.6)");
-  return static_cast<uint64_t>(ti.tcpi_notsent_bytes);
+  if (len < needed)
+    return make_error(std::string("TCP_INFO too short for ") + what + " (kernel older than 4.6)");
+  return ti;
+}
+}  // namespace
+
+Result<uint64_t> tcp_bytes_unsent(int fd) {
+  auto ti = info_of(fd, offsetof(tcp_info, tcpi_notsent_bytes) + sizeof(uint32_t), "tcpi_notsent_bytes");
+  if (!ti) return make_error(ti.error());
+  return static_cast<uint64_t>(ti->tcpi_notsent_bytes);
+}
+
+Result<uint64_t> tcp_bytes_acked(int fd) {
+  auto ti = info_of(fd, offsetof(tcp_info, tcpi_bytes_acked) + sizeof(uint64_t), "tcpi_bytes_acked");
+  if (!ti) return make_error(ti.error());
+  return static_cast<uint64_t>(ti->tcpi_bytes_acked);
 }
 
 }  // namespace baton

@@ -13,5 +13,7 @@ Result<SocketProbe> probe_tcp_socket(const FlowKey& key);
 
 // Bytes written to a connected TCP socket of ours that it has not sent yet (tcpi_notsent_bytes).
 Result<uint64_t> tcp_bytes_unsent(int fd);
+// Bytes of our stream on a TCP socket the peer's kernel has acknowledged (tcpi_bytes_acked).
+Result<uint64_t> tcp_bytes_acked(int fd);
 
 }  // namespace baton

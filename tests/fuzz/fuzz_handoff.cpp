@@ -233,7 +233,7 @@ struct Rig {
         }
         break;
       case 14:
-        if (request) take(fe.on_handoff_unsent(request->flow));
+        if (request) take(fe.on_handoff_unsent(request->flow, now));
         break;
       default: {  // arbitrary bytes where a packet is expected
         Bytes junk = in.bytes(80);

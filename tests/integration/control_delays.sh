@@ -50,8 +50,7 @@ if [ $rc = 0 ] && [ "$(cat "$work/code")" = 200 ]; then
   # Only acceptable if the body is whole and right (the reset reached the client after the answer).
   [ "$(sha256sum < "$work/body" | cut -d' ' -f1)" = "$(content_sha $path)" ] || fail "stalled channel: a corrupt 200"
 fi
-peer_1_up() { [ "$(peers_up 1)" = 1 ]; }
-eventually 10 peer_1_up || fail "stalled channel: the control channel did not come back"
+eventually 10 all_peers_up 1 || fail "stalled channel: the control channel did not come back"
 wait_no_live_flows 20 || fail "stalled channel: flows left behind"
 code=$(fetch 1 "$path?$(unique)" "$work/body")
 [ "$code" = 200 ] || fail "after the stall: status $code"

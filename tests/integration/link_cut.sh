@@ -7,7 +7,7 @@
 # node 2 is connected and used again.
 . "$(dirname "$0")/lib/common.sh"
 [ "$(content_holders /shared/a.bin)" = "2,3" ] || fail "the test needs /shared/a.bin on nodes 2 and 3"
-eventually 10 peers_up 1 || fail "node 1's peers are not all up"
+eventually 10 all_peers_up 1 || fail "node 1's peers are not all up"
 br=${BATON_CLIENT_NS%-client}-br
 link() { ip -n "$br" link set "v-${1}" "$2"; }
 cleanup_hooks+=("ip -n $br link set v-n2 up")

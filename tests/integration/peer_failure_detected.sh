@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib/common.sh"
 
 [ "$(content_holders /shared/a.bin)" = "2,3" ] || fail "the test needs /shared/a.bin on nodes 2 and 3"
-eventually 10 peers_up 1 || fail "node 1's peers are not all up"
+eventually 10 all_peers_up 1 || fail "node 1's peers are not all up"
 pid=$(cat "$root/out/testbed/n2/batond.pid")
 cleanup_hooks+=("kill -CONT $pid 2>/dev/null")
 start=$(date +%s%N)

@@ -45,9 +45,14 @@ TEST(Dispatch, RemoteContentGoesToLeastLoadedReachableHolder) {
   p.load[2] = 5;
   EXPECT_EQ(choose_node(sample_map(), "/shared/x", 1, p.view()).node, 3u);
   p.up.erase(3);
+  EXPECT_FALSE(choose_node(sample_map(), "/shared/x", 1, p.view()).unavailable);
   EXPECT_EQ(choose_node(sample_map(), "/shared/x", 1, p.view()).node, 2u);
   p.up.erase(2);
-  EXPECT_EQ(choose_node(sample_map(), "/shared/x", 1, p.view()).node, 1u);  // nobody: serve here
+  const Decision nobody = choose_node(sample_map(), "/shared/x", 1, p.view());
+  EXPECT_EQ(nobody.node, 1u);  // answered here: that it is unavailable
+  EXPECT_TRUE(nobody.unavailable);
+  // Content held here is never unavailable here.
+  EXPECT_FALSE(choose_node(sample_map(), "/a/x", 1, p.view()).unavailable);
 }
 
 TEST(Dispatch, UnknownPathGoesToDefault) {
@@ -294,7 +299,11 @@ TEST(Dispatch, OnlyTheRulesNodesThatAreReachableServe) {
   for (int i = 0; i < 10; ++i)
     EXPECT_NE(pick(d, c, "/pool/x"), 1u);
   c.up = {1};
-  EXPECT_EQ(d.choose({"/pool/x", "", ""}, c.view(), 0).node, 1u) << "nobody reachable: served here";
+  const Decision nobody = d.choose({"/pool/x", "", ""}, c.view(), 0);
+  EXPECT_EQ(nobody.node, 1u) << "nobody reachable: answered here";
+  EXPECT_TRUE(nobody.unavailable) << "node 1 may not serve /pool/: it says so (503)";
+  m.add({"/any/", {}, Policy::kLeastConn});
+  EXPECT_FALSE(d.choose({"/any/x", "", ""}, c.view(), 0).unavailable) << "every node may serve /any/";
   EXPECT_TRUE(d.keeps({"/elsewhere", "", ""}, 1)) << "content: a holder keeps the connection";
   EXPECT_FALSE(d.keeps({"/pool/x", "", ""}, 2)) << "other policies decide every request";
 }

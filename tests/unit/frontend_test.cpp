@@ -275,19 +275,64 @@ TEST_F(FrontendTest, HandoffTimeoutAbortsEverywhere) {
   EXPECT_EQ(messages<proto::FlowClosed>(fe.on_handoff_ack(2, late, 200)).size(), 1u);
 }
 
-TEST_F(FrontendTest, UnsentHandoffIsServedLocally) {
-  auto a = request_remote();
-  auto key = the_message<proto::HandoffRequest>(a).flow;
-  EXPECT_EQ(all_of<Verdict>(fe.on_handoff_unsent(key)), (std::vector<Verdict>{accept(3), accept(4)}));
+// What batond answers a request no node can serve with, on a socket restored where the connection stands.
+void expect_answered_unavailable(const Actions& a, uint32_t request_bytes, uint8_t our_wscale = 7) {
+  EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{drop(3), drop(4)})) << "the web server never sees it";
+  const auto answers = all_of<AnswerHere>(a);
+  ASSERT_EQ(answers.size(), 1u);
+  const RepairedConnection& c = answers[0].conn;
+  EXPECT_EQ(c.key, (FlowKey{test::kClient, test::kNode1, 40000, 80}));
+  EXPECT_EQ(c.snd_nxt, kIsn1 + 1);
+  EXPECT_EQ(c.rcv_nxt, kIsn + 1 + request_bytes) << "the request counts as received";
+  EXPECT_EQ(c.mss, 1460) << "the client's";
+  EXPECT_TRUE(c.window_scale);
+  EXPECT_EQ(c.snd_wscale, 7) << "the client's shift";
+  EXPECT_EQ(c.rcv_wscale, our_wscale) << "ours, from the SYN/ACK";
+  EXPECT_TRUE(c.sack);
+  EXPECT_TRUE(c.timestamps);
+  EXPECT_EQ(c.tsval, 20u) << "where the client last saw our clock";
+  EXPECT_EQ(c.snd_wnd, 502u << 7) << "the client's latest window, scaled";
+  EXPECT_EQ(c.rcv_wnd, 65160u);
+  EXPECT_TRUE(answers[0].response.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+  const auto forgets = all_of<ForgetFlow>(a);
+  ASSERT_EQ(forgets.size(), 1u);
+  EXPECT_TRUE(forgets[0].to_local_stack) << "the restored socket is in the local stack";
 }
 
-TEST_F(FrontendTest, RefusalServesLocally) {
+TEST_F(FrontendTest, AnUnsentHandoffToTheOnlyHolderIsAnsweredUnavailable) {
+  auto a = request_remote();
+  auto key = the_message<proto::HandoffRequest>(a).flow;
+  expect_answered_unavailable(fe.on_handoff_unsent(key, 2), 23);
+  EXPECT_EQ(fe.counters().answered_unavailable, 1u);
+  EXPECT_TRUE(fe.flows().empty());
+}
+
+TEST_F(FrontendTest, ARefusalByTheOnlyHolderIsAnsweredUnavailable) {
   auto a = request_remote();
   proto::HandoffAck no;
   no.flow = the_message<proto::HandoffRequest>(a).flow;
   no.refusal = proto::Refusal::kNoListener;
-  EXPECT_EQ(all_of<Verdict>(fe.on_handoff_ack(2, no, 2)), (std::vector<Verdict>{accept(3), accept(4)}));
+  expect_answered_unavailable(fe.on_handoff_ack(2, no, 2), 23);
   EXPECT_EQ(fe.counters().handoff_refused, 1u);
+  EXPECT_EQ(fe.counters().served_locally, 0u);
+}
+
+TEST_F(FrontendTest, ARequestNoReachableNodeCanServeIsAnsweredUnavailable) {
+  Frontend lonely(FrontendConfig{.self = 1}, map, {[](NodeId) { return false; }, [](NodeId) { return 0u; }},
+                  addr);
+  lonely.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
+  lonely.on_local_synack(2, test::build(test::server_synack(test::kNode1, kIsn1, kIsn, 20, 10, 10)), 0);
+  test::Segment ack;
+  ack.seq = kIsn + 1;
+  ack.ack = kIsn1 + 1;
+  ack.timestamps = {{11, 20}};
+  EXPECT_TRUE(lonely.on_client_packet(3, test::build(ack), 1).empty());
+  const auto a = lonely.on_client_packet(4, data(ack, 0, "HEAD /two/x HTTP/1.1\r\n\r\n"), 1);
+  expect_answered_unavailable(a, 24, 10);
+  EXPECT_TRUE(all_of<SendMessage>(a).empty());
+  const std::string r = all_of<AnswerHere>(a).at(0).response;
+  EXPECT_TRUE(r.ends_with("\r\n\r\n")) << "HEAD: no body";
+  EXPECT_NE(r.find("Connection: close\r\n"), std::string::npos);
 }
 
 TEST_F(FrontendTest, ARefusedHandoffGoesToAnotherHolderFirst) {
@@ -307,9 +352,9 @@ TEST_F(FrontendTest, ARefusedHandoffGoesToAnotherHolderFirst) {
   EXPECT_EQ(second.syn, first.syn);
   EXPECT_EQ(fe.flows().begin()->second.backend, 3u);
   EXPECT_EQ(fe.counters().handoff_retried, 1u);
-  // Node 3 says no too: nobody is left, this node serves it.
+  // Node 3 says no too: nobody is left, and this node does not hold it: 503.
   a = fe.on_handoff_ack(3, no, 3);
-  EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
+  expect_answered_unavailable(a, 24);
   EXPECT_EQ(fe.counters().handoff_refused, 2u);
   EXPECT_TRUE(fe.flows().empty());
 }

@@ -128,9 +128,7 @@ stop_batond() {
 restart_node() {
   stop_batond "$1" || return 1
   start_batond "$1" "${2:-}"
-  local node=$1
-  node_rejoined() { [ "$(peers_up "$node")" = 1 ]; }
-  eventually 10 node_rejoined
+  eventually 10 all_peers_up "$1"
 }
 
 # running PID: alive and not a zombie (a batond this shell started stays one until reaped).
@@ -143,6 +141,9 @@ import json, sys; d = json.load(sys.stdin)
 print(int(all(p["connected"] for p in d["control"]["peers"])))' 2>/dev/null || echo 0
 }
 
+# all_peers_up N: succeeds once every other node is connected to node N (a predicate for eventually).
+all_peers_up() { [ "$(peers_up "$1")" = 1 ]; }
+
 # peer_connected N PEER: whether node N's control channel to PEER is up (1 or 0).
 peer_connected() {
   "$batonctl" -s "$(node_socket "$1")" --json status 2>/dev/null | /usr/bin/python3 -c '
@@ -151,7 +152,7 @@ print(int(any(p["id"] == int(sys.argv[1]) and p["connected"] for p in d["control
 }
 
 # back_in_use NODE SECONDS TAG: node 1 is connected to NODE again within SECONDS and hands it its own
-# content (while NODE was down node 1 could only have answered 404 for it).
+# content (while NODE was down node 1 could only have answered 503 for it).
 back_in_use() {
   local node=$1 seconds=$2 tag=$3
   connected() { [ "$(peer_connected 1 "$node")" = 1 ]; }
