@@ -61,29 +61,33 @@ const ContentRule& ContentMap::rule_for(const std::string& path) const {
   return default_;
 }
 
-Decision choose_node(const ContentMap& map, const std::string& path, NodeId self, const PeerView& peers) {
+Decision choose_node(const ContentMap& map, const std::string& path, NodeId self, const PeerView& peers,
+                     uint64_t turn) {
   const auto& holders = map.lookup(path);
   if (holders.empty()) return {self, "no holder configured"};
   auto draining = [&peers](NodeId n) { return peers.draining && peers.draining(n); };
   const bool held_here = std::find(holders.begin(), holders.end(), self) != holders.end();
   if (held_here && !draining(self)) return {self, "held locally"};
-  // The least-loaded reachable holder, one that is not draining if there is one.
-  const NodeId* best = nullptr;
+  // The least-loaded reachable holder, one that is not draining if there is one; ties in turn.
+  std::vector<NodeId> tied;
   uint32_t best_load = 0;
   bool best_draining = true;
   for (const NodeId& n : holders) {
     if (n == self || !peers.reachable(n)) continue;
     const uint32_t load = peers.load(n);
     const bool d = draining(n);
-    if (!best || (best_draining && !d) || (d == best_draining && load < best_load)) {
-      best = &n;
+    if (tied.empty() || (best_draining && !d) || (d == best_draining && load < best_load)) {
+      tied.assign(1, n);
       best_load = load;
       best_draining = d;
+    } else if (d == best_draining && load == best_load) {
+      tied.push_back(n);
     }
   }
-  if (held_here && (!best || best_draining)) return {self, "held locally (draining, no other holder)"};
-  if (!best) return {self, "no holder reachable", true};
-  return {*best, best_draining ? "least-loaded holder (all draining)" : "least-loaded holder"};
+  if (held_here && (tied.empty() || best_draining)) return {self, "held locally (draining, no other holder)"};
+  if (tied.empty()) return {self, "no holder reachable", true};
+  return {tied[turn % tied.size()],
+          best_draining ? "least-loaded holder (all draining)" : "least-loaded holder"};
 }
 
 namespace {
@@ -165,6 +169,13 @@ uint32_t Dispatcher::load_of(NodeId node, const PeerView& peers) {
   return reported + s.chosen;
 }
 
+void Dispatcher::note_ended(NodeId node) {
+  // A connection ended since the report: it no longer adds to the load. It may have been counted in the
+  // report already rather than among the choices since (never below the report, then).
+  auto it = since_.find(node);
+  if (it != since_.end() && it->second.chosen > 0) --it->second.chosen;
+}
+
 std::vector<Dispatcher::Candidate> Dispatcher::candidates(const ContentRule& rule, const PeerView& peers) {
   const std::vector<NodeId>& allowed = rule.nodes.empty() ? settings_.nodes : rule.nodes;
   std::vector<Candidate> out, drained;
@@ -178,22 +189,25 @@ std::vector<Dispatcher::Candidate> Dispatcher::candidates(const ContentRule& rul
   return out.empty() ? drained : out;
 }
 
-Decision Dispatcher::least_conn(const std::vector<Candidate>& c) const {
-  // Fewest connections per unit of capacity; ties: this node (no handoff), then the lower id.
-  const Candidate* best = nullptr;
+Decision Dispatcher::least_conn(const std::vector<Candidate>& c) {
+  // Fewest connections per unit of capacity; ties: this node (no handoff), else the tied nodes in turn
+  // (short connections leave every node at zero between requests: the first would take them all).
+  auto fewer = [](const Candidate& a, const Candidate& b) {
+    return uint64_t{a.load + 1} * b.capacity < uint64_t{b.load + 1} * a.capacity;
+  };
+  const Candidate* best = &c.front();
+  for (const Candidate& n : c)
+    if (fewer(n, *best)) best = &n;
+  std::vector<const Candidate*> tied;
   for (const Candidate& n : c) {
-    if (!best) {
-      best = &n;
-      continue;
-    }
-    const uint64_t mine = uint64_t{n.load + 1} * best->capacity;
-    const uint64_t theirs = uint64_t{best->load + 1} * n.capacity;
-    if (mine < theirs || (mine == theirs && n.node == self_)) best = &n;
+    if (fewer(n, *best) || fewer(*best, n)) continue;
+    if (n.node == self_) return {self_, "fewest connections for its capacity (this node)"};
+    tied.push_back(&n);
   }
-  return {best->node, "fewest connections for its capacity"};
+  return {tied[ties_++ % tied.size()]->node, "fewest connections for its capacity"};
 }
 
-Decision Dispatcher::hashed(const RequestFacts& req, const std::vector<Candidate>& c) const {
+Decision Dispatcher::hashed(const RequestFacts& req, const std::vector<Candidate>& c) {
   std::string_view key = req.path;
   if (settings_.hash_key.kind == HashKey::kHost && !req.host.empty()) key = req.host;
   if (settings_.hash_key.kind == HashKey::kCookie) {
@@ -244,7 +258,7 @@ Decision Dispatcher::choose(const RequestFacts& req, const PeerView& peers, uint
   if (rule.policy == Policy::kContent) {
     const PeerView adjusted{peers.reachable, [this, &peers](NodeId n) { return load_of(n, peers); }, nullptr,
                             peers.draining};
-    d = choose_node(map_, req.path, self_, adjusted);
+    d = choose_node(map_, req.path, self_, adjusted, ties_++);
   } else {
     const std::vector<Candidate> c = candidates(rule, peers);
     if (c.empty()) return {self_, "no node that may serve it is reachable", true};

@@ -75,10 +75,12 @@ struct Decision {
 };
 
 // The content policy: serve locally when this node holds the content (a handoff costs more than it
-// saves), otherwise the least-loaded reachable holder (ties: the earlier in the map). With no holder
-// reachable, unavailable (this node answers 503). Draining holders (this node included) serve only when
-// no other holder can.
-Decision choose_node(const ContentMap& map, const std::string& path, NodeId self, const PeerView& peers);
+// saves), otherwise the least-loaded reachable holder (ties: the `turn`-th of the tied ones, in map
+// order, modulo their number: callers pass a counter, so that short connections, which leave every
+// holder at zero between requests, are spread). With no holder reachable, unavailable (this node answers
+// 503). Draining holders (this node included) serve only when no other holder can.
+Decision choose_node(const ContentMap& map, const std::string& path, NodeId self, const PeerView& peers,
+                     uint64_t turn = 0);
 
 // What a request is dispatched by.
 struct RequestFacts {
@@ -121,6 +123,10 @@ class Dispatcher {
 
   // The node for a request; `peers` may exclude nodes (a retry after a refusal).
   Decision choose(const RequestFacts& req, const PeerView& peers, uint64_t now_ms);
+  // A connection this front end sent to `node` has ended there. Between two load reports a node's load
+  // is its report plus the choices made since, minus those that ended since: with short connections,
+  // choices alone would pile up to many times the real load within one report period.
+  void note_ended(NodeId node);
   // Multiple handoff: whether the node serving a connection keeps its next request without a decision
   // (content policy: the node holds it; the kernel's request watching follows the same rule).
   bool keeps(const RequestFacts& req, NodeId current) const;
@@ -139,8 +145,8 @@ class Dispatcher {
   };
   std::vector<Candidate> candidates(const ContentRule& rule, const PeerView& peers);
   uint32_t load_of(NodeId node, const PeerView& peers);
-  Decision least_conn(const std::vector<Candidate>& c) const;
-  Decision hashed(const RequestFacts& req, const std::vector<Candidate>& c) const;
+  Decision least_conn(const std::vector<Candidate>& c);
+  Decision hashed(const RequestFacts& req, const std::vector<Candidate>& c);
   Decision round_robin(const std::vector<Candidate>& c);
 
   const ContentMap& map_;
@@ -148,13 +154,15 @@ class Dispatcher {
   NodeId self_;
   std::unique_ptr<Lard> lard_;
   std::unique_ptr<Lard> lard_r_;
-  // Choices made since a node's last load report (PeerView::reports): added to what it reported.
+  // Choices made since a node's last load report (PeerView::reports), less the connections that ended
+  // since: added to what it reported.
   struct Since {
     uint64_t reports = 0;
     uint32_t chosen = 0;
   };
   std::unordered_map<NodeId, Since> since_;
   std::unordered_map<NodeId, int64_t> turn_;  // round robin: each node's current weight (smooth WRR)
+  uint64_t ties_ = 0;                         // least-loaded choices: which of the tied nodes
 };
 
 }  // namespace baton

@@ -37,6 +37,13 @@ size_t Frontend::live_flows() const {
   return n;
 }
 
+size_t Frontend::held_request_bytes() const {
+  size_t n = 0;
+  for (const auto& [k, f] : flows_)
+    n += f.held.empty() ? 0 : f.request.held_bytes();
+  return n;
+}
+
 namespace {
 // Everything the segment says went to the back end in the handoff request (which it replays): no FIN or
 // RST, and no byte past the request.
@@ -62,7 +69,7 @@ void Frontend::start_flow(FlowKey key, ByteView syn, uint32_t isn, uint64_t now_
   f.client_isn = isn;
   f.request.reset(isn + 1);
   f.acked_to = isn + 1;
-  f.last_ms = now_ms;
+  f.syn_ms = f.last_ms = now_ms;
   f.deadline_ms = now_ms + cfg_.handshake_timeout_ms;
   flows_[key] = std::move(f);
   sweep_.note(key);
@@ -507,6 +514,7 @@ Actions Frontend::on_handoff_ack(NodeId from, const proto::HandoffAck& ack, uint
     f.next_request = f.next_after;
   } else {
     ++counters_.handed_off;
+    counters_.handoff_latency.add(now_ms - f.syn_ms);
   }
   Translation& t = f.xlate;
   t.frontend_addr = f.key.daddr;
@@ -609,6 +617,7 @@ Actions Frontend::on_flow_closed(NodeId from, const proto::FlowClosed& msg, uint
   if (it == flows_.end() || it->second.backend != from) return {};
   FeFlow& f = it->second;
   if (f.state == FeState::kForwarding || f.state == FeState::kNextHolding || f.state == FeState::kQuiescing) {
+    dispatcher_.note_ended(from);
     // Over on the back end: a request still held here has nobody left to answer it.
     Actions out;
     for (const auto& h : f.held)

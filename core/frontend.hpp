@@ -12,6 +12,7 @@
 // is one without a verdict yet), messages for the back end and packets to inject into the local stack.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -85,7 +86,8 @@ struct FeFlow {
   std::optional<uint32_t> newest_tsecr;
   NodeId backend = 0;
   Translation xlate;
-  RequestFacts facts;  // what the latest request decided is dispatched by (its path, host, cookie)
+  RequestFacts facts;   // what the latest request decided is dispatched by (its path, host, cookie)
+  uint64_t syn_ms = 0;  // when the flow began here (its SYN, or its request under kernel triage)
   uint64_t last_ms = 0;
   uint64_t deadline_ms = 0;  // meaning depends on state: hold, handoff or linger limit
   bool finished = false;     // served locally: the flow's state is to be freed
@@ -107,6 +109,23 @@ struct FrontendConfig {
   // Acknowledge held request bytes ourselves, so that a request larger than the client's initial window
   // (about 14 KB: big cookies) keeps coming while we wait for its end.
   bool ack_held_data = true;
+};
+
+// Handoff latency: from the client's SYN (under kernel triage, from its request reaching batond: the
+// kernel answered the handshake alone) to the back end's acceptance, in the buckets Prometheus shows.
+struct LatencyHistogram {
+  static constexpr std::array<uint64_t, 12> kBoundsMs{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
+  std::array<uint64_t, kBoundsMs.size() + 1> counts{};  // per bucket (not cumulative); the last: above all
+  uint64_t sum_ms = 0;
+  uint64_t count = 0;
+  void add(uint64_t ms) {
+    size_t i = 0;
+    while (i < kBoundsMs.size() && ms > kBoundsMs[i])
+      ++i;
+    ++counts[i];
+    sum_ms += ms;
+    ++count;
+  }
 };
 
 struct FrontendCounters {
@@ -131,6 +150,7 @@ struct FrontendCounters {
   uint64_t migrations_refused = 0;  // moves that did not happen: the flow stayed (old node answers)
   uint64_t requests_held_ms = 0;    // time those requests were held for their decision, in total
   uint64_t watch_stopped = 0;       // connections whose next request boundary could no longer be told
+  LatencyHistogram handoff_latency;
 };
 
 class Frontend {
@@ -195,6 +215,8 @@ class Frontend {
   const FrontendCounters& counters() const { return counters_; }
   // Flows not yet closed (lingering ones excluded).
   size_t live_flows() const;
+  // Request bytes held while their flows' decisions are pending (first or later requests).
+  size_t held_request_bytes() const;
 
  private:
   using Iter = std::unordered_map<FlowKey, FeFlow, FlowKeyHash>::iterator;

@@ -1,10 +1,9 @@
 #include "daemon/config.hpp"
 
-#include "core/packet.hpp"
-
 #include <fmt/format.h>
 #include <toml++/toml.h>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -45,6 +44,22 @@ uint32_t address(const std::string& text, const std::string& key) {
   auto a = parse_ipv4(text);
   if (!a) throw Fail{"key '" + key + "': '" + text + "' is not an IPv4 address"};
   return *a;
+}
+
+// "ADDR" or "ADDR:PORT": the address, and the port if one is given.
+std::pair<uint32_t, std::optional<uint16_t>> endpoint(std::string text, const std::string& key) {
+  std::optional<uint16_t> port;
+  const size_t colon = text.rfind(':');
+  if (colon != std::string::npos) {
+    const std::string digits = text.substr(colon + 1);
+    char* end = nullptr;
+    const long p = std::strtol(digits.c_str(), &end, 10);
+    if (digits.empty() || *end || p < 1 || p > 65535)
+      throw Fail{fmt::format("{}: bad port '{}'", key, digits)};
+    port = static_cast<uint16_t>(p);
+    text = text.substr(0, colon);
+  }
+  return {address(text, key), port};
 }
 
 int64_t in_range(int64_t v, int64_t lo, int64_t hi, const std::string& key) {
@@ -135,6 +150,14 @@ Config parse(const toml::table& t) {
   if (c.packet_mark & 0x60000000u)
     throw Fail{"key 'packet_mark' must leave bits 0x60000000 clear (used by batond)"};
   c.status_socket = optional_value<std::string>(t["status_socket"], "status_socket", c.status_socket);
+  if (const auto listen = optional_value<std::string>(t["metrics_listen"], "metrics_listen", "");
+      !listen.empty()) {
+    const auto [addr, port] = endpoint(listen, "metrics_listen");
+    if (!port)
+      throw Fail{"key 'metrics_listen': '" + listen + "' needs a port (ADDR:PORT, e.g. 0.0.0.0:9470)"};
+    c.metrics_addr = addr;
+    c.metrics_port = *port;
+  }
   c.manage_sysctls = optional_value<bool>(t["manage_sysctls"], "manage_sysctls", true);
   c.kernel_triage = optional_value<bool>(t["kernel_triage"], "kernel_triage", true);
   c.secret = required<std::string>(t["secret"], "secret");
@@ -155,18 +178,11 @@ Config parse(const toml::table& t) {
       throw Fail{where + ".id: node " + std::to_string(nc.id) + " is listed twice"};
     nc.service_addr = address(required<std::string>((*n)["service_address"], where + ".service_address"),
                               where + ".service_address");
-    std::string control = required<std::string>((*n)["control_address"], where + ".control_address");
-    size_t colon = control.rfind(':');
-    if (colon != std::string::npos) {
-      std::string port = control.substr(colon + 1);
-      char* end = nullptr;
-      long p = std::strtol(port.c_str(), &end, 10);
-      if (port.empty() || *end || p < 1 || p > 65535)
-        throw Fail{fmt::format("{}.control_address: bad port '{}'", where, port)};
-      nc.control_port = static_cast<uint16_t>(p);
-      control = control.substr(0, colon);
-    }
-    nc.control_addr = address(control, where + ".control_address");
+    const auto [control, port] =
+        endpoint(required<std::string>((*n)["control_address"], where + ".control_address"),
+                 where + ".control_address");
+    nc.control_addr = control;
+    if (port) nc.control_port = *port;
     nc.capacity =
         static_cast<uint32_t>(in_range(optional_value<int64_t>((*n)["capacity"], where + ".capacity", 1), 1,
                                        1'000'000, where + ".capacity"));
@@ -221,9 +237,9 @@ Config parse(const toml::table& t) {
       in_range(optional_value<int64_t>(t["max_flows"], "max_flows", 65536), 16, 16'777'216, "max_flows"));
 
   static const std::set<std::string> known_keys{
-      "node_id",     "service_port",  "datapath",       "bpf_pin_dir",   "queue_num",
-      "packet_mark", "status_socket", "manage_sysctls", "secret",        "nodes",
-      "content",     "timeouts",      "max_flows",      "kernel_triage", "dispatch"};
+      "node_id",       "service_port",   "datapath", "bpf_pin_dir",   "queue_num", "packet_mark",
+      "status_socket", "manage_sysctls", "secret",   "nodes",         "content",   "timeouts",
+      "max_flows",     "kernel_triage",  "dispatch", "metrics_listen"};
   for (const auto& [k, v] : t) {
     if (!known_keys.count(std::string(k.str()))) throw Fail{"unknown key '" + std::string(k.str()) + "'"};
   }
@@ -260,6 +276,11 @@ std::string reload_refusal(const Config& running, const Config& next) {
   if (why.empty()) why = differs("queue_num", running.queue_num, next.queue_num);
   if (why.empty()) why = differs("packet_mark", running.packet_mark, next.packet_mark);
   if (why.empty()) why = differs("status_socket", running.status_socket, next.status_socket);
+  auto listen = [](const Config& c) {
+    return c.metrics_port ? format_ipv4(c.metrics_addr) + ":" + std::to_string(c.metrics_port)
+                          : std::string("none");
+  };
+  if (why.empty()) why = differs("metrics_listen", listen(running), listen(next));
   if (why.empty()) why = differs("manage_sysctls", running.manage_sysctls, next.manage_sysctls);
   if (why.empty()) why = differs("max_flows", running.max_flows, next.max_flows);
   if (why.empty())

@@ -26,6 +26,9 @@ struct Config {
   uint16_t queue_num = 0;
   uint32_t packet_mark = 0xba70;  // marks the replayed connections' packets on a back end
   std::string status_socket = "/run/baton/batond.sock";
+  // Prometheus endpoint (metrics_listen = "ADDR:PORT"); port 0: none.
+  uint32_t metrics_addr = 0;
+  uint16_t metrics_port = 0;
   std::string secret;  // shared by the cluster; authenticates the control channel
   bool manage_sysctls = true;
   bool kernel_triage = true;  // eBPF datapath: tc follows new connections and serves local requests itself

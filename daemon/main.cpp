@@ -15,6 +15,8 @@
 #include "daemon/engine.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/kernel_settings.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/metrics_server.hpp"
 #include "daemon/nfqueue_datapath.hpp"
 #include "daemon/peer_mesh.hpp"
 #include "daemon/status_server.hpp"
@@ -131,6 +133,9 @@ int run(baton::Config& cfg, const std::string& config_path) {
                       "' (try: status, flows, datapath status|attach|detach, drain|undrain NODE, reload)"}};
   });
 
+  MetricsServer metrics(loop, cfg.metrics_addr, cfg.metrics_port,
+                        [&] { return metrics_text(engine.status()); });
+
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
@@ -157,6 +162,9 @@ int run(baton::Config& cfg, const std::string& config_path) {
   } else if (auto s2 = mesh.start(); !s2) {
     spdlog::error("{}", s2.error());
     rc = 1;
+  } else if (auto sm = cfg.metrics_port ? metrics.start() : Status(Ok{}); !sm) {
+    spdlog::error("{}", sm.error());
+    rc = 1;
   } else if (auto s3 = datapath.start([&](const DatapathPacket& p) { engine.on_packet(p); },
                                       [&](const DatapathEvent& e) { engine.on_datapath_event(e); });
              !s3) {
@@ -172,6 +180,7 @@ int run(baton::Config& cfg, const std::string& config_path) {
       // then carry (not the count of the previous period).
       engine.tick(now);
       mesh.tick(now);
+      metrics.tick(now);
     });
     loop.remove(datapath.fd());
   }
@@ -183,6 +192,7 @@ int run(baton::Config& cfg, const std::string& config_path) {
     kernel.restore();
   }
   mesh.stop();
+  metrics.stop();
   status.stop();
   close(sfd);
   spdlog::info("batond stopped");

@@ -471,8 +471,10 @@ Status PeerMesh::request_drain(NodeId node, bool on) {
 nlohmann::json PeerMesh::status() const {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& [id, p] : peers_) {
+    const auto rtt = p.conn ? tcp_rtt_us(p.conn->fd) : Result<uint32_t>(make_error("not connected"));
     arr.push_back({{"id", id},
                    {"connected", p.conn != nullptr},
+                   {"rtt_us", rtt ? *rtt : 0},
                    {"load", p.load},
                    {"draining", p.draining},
                    {"retired", p.retired},

@@ -83,6 +83,12 @@ Result<uint64_t> tcp_bytes_unsent(int fd) {
   return static_cast<uint64_t>(ti->tcpi_notsent_bytes);
 }
 
+Result<uint32_t> tcp_rtt_us(int fd) {
+  auto ti = info_of(fd, offsetof(tcp_info, tcpi_rtt) + sizeof(uint32_t), "tcpi_rtt");
+  if (!ti) return make_error(ti.error());
+  return ti->tcpi_rtt;
+}
+
 Result<uint64_t> tcp_bytes_acked(int fd) {
   auto ti = info_of(fd, offsetof(tcp_info, tcpi_bytes_acked) + sizeof(uint64_t), "tcpi_bytes_acked");
   if (!ti) return make_error(ti.error());

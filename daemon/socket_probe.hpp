@@ -15,5 +15,7 @@ Result<SocketProbe> probe_tcp_socket(const FlowKey& key);
 Result<uint64_t> tcp_bytes_unsent(int fd);
 // Bytes of our stream on a TCP socket the peer's kernel has acknowledged (tcpi_bytes_acked).
 Result<uint64_t> tcp_bytes_acked(int fd);
+// The kernel's smoothed round-trip time estimate of a connected TCP socket, in microseconds.
+Result<uint32_t> tcp_rtt_us(int fd);
 
 }  // namespace baton

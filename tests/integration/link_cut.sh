@@ -12,6 +12,15 @@ br=${BATON_CLIENT_NS%-client}-br
 link() { ip -n "$br" link set "v-${1}" "$2"; }
 cleanup_hooks+=("ip -n $br link set v-n2 up")
 unreached_before=$(status 1 frontend.handoff_unreached)
+# Node 3 busy (30 keep-alive connections held open on it after one request each): node 1 prefers node 2
+# for every handoff until it marks node 2 down, so that those after the first retransmission timeout
+# queue in the cut control connection, never leaving node 1.
+ip netns exec "$BATON_CLIENT_NS" bash -c 'for i in $(seq 1 30); do exec {fd}<>/dev/tcp/'"$(node_addr 3)/$BATON_PORT"'
+  printf "GET /n3/small.txt HTTP/1.1\r\nHost: t\r\n\r\n" >&$fd; done; exec sleep 60' &
+holder=$!
+cleanup_hooks+=("kill $holder 2>/dev/null")
+busy() { [ "$(status 3 load)" -ge 30 ] && [ "$(status 1 control.peers.1.load)" -ge 30 ]; }
+eventually 5 busy || fail "node 3's idle connections not counted in its load"
 q=$(unique)
 link n2 down
 pids=()
@@ -42,6 +51,7 @@ unreached=$(( $(status 1 frontend.handoff_unreached) - unreached_before ))
 echo "30 requests: $ok answered 200, $reset reset; $unreached handoffs that never left node 1 went to node 3"
 [ "$ok" -ge 20 ] || fail "only $ok of 30 requests answered"
 [ "$unreached" -ge 1 ] || fail "no handoff caught unsent in the cut: the retry was not exercised"
+kill $holder 2>/dev/null
 link n2 up
 back_in_use 2 10 "$q-back" || fail "node 2 not in use again after its link came back"
 wait_no_live_flows 15 || fail "flows left"

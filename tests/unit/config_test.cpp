@@ -75,6 +75,9 @@ TEST(Config, BadFilesGetClearErrors) {
       {kGood + "[dispatch]\nhash_balance = 0\n", "dispatch.hash_balance"},
       {kGood + "[dispatch]\nlard = 1\n", "unknown key 'dispatch.lard'"},
       {replace(kGood, "id = 2", "id = 2\ncapacity = 0"), "nodes[1].capacity"},
+      {"metrics_listen = \"0.0.0.0\"\n" + kGood, "needs a port (ADDR:PORT"},
+      {"metrics_listen = \"any:9470\"\n" + kGood, "'metrics_listen': 'any' is not an IPv4 address"},
+      {"metrics_listen = \"0.0.0.0:0\"\n" + kGood, "metrics_listen: bad port '0'"},
   };
   for (const auto& c : cases) {
     auto r = parse_config(c.text, "bad.toml");
@@ -123,6 +126,18 @@ TEST(Config, AReloadMayNotChangeWhatNeedsARestart) {
   std::string addr = kGood;
   addr.replace(addr.find("10.0.1.1:7000"), 13, "10.0.1.9:7000");
   EXPECT_NE(reload_refusal(*running, next(addr)).find("control_address"), std::string::npos);
+  EXPECT_EQ(
+      reload_refusal(*running, next("metrics_listen = \"10.0.0.1:9470\"\n" + kGood)),
+      "metrics_listen cannot change at reload (none running, 10.0.0.1:9470 in the file): restart batond");
+}
+
+TEST(Config, MetricsListen) {
+  auto c = parse_config("metrics_listen = \"10.0.0.1:9470\"\n" + kGood, "good.toml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->metrics_addr, 0x0a000001u);
+  EXPECT_EQ(c->metrics_port, 9470);
+  auto off = parse_config(kGood, "good.toml");
+  EXPECT_EQ(off->metrics_port, 0) << "no endpoint unless asked for";
 }
 
 TEST(Config, MissingFile) {

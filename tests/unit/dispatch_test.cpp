@@ -41,7 +41,9 @@ TEST(Dispatch, LocalContentStaysLocal) {
 
 TEST(Dispatch, RemoteContentGoesToLeastLoadedReachableHolder) {
   Peers p;
-  EXPECT_EQ(choose_node(sample_map(), "/shared/x", 1, p.view()).node, 2u);  // tie: map order
+  EXPECT_EQ(choose_node(sample_map(), "/shared/x", 1, p.view()).node, 2u);  // tie: map order, turn 0
+  EXPECT_EQ(choose_node(sample_map(), "/shared/x", 1, p.view(), 1).node, 3u) << "ties taken in turn";
+  EXPECT_EQ(choose_node(sample_map(), "/shared/x", 1, p.view(), 2).node, 2u);
   p.load[2] = 5;
   EXPECT_EQ(choose_node(sample_map(), "/shared/x", 1, p.view()).node, 3u);
   p.up.erase(3);
@@ -288,6 +290,26 @@ TEST(LeastConn, WeighsConnectionsByCapacity) {
   EXPECT_NEAR(got[2], 200, 2);
   EXPECT_NEAR(got[1], 100, 2);
   EXPECT_NEAR(got[3], 100, 2);
+}
+
+TEST(LeastConn, ConnectionsThatEndedSinceTheReportNoLongerCount) {
+  ContentMap m = one_policy(Policy::kLeastConn);
+  Dispatcher d(m, three_nodes(), 1);
+  Cluster c;
+  c.load = {{1, 50}, {2, 0}, {3, 0}};  // node 1 busy: nodes 2 and 3 take turns
+  for (int i = 0; i < 20; ++i)
+    pick(d, c, "/x");
+  // Node 2's ten short connections all ended before the next report: it is idle again, node 3 is not.
+  for (int i = 0; i < 10; ++i)
+    d.note_ended(2);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(pick(d, c, "/x"), 2u) << "choice " << i;
+  // More ends than choices (some were in the report already) never take a node below its report.
+  for (int i = 0; i < 30; ++i)
+    d.note_ended(3);
+  c.load[3] = 7;
+  EXPECT_EQ(d.choose({"/x", "", ""}, c.view(), 0).node, 3u) << "3 counts 7 against 2's 10";
+  d.note_ended(9);  // a node never chosen: nothing to take back
 }
 
 TEST(Dispatch, OnlyTheRulesNodesThatAreReachableServe) {

@@ -35,11 +35,12 @@ size_at_least() { [ "$(file_size "$1")" -ge "$2" ]; }
 # wait for this state, not for a time: "the transfer is running", "it went on while X was down".
 grows() { eventually "${3:-10}" size_at_least "$1" $(($(file_size "$1") + $2)); }
 
-# status NODE JQ-PATH: one number from batonctl status --json, e.g. status 1 frontend.handed_off
+# status NODE PATH: one value from batonctl status --json, e.g. status 1 frontend.handed_off (list items by
+# index: control.peers.0.load)
 status() {
   "$batonctl" -s "$(node_socket "$1")" --json status |
     /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin)
-for k in sys.argv[1].split("."): d=d[k]
+for k in sys.argv[1].split("."): d = d[int(k)] if isinstance(d, list) else d[k]
 print(d)' "$2"
 }
 
