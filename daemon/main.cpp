@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "daemon/bpf_datapath.hpp"
@@ -212,7 +213,8 @@ int batond_main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // Under systemd (its journal sets JOURNAL_STREAM) the journal stamps every line itself.
+  spdlog::set_pattern(std::getenv("JOURNAL_STREAM") ? "%l %v" : "%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   auto cfg = baton::load_config(config_path);
   if (!cfg) {
     std::cerr << "batond: " << cfg.error() << "\n";
