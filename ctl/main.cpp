@@ -11,6 +11,12 @@
 
 namespace {
 
+// Exit codes (docs/operations.md, "batonctl"): what a script can tell apart.
+constexpr int kOk = 0;
+constexpr int kRefused = 1;      // batond answered with an error (a refused reload, an unknown node...)
+constexpr int kUsage = 2;        // the command line is wrong
+constexpr int kUnreachable = 3;  // no batond answers on the socket, or its answer does not parse
+
 int query(const std::string& socket_path, const std::string& command, nlohmann::json* out) {
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
@@ -19,12 +25,12 @@ int query(const std::string& socket_path, const std::string& command, nlohmann::
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
     std::cerr << "batonctl: cannot reach batond at " << socket_path << ": " << std::strerror(errno) << "\n";
     close(fd);
-    return 1;
+    return kUnreachable;
   }
   std::string line = command + "\n";
   if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     close(fd);
-    return 1;
+    return kUnreachable;
   }
   std::string reply;
   char buf[65536];
@@ -36,13 +42,49 @@ int query(const std::string& socket_path, const std::string& command, nlohmann::
     *out = nlohmann::json::parse(reply);
   } catch (const std::exception& e) {
     std::cerr << "batonctl: bad reply from batond: " << e.what() << "\n";
-    return 1;
+    return kUnreachable;
   }
   if (out->is_object() && out->contains("error")) {
     std::cerr << "batonctl: " << (*out)["error"].get<std::string>() << "\n";
-    return 1;
+    return kRefused;
   }
-  return 0;
+  return kOk;
+}
+
+// Every node of the cluster as this one sees it: itself, then each peer.
+nlohmann::json nodes_of(const nlohmann::json& s) {
+  nlohmann::json out = nlohmann::json::array();
+  out.push_back({{"id", s["node_id"]},
+                 {"self", true},
+                 {"state", "self"},
+                 {"load", s["load"]},
+                 {"rtt_us", nullptr},
+                 {"draining", s.value("draining", false)},
+                 {"last_error", ""}});
+  for (const auto& p : s["control"]["peers"]) {
+    const bool up = p.value("connected", false);
+    out.push_back({{"id", p["id"]},
+                   {"self", false},
+                   {"state", up ? "up" : (p.value("retired", false) ? "retired" : "down")},
+                   {"load", p["load"]},
+                   {"rtt_us", up ? p.value("rtt_us", nlohmann::json(nullptr)) : nlohmann::json(nullptr)},
+                   {"draining", p.value("draining", false)},
+                   {"last_error", p.value("last_error", "")}});
+  }
+  return out;
+}
+
+void print_nodes(const nlohmann::json& nodes) {
+  std::printf("%-5s %-8s %-6s %-9s %-9s %s\n", "NODE", "STATE", "LOAD", "RTT_MS", "DRAINING", "LAST_ERROR");
+  for (const auto& n : nodes) {
+    const std::string rtt = n["rtt_us"].is_number()
+                                ? std::to_string(n["rtt_us"].get<uint64_t>() / 1000) + "." +
+                                      std::to_string(n["rtt_us"].get<uint64_t>() % 1000 / 100)
+                                : "-";
+    std::printf("%-5s %-8s %-6s %-9s %-9s %s\n", n["id"].dump().c_str(),
+                n["state"].get<std::string>().c_str(), n["load"].dump().c_str(), rtt.c_str(),
+                n["draining"].get<bool>() ? "yes" : "no", n["last_error"].get<std::string>().c_str());
+  }
 }
 
 void print_status(const nlohmann::json& s) {
@@ -94,6 +136,8 @@ int batonctl_main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* status = app.add_subcommand("status", "node summary: flows, counters, peers");
   auto* flows = app.add_subcommand("flows", "live flows with their state");
+  auto* nodes =
+      app.add_subcommand("nodes", "every node of the cluster as this one sees it: state, load, RTT, drain");
   auto* datapath =
       app.add_subcommand("datapath", "the kernel datapath: status, attach or detach its programs");
   std::string datapath_action = "status";
@@ -111,18 +155,26 @@ int batonctl_main(int argc, char** argv) {
   unsigned drain_node = 0;
   drain->add_option("node", drain_node, "node id")->required();
   undrain->add_option("node", drain_node, "node id")->required();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kOk : kUsage;  // --help is a success
+  }
 
   nlohmann::json reply;
   std::string command = "datapath " + datapath_action;
-  if (status->parsed()) command = "status";
+  if (status->parsed() || nodes->parsed()) command = "status";
   if (flows->parsed()) command = "flows";
   if (stop->parsed()) command = keep_flows ? "shutdown keep-flows" : "shutdown";
   if (reload->parsed()) command = "reload";
   if (drain->parsed()) command = "drain " + std::to_string(drain_node);
   if (undrain->parsed()) command = "undrain " + std::to_string(drain_node);
   if (int rc = query(socket_path, command, &reply)) return rc;
-  if (json) {
+  if (nodes->parsed() && json) {
+    std::cout << nodes_of(reply).dump(2) << "\n";
+  } else if (nodes->parsed()) {
+    print_nodes(nodes_of(reply));
+  } else if (json) {
     std::cout << reply.dump(2) << "\n";
   } else if (status->parsed()) {
     print_status(reply);
@@ -142,7 +194,7 @@ int batonctl_main(int argc, char** argv) {
     std::cout << "datapath " << reply["datapath"].get<std::string>() << "\n"
               << reply["stats"].dump(2) << "\n";
   }
-  return 0;
+  return kOk;
 }
 
 int main(int argc, char** argv) {
@@ -152,6 +204,6 @@ int main(int argc, char** argv) {
     return batonctl_main(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", "batonctl", e.what());
-    return 1;
+    return kRefused;
   }
 }

@@ -45,4 +45,16 @@ served=$(( $(local_served "$work/after") - $(local_served "$work/m1") ))
 
 code=$(in_client curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "${BATON_NODE_1_METRICS%/metrics}/other")
 [ "$code" = 404 ] || fail "/other: status $code"
-pass "every node's /metrics passes promtool; 8 handoffs and 3 local requests counted exactly; peers up with their RTT"
+
+# batonctl nodes: the same view for a person (or, with --json, a script), and exit codes a script can read.
+states=$("$batonctl" -s "$(node_socket 1)" --json nodes | /usr/bin/python3 -c '
+import json, sys; print(" ".join("%s:%s" % (n["id"], n["state"]) for n in json.load(sys.stdin)))')
+[ "$states" = "1:self 2:up 3:up" ] || fail "batonctl nodes --json: $states"
+"$batonctl" -s "$(node_socket 1)" nodes | grep -qE '^3 +up ' || fail "batonctl nodes: $("$batonctl" -s "$(node_socket 1)" nodes)"
+rc=0; "$batonctl" -s "$work/no.sock" nodes 2> /dev/null || rc=$?
+[ "$rc" = 3 ] || fail "batonctl with no batond: exit $rc, not 3"
+rc=0; "$batonctl" -s "$(node_socket 1)" drain 99 2> /dev/null || rc=$?
+[ "$rc" = 1 ] || fail "batonctl drain of an unknown node: exit $rc, not 1"
+rc=0; "$batonctl" nodse 2> /dev/null || rc=$?
+[ "$rc" = 2 ] || fail "batonctl with a wrong command line: exit $rc, not 2"
+pass "every node's /metrics passes promtool; 8 handoffs and 3 local requests counted exactly; peers up with their RTT; batonctl nodes and its exit codes"

@@ -36,10 +36,11 @@ class FrontendTest : public ::testing::Test {
   }
   static uint32_t addr(NodeId n) { return n == 2 ? test::kNode2 : test::kNode1; }
 
-  // SYN and SYN/ACK seen; returns the client's handshake ACK segment.
-  test::Segment handshake() {
-    fe.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
-    fe.on_local_synack(2, test::build(test::server_synack(test::kNode1, kIsn1, kIsn, 20, 10, 7)), 0);
+  // SYN and SYN/ACK seen (our window scale `our_wscale`) by `on`; returns the client's handshake ACK.
+  test::Segment handshake() { return handshake_on(fe, 7); }
+  static test::Segment handshake_on(Frontend& on, uint8_t our_wscale) {
+    on.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
+    on.on_local_synack(2, test::build(test::server_synack(test::kNode1, kIsn1, kIsn, 20, 10, our_wscale)), 0);
     test::Segment ack;
     ack.seq = kIsn + 1;
     ack.ack = kIsn1 + 1;
@@ -320,12 +321,7 @@ TEST_F(FrontendTest, ARefusalByTheOnlyHolderIsAnsweredUnavailable) {
 TEST_F(FrontendTest, ARequestNoReachableNodeCanServeIsAnsweredUnavailable) {
   Frontend lonely(FrontendConfig{.self = 1}, map, {[](NodeId) { return false; }, [](NodeId) { return 0u; }},
                   addr);
-  lonely.on_client_packet(1, test::build(test::client_syn(kIsn, 10)), 0);
-  lonely.on_local_synack(2, test::build(test::server_synack(test::kNode1, kIsn1, kIsn, 20, 10, 10)), 0);
-  test::Segment ack;
-  ack.seq = kIsn + 1;
-  ack.ack = kIsn1 + 1;
-  ack.timestamps = {{11, 20}};
+  const test::Segment ack = handshake_on(lonely, 10);
   EXPECT_TRUE(lonely.on_client_packet(3, test::build(ack), 1).empty());
   const auto a = lonely.on_client_packet(4, data(ack, 0, "HEAD /two/x HTTP/1.1\r\n\r\n"), 1);
   expect_answered_unavailable(a, 24, 10);
