@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/bytes.hpp"
+#include "core/close_state.hpp"
 #include "core/dispatch.hpp"
 #include "core/packet.hpp"
 #include "core/protocol.hpp"
@@ -110,6 +111,24 @@ struct AnswerHere {
   bool operator==(const AnswerHere&) const = default;
 };
 
+// What the front end decided for a request, for the log: emitted for every request it could not read
+// (the engine warns, rate-limited) and, when FrontendConfig::report_decisions is set (batond at debug
+// level), for every decision.
+struct Decided {
+  enum Kind : uint8_t {
+    kFirst,  // the connection's first request
+    kNext,   // a later request of a kept-alive connection
+    kRetry,  // another holder, after a refusal or an unreachable one
+    kBad,    // not a request we can read: the web server answers it
+  };
+  FlowKey key;
+  Kind kind = kFirst;
+  std::string path;
+  NodeId node = 0;
+  const char* why = "";
+  bool operator==(const Decided&) const = default;
+};
+
 struct SendMessage {
   NodeId to = 0;
   proto::Message message;
@@ -160,15 +179,13 @@ struct SilenceFlow {
   FlowKey key;
   bool operator==(const SilenceFlow&) const = default;
 };
-// Back end: a client packet reached the stack by a path a kernel datapath's close tracking does not see:
-// a held packet of a flow this node serves as its own front end, released by user space straight into
-// the stack. The datapath tracks it as if it had seen it (its FIN, reset, acknowledgement).
-struct NoteClientPacket {
-  FlowKey key;
-  uint8_t flags = 0;     // tcp_flag bits
-  uint32_t seq_end = 0;  // past its data and FIN
-  uint32_t ack = 0;      // in our sequence space
-  bool operator==(const NoteClientPacket&) const = default;
+// Back end: user space saw part of a flow's close (the packet passed it, not the tc programs: the NFQUEUE
+// path, the programs detached, a packet it delivered into the stack itself). A kernel datapath adds it to
+// its own record of the flow, which sees the rest (close_state.hpp): the union of what both saw.
+struct NoteClose {
+  FlowKey key;  // client -> this node
+  CloseState close;
+  bool operator==(const NoteClose&) const = default;
 };
 struct ForgetFlow {
   FlowRole role = FlowRole::kFrontend;
@@ -178,8 +195,8 @@ struct ForgetFlow {
 };
 
 using Action = std::variant<Verdict, InjectLocal, AbortLocalSocket, ReplayOnClearTuple, ProbeSocket,
-                            AdoptLocalSocket, AnswerHere, SendMessage, WatchFlow, OffloadFlow, EndFlow,
-                            SilenceFlow, NoteClientPacket, ForgetFlow>;
+                            AdoptLocalSocket, AnswerHere, Decided, SendMessage, WatchFlow, OffloadFlow,
+                            EndFlow, SilenceFlow, NoteClose, ForgetFlow>;
 using Actions = std::vector<Action>;
 
 inline OffloadFlow offload_backend(const FlowKey& key, const Translation& xlate) {

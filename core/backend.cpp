@@ -219,22 +219,13 @@ Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
     return out;
   }
   // Established or lingering: the reply goes straight to the client, dressed as the front end's.
-  if (pkt->has(tcp_flag::kRst)) {
-    f.close_reason = proto::CloseReason::kReset;
-  }
-  if (pkt->has(tcp_flag::kFin) && !f.server_fin) {
-    f.server_fin = true;
-    f.server_fin_end = pkt->seq() + pkt->seq_len();
-  }
-  if (f.client_fin && pkt->has(tcp_flag::kAck) && seq_after_eq(pkt->ack(), f.client_fin_end))
-    f.client_fin_acked = true;
-  bool reset = pkt->has(tcp_flag::kRst);
+  const CloseState before = f.close;
+  f.close.on_server(pkt->flags(), pkt->seq() + pkt->seq_len(), pkt->ack());
   rewrite_backend_to_client(f.xlate, *pkt);
   copy.resize(pkt->bytes().size());
   ++counters_.packets_rewritten;
   out.push_back(accept_modified(id, std::move(copy)));
-  if (reset) f.client_fin_acked = f.server_fin_acked = f.client_fin = f.server_fin = true;
-  track_close(f, now_ms, out);
+  close_changed(f, before, now_ms, out);
   return out;
 }
 
@@ -246,13 +237,10 @@ Actions Backend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) 
 }
 
 Actions Backend::on_delivered_client_packet(ByteView bytes, uint64_t now_ms) {
+  // Released by user space into the stack (this node is the flow's front end too): tc never saw it.
   Actions out;
   Bytes copy(bytes.begin(), bytes.end());
-  auto pkt = TcpPacket::parse(copy);
-  if (!pkt || !observe_client_packet(*pkt, now_ms, out)) return out;
-  // Released by user space into the stack: a kernel datapath's close tracking never saw it.
-  out.insert(out.begin(),
-             NoteClientPacket{pkt->key(), pkt->flags(), pkt->seq() + pkt->seq_len(), pkt->ack()});
+  if (auto pkt = TcpPacket::parse(copy)) observe_client_packet(*pkt, now_ms, out);
   return out;
 }
 
@@ -263,18 +251,29 @@ bool Backend::observe_client_packet(const TcpPacket& pkt, uint64_t now_ms, Actio
   f.last_ms = now_ms;
   uint32_t end = pkt.seq() + pkt.seq_len();
   if (seq_before(f.client_next, end)) f.client_next = end;
-  if (pkt.has(tcp_flag::kRst)) {
-    f.close_reason = proto::CloseReason::kReset;
-    f.client_fin_acked = f.server_fin_acked = f.client_fin = f.server_fin = true;
-  }
-  if (pkt.has(tcp_flag::kFin) && !f.client_fin) {
-    f.client_fin = true;
-    f.client_fin_end = end;
-  }
-  if (f.server_fin && pkt.has(tcp_flag::kAck) && seq_after_eq(pkt.ack(), f.server_fin_end))
-    f.server_fin_acked = true;
-  track_close(f, now_ms, out);
+  const CloseState before = f.close;
+  f.close.on_client(pkt.flags(), end, pkt.ack());
+  close_changed(f, before, now_ms, out);
   return true;
+}
+
+void Backend::close_changed(BeFlow& f, const CloseState& before, uint64_t now_ms, Actions& out) {
+  if (f.close == before) return;
+  if (f.close.reset) f.close_reason = proto::CloseReason::kReset;
+  // The tc programs may see the rest of this close (they are attached, or will be): they learn this part.
+  out.push_back(NoteClose{f.local_key, f.close});
+  track_close(f, now_ms, out);
+}
+
+Actions Backend::merge_close(const FlowKey& key, const CloseState& seen, uint64_t now_ms) {
+  Actions out;
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return out;
+  BeFlow& f = it->second;
+  f.close.merge(seen);
+  if (f.close.reset) f.close_reason = proto::CloseReason::kReset;
+  track_close(f, now_ms, out);
+  return out;
 }
 
 Actions Backend::refuse_replay(const FlowKey& key, proto::Refusal why) {
@@ -358,16 +357,14 @@ Actions Backend::on_datapath_closed(const FlowKey& key, bool reset, uint64_t now
   if (it == flows_.end()) return {};
   BeFlow& f = it->second;
   if (reset) f.close_reason = proto::CloseReason::kReset;
-  f.client_fin = f.server_fin = f.client_fin_acked = f.server_fin_acked = true;
   Actions out;
-  track_close(f, now_ms, out);
+  track_close(f, now_ms, out, true);
   return out;
 }
 
-void Backend::track_close(BeFlow& f, uint64_t now_ms, Actions& out) {
+void Backend::track_close(BeFlow& f, uint64_t now_ms, Actions& out, bool datapath_says) {
   if (!live(f)) return;
-  const bool client_fin_acked = f.client_fin_acked || f.own_socket;
-  if (!(f.client_fin && f.server_fin && client_fin_acked && f.server_fin_acked)) return;
+  if (!datapath_says && !f.close.closed(f.own_socket)) return;
   f.state = BeState::kClosed;
   f.deadline_ms = now_ms + cfg_.linger_ms;
   ++counters_.flows_closed;
@@ -422,7 +419,7 @@ Actions Backend::on_quiesce(NodeId from, const proto::Quiesce& msg, uint64_t now
     }
     return out;
   }
-  if (f.state != BeState::kEstablished || f.client_fin || f.server_fin) {
+  if (f.state != BeState::kEstablished || f.close.client_fin || f.close.server_fin) {
     ++counters_.quiesce_failed;
     out.push_back(SendMessage{from, proto::Quiesced{msg.flow, false, 0, 0}});
     return out;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "core/actions.hpp"
+#include "core/close_state.hpp"
 #include "core/flow_sweep.hpp"
 #include "core/packet.hpp"
 #include "core/translate.hpp"
@@ -30,12 +31,7 @@ struct BeFlow {
   Translation xlate;
   uint32_t client_isn = 0;
   uint32_t client_next = 0;  // highest client sequence number seen, for an in-window reset
-  bool client_fin = false;
-  bool server_fin = false;
-  bool client_fin_acked = false;
-  bool server_fin_acked = false;
-  uint32_t client_fin_end = 0;  // sequence number past the client's FIN (back-end space is the same)
-  uint32_t server_fin_end = 0;  // sequence number past our FIN, in back-end space
+  CloseState close;          // what user space saw of the close (the tc programs' view is in their map)
   int syn_retries = 0;
   int replays_blocked = 0;
   uint64_t last_ms = 0;
@@ -97,6 +93,9 @@ class Backend {
   // ... but it was a live connection (the client talks to us directly from the same port): refuse.
   Actions on_replay_collided(const FlowKey& key, uint64_t now_ms);
   Actions on_datapath_closed(const FlowKey& key, bool reset, uint64_t now_ms);
+  // What the kernel datapath saw of a flow's close while it had the packets (read back when its programs
+  // are detached; close_state.hpp): from now on this back end sees the rest.
+  Actions merge_close(const FlowKey& key, const CloseState& seen, uint64_t now_ms);
   void touch(const FlowKey& key, uint64_t last_ms);
   // Takes over an established flow an earlier batond left in the kernel datapath (a restart).
   void adopt(const FlowKey& key, NodeId frontend, const Translation& xlate, uint64_t now_ms);
@@ -132,7 +131,10 @@ class Backend {
            f.state == BeState::kQuiesced;
   }
   void end_quiesce(BeFlow& f, bool ok, const SocketProbe& probe, Actions& out);
-  void track_close(BeFlow& f, uint64_t now_ms, Actions& out);
+  // The flow is over when its close state says so, or the kernel datapath did (datapath_says).
+  void track_close(BeFlow& f, uint64_t now_ms, Actions& out, bool datapath_says = false);
+  // After a packet changed f.close (it was `before`): tell the kernel datapath, and end the flow if done.
+  void close_changed(BeFlow& f, const CloseState& before, uint64_t now_ms, Actions& out);
   void abort_flow(BeFlow& f, proto::CloseReason reason, bool tell_frontend, Actions& out);
   using Iter = std::unordered_map<FlowKey, BeFlow, FlowKeyHash>::iterator;
   Iter forget(Iter it, Actions& out);

@@ -346,11 +346,13 @@ void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
   }
   if (peek.status == PeekStatus::kBad) {
     ++counters_.bad_requests;
+    out.push_back(Decided{f.key, Decided::kBad, {}, cfg_.self, peek.reason});
     serve_locally(f, out);
     return;
   }
   f.facts = facts_of(peek.head);
   Decision d = dispatcher_.choose(f.facts, peers_, now_ms);
+  report(f, Decided::kFirst, d, out);
   if (d.unavailable) {
     answer_unavailable(f, out);
     return;
@@ -369,6 +371,10 @@ void Frontend::try_decide(FeFlow& f, uint64_t now_ms, Actions& out) {
   f.watch_requests = f.watch_after;
   f.next_request = f.next_after;
   start_handoff(f, d.node, now_ms, out);
+}
+
+void Frontend::report(const FeFlow& f, Decided::Kind kind, const Decision& d, Actions& out) const {
+  if (cfg_.report_decisions) out.push_back(Decided{f.key, kind, f.facts.path, d.node, d.why});
 }
 
 void Frontend::ack_held(FeFlow& f, Actions& out) {
@@ -599,6 +605,7 @@ Frontend::Iter Frontend::try_another_holder(Iter it, NodeId refused, uint64_t no
                         },
                         peers_.load, peers_.reports, peers_.draining};
   const Decision d = dispatcher_.choose(f.facts, others, now_ms);
+  report(f, Decided::kRetry, d, out);
   if (d.node != cfg_.self) {
     ++counters_.handoff_retried;
     start_handoff(f, d.node, now_ms, out);

@@ -109,6 +109,8 @@ struct FrontendConfig {
   // Acknowledge held request bytes ourselves, so that a request larger than the client's initial window
   // (about 14 KB: big cookies) keeps coming while we wait for its end.
   bool ack_held_data = true;
+  // Emit a Decided action for every decision (for the debug log); off, only unreadable requests are.
+  bool report_decisions = false;
 };
 
 // Handoff latency: from the client's SYN (under kernel triage, from its request reaching batond: the
@@ -227,6 +229,8 @@ class Frontend {
   void on_held_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out);
   void on_pending_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, Actions& out);
   void try_decide(FeFlow& f, uint64_t now_ms, Actions& out);
+  // A Decided action for the log, when cfg_.report_decisions.
+  void report(const FeFlow& f, Decided::Kind kind, const Decision& d, Actions& out) const;
   // Multiple handoff (frontend_move.cpp).
   bool at_request_boundary(const FeFlow& f, const TcpPacket& pkt) const;
   void on_next_request_segment(FeFlow& f, PacketId id, const TcpPacket& pkt, uint64_t now_ms, Actions& out);

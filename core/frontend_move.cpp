@@ -78,6 +78,7 @@ void Frontend::try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out) {
   PeekResult peek = peek_http_request(data, cfg_.max_request_bytes);
   if (peek.status == PeekStatus::kNeedMore) return;
   if (peek.status == PeekStatus::kBad) {
+    out.push_back(Decided{f.key, Decided::kBad, {}, f.backend, peek.reason});
     stop_watching(f, now_ms, out);  // the web server answers it; where the next one starts is unknown
     return;
   }
@@ -87,11 +88,13 @@ void Frontend::try_decide_next(FeFlow& f, uint64_t now_ms, Actions& out) {
   // A node that holds the content keeps the connection (a move costs a round trip and a replay); the
   // kernel datapath sends such requests on by the same rule without asking (RequestWatch).
   if (dispatcher_.keeps(f.facts, f.backend)) {
+    report(f, Decided::kNext, {f.backend, "held where the connection is"}, out);
     release_next(f, now_ms, out);
     return;
   }
   // This node is a back end like any other: a move to it replays the connection into its own stack.
   const Decision d = dispatcher_.choose(f.facts, peers_, now_ms);
+  report(f, Decided::kNext, d, out);
   // Nobody can serve it: the node serving the connection answers it (a 503 would need the connection
   // here first, a move for an error).
   if (d.node == f.backend || d.unavailable) {

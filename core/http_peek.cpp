@@ -13,10 +13,10 @@ bool is_token_char(unsigned char c) {
          std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
-PeekResult bad(std::string reason) {
+PeekResult bad(const char* reason) {
   PeekResult r;
   r.status = PeekStatus::kBad;
-  r.reason = std::move(reason);
+  r.reason = reason;
   return r;
 }
 

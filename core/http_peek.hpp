@@ -32,7 +32,7 @@ struct HttpRequestHead {
 struct PeekResult {
   PeekStatus status = PeekStatus::kNeedMore;
   HttpRequestHead head;
-  std::string reason;  // why kBad
+  const char* reason = "";  // why kBad (a literal)
 };
 
 // Larger header blocks are treated as bad: the web server refuses them anyway (nginx: 400/414).

@@ -197,7 +197,9 @@ Bytes encode(const Message& m) {
 
 Result<Message> decode_body(ByteView body) {
   if (body.size() < 2) return make_error("frame too short");
-  if (body[0] != kVersion) return make_error("unsupported protocol version " + std::to_string(body[0]));
+  if (body[0] != kVersion)
+    return make_error("protocol version " + std::to_string(body[0]) + " (this node speaks " +
+                      std::to_string(kVersion) + ")");
   Reader r(body.subspan(2));
   Message m;
   switch (static_cast<Type>(body[1])) {
@@ -288,7 +290,7 @@ Result<Message> decode_body(ByteView body) {
   }
   if (r.bad_flag()) return make_error(std::string("bad ") + r.bad_flag() + " flag");
   if (!r.ok()) return make_error("truncated message body");
-  if (!r.at_end()) return make_error("trailing bytes in message body");
+  // Trailing bytes: fields a newer node appended (see the compatibility rules in protocol.hpp).
   return m;
 }
 
@@ -301,10 +303,18 @@ void Decoder::feed(ByteView data) {
 }
 
 Result<std::optional<Message>> Decoder::next() {
-  if (buffered() < 4) return std::optional<Message>{};
-  uint32_t len = load32(buf_, start_);
-  if (len < 2 || len > kMaxFrame) return make_error("bad frame length " + std::to_string(len));
-  if (buffered() < 4 + size_t{len}) return std::optional<Message>{};
+  for (;;) {
+    if (buffered() < 4) return std::optional<Message>{};
+    uint32_t len = load32(buf_, start_);
+    if (len < 2 || len > kMaxFrame) return make_error("bad frame length " + std::to_string(len));
+    if (buffered() < 4 + size_t{len}) return std::optional<Message>{};
+    const uint8_t version = buf_[start_ + 4];
+    const uint8_t type = buf_[start_ + 5];
+    if (version != kVersion || type <= static_cast<uint8_t>(kLastType)) break;
+    start_ += 4 + len;  // a newer peer's message type: not ours to act on
+    ++skipped_;
+  }
+  const uint32_t len = load32(buf_, start_);
   auto msg = decode_body(ByteView(buf_).subspan(start_ + 4, len));
   start_ += 4 + len;
   if (start_ > size_t{64} * 1024 && start_ * 2 > buf_.size()) {

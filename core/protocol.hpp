@@ -2,6 +2,13 @@
 //
 // Frame: u32 length of what follows | u8 version | u8 type | body. All integers big-endian; byte strings
 // are u32 length + bytes. A decoder error means the peer is broken or hostile: close the connection.
+//
+// Compatibility (docs/operations.md, "Rolling upgrades"): within one version, a message may gain fields
+// at its end and new message types may appear; an older decoder ignores trailing bytes and skips frames
+// of types it does not know, so newer and older nodes keep talking. A field appended later must be read
+// only when present (its absence means the older behaviour), and a new type must be one an older node
+// may ignore. Anything else (a field changes meaning, a type an older node must act on) takes a new
+// version, and nodes of different versions refuse each other's connections, naming both.
 #pragma once
 
 #include <array>
@@ -16,7 +23,9 @@
 
 namespace baton::proto {
 
-inline constexpr uint8_t kVersion = 1;
+// 2: the first version with the compatibility rules above (version 1 decoders rejected trailing bytes
+// and unknown types, and its HEARTBEAT had no draining flag).
+inline constexpr uint8_t kVersion = 2;
 inline constexpr size_t kMaxFrame = 1 << 20;  // held requests are capped far below this
 
 enum class Type : uint8_t {
@@ -31,6 +40,7 @@ enum class Type : uint8_t {
   kQuiesced = 9,
   kDrain = 10,
 };
+inline constexpr Type kLastType = Type::kDrain;  // types above it are a newer version's additions
 
 // First message each side sends: who it is and a fresh challenge for the other side.
 struct Hello {
@@ -153,16 +163,20 @@ Bytes encode(const Message& m);
 class Decoder {
  public:
   void feed(ByteView data);
-  // nullopt: need more bytes. Error: the stream is corrupt and must be closed.
+  // nullopt: need more bytes. Error: the stream is corrupt and must be closed. Frames of types this
+  // version does not know are skipped (a newer peer's additions).
   Result<std::optional<Message>> next();
   size_t buffered() const { return buf_.size() - start_; }
+  uint64_t skipped() const { return skipped_; }
 
  private:
   Bytes buf_;
   size_t start_ = 0;
+  uint64_t skipped_ = 0;
 };
 
-// Decodes exactly one frame body (version and type included); exposed for the fuzzer.
+// Decodes exactly one frame body (version and type included); exposed for the fuzzer. Unknown types are
+// errors here (the Decoder skips them before).
 Result<Message> decode_body(ByteView body);
 
 }  // namespace baton::proto

@@ -4,10 +4,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
+
+#include "ctl/top.hpp"
 
 namespace {
 
@@ -125,6 +129,31 @@ void print_flows(const nlohmann::json& flows) {
   }
 }
 
+// Rows every `interval` seconds until `count` rows (0: until interrupted) or batond goes away.
+int run_top(const std::string& socket_path, double interval, unsigned count, bool json) {
+  nlohmann::json before;
+  if (int rc = query(socket_path, "status", &before)) return rc;
+  auto taken = std::chrono::steady_clock::now();
+  if (!json) baton::ctl::print_top_header();
+  for (unsigned rows = 0; count == 0 || rows < count; ++rows) {
+    std::this_thread::sleep_until(taken + std::chrono::duration<double>(interval));
+    nlohmann::json now;
+    if (int rc = query(socket_path, "status", &now)) return rc;
+    const auto at = std::chrono::steady_clock::now();
+    const nlohmann::json row =
+        baton::ctl::top_row(before, now, std::chrono::duration<double>(at - taken).count());
+    if (json) {
+      std::cout << row.dump() << std::endl;
+    } else {
+      if (rows > 0 && rows % 20 == 0) baton::ctl::print_top_header();
+      baton::ctl::print_top_row(row);
+    }
+    before = std::move(now);
+    taken = at;
+  }
+  return kOk;
+}
+
 }  // namespace
 
 int batonctl_main(int argc, char** argv) {
@@ -152,6 +181,16 @@ int batonctl_main(int argc, char** argv) {
   auto* undrain = app.add_subcommand("undrain", "NODE takes new handoffs again");
   auto* reload = app.add_subcommand(
       "reload", "re-read batond's config file: content map, policies, nodes, timeouts; live flows stay");
+  auto* top = app.add_subcommand(
+      "top",
+      "a row per interval: handoffs, local and refused requests per second, p99 handoff latency, flows");
+  double interval = 1.0;
+  unsigned count = 0;
+  top->add_option("-i,--interval", interval, "seconds between rows")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  top->add_option("-n,--count", count, "rows to print, then exit (0: until interrupted)")
+      ->capture_default_str();
   unsigned drain_node = 0;
   drain->add_option("node", drain_node, "node id")->required();
   undrain->add_option("node", drain_node, "node id")->required();
@@ -161,6 +200,7 @@ int batonctl_main(int argc, char** argv) {
     return app.exit(e) == 0 ? kOk : kUsage;  // --help is a success
   }
 
+  if (top->parsed()) return run_top(socket_path, interval, count, json);
   nlohmann::json reply;
   std::string command = "datapath " + datapath_action;
   if (status->parsed() || nodes->parsed()) command = "status";

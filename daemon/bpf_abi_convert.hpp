@@ -9,6 +9,7 @@
 
 #include "baton_abi.h"
 #include "core/bytes.hpp"
+#include "core/close_state.hpp"
 #include "core/content_prefixes.hpp"
 #include "core/packet.hpp"
 #include "core/translate.hpp"
@@ -49,6 +50,32 @@ inline Translation from_abi(const baton_xlate& x) {
   (void)pad;
   return Translation{ntohl(frontend_addr), ntohl(backend_addr), isn1,          isn2, ts_offset,
                      timestamps != 0,      frontend_wscale,     backend_wscale};
+}
+
+// A back-end flow entry's close record (flags, FIN ends) as a CloseState, and a CloseState added to one:
+// the tc programs and user space track the same close (core/close_state.hpp).
+inline CloseState close_state_of(const baton_be_flow& f) {
+  const uint32_t c = f.close_flags;
+  CloseState s;
+  s.client_fin = (c & BATON_CLOSE_CLIENT_FIN) != 0;
+  s.server_fin = (c & BATON_CLOSE_SERVER_FIN) != 0;
+  s.client_fin_acked = (c & BATON_CLOSE_CLIENT_FIN_ACKED) != 0;
+  s.server_fin_acked = (c & BATON_CLOSE_SERVER_FIN_ACKED) != 0;
+  s.reset = (c & BATON_CLOSE_RESET) != 0;
+  s.client_fin_end = f.client_fin_end;
+  s.server_fin_end = f.server_fin_end;
+  return s;
+}
+
+inline void add_close_state(baton_be_flow& f, const CloseState& seen) {
+  CloseState s = close_state_of(f);
+  s.merge(seen);
+  f.close_flags |=
+      (s.client_fin ? BATON_CLOSE_CLIENT_FIN : 0u) | (s.server_fin ? BATON_CLOSE_SERVER_FIN : 0u) |
+      (s.client_fin_acked ? BATON_CLOSE_CLIENT_FIN_ACKED : 0u) |
+      (s.server_fin_acked ? BATON_CLOSE_SERVER_FIN_ACKED : 0u) | (s.reset ? BATON_CLOSE_RESET : 0u);
+  f.client_fin_end = s.client_fin_end;
+  f.server_fin_end = s.server_fin_end;
 }
 
 // One entry of the kernel's content trie (prefix lengths in bits, as the LPM trie counts them).

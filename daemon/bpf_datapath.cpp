@@ -601,32 +601,27 @@ bool BpfDatapath::program_frontend(const Action& action) {
   return true;
 }
 
-void BpfDatapath::note_client_packet(const NoteClientPacket& n) {
-  // What tc ingress's track_client does for a packet it sees. tc owns the close flags and sets them
-  // atomically; this read-modify-write runs before the stack gets the packet, so only the server's
-  // replies pass tc meanwhile (a FIN of theirs recorded in between is lost here: the flow then ends at
-  // its idle timeout).
+void BpfDatapath::note_close(const NoteClose& n) {
+  // Added to what tc ingress and egress track themselves (bpf/lib/close.h). Detached, nobody else
+  // writes the entry. Attached, tc sets its flags atomically and this read-modify-write can lose one it
+  // sets in between; user space sees packets of an attached flow's close only while a switch drains
+  // them, or for one this node serves as its own front end, and a lost flag leaves the flow to its idle
+  // timeout.
   baton_flow_key key = to_abi(n.key);
   baton_be_flow v{};
   if (bpf_map_lookup_elem(progs_->be_flows_fd(), &key, &v) != 0) return;
-  uint32_t flags = v.close_flags;
-  if (n.flags & tcp_flag::kRst) flags |= BATON_CLOSE_RESET;
-  if ((n.flags & tcp_flag::kFin) && !(flags & BATON_CLOSE_CLIENT_FIN)) {
-    v.client_fin_end = n.seq_end;
-    flags |= BATON_CLOSE_CLIENT_FIN;
-  }
-  if ((n.flags & tcp_flag::kAck) && (flags & BATON_CLOSE_SERVER_FIN) && seq_after_eq(n.ack, v.server_fin_end))
-    flags |= BATON_CLOSE_SERVER_FIN_ACKED;
-  spdlog::debug("bpf: {} tracked from user space: close flags {:#x} -> {:#x}", format_key(n.key),
-                v.close_flags, flags);
-  if (flags == v.close_flags) return;
-  // Ended by this packet: reported here, since tc may never see another packet of the flow.
-  const uint32_t done = BATON_CLOSE_CLIENT_FIN | BATON_CLOSE_SERVER_FIN | BATON_CLOSE_CLIENT_FIN_ACKED |
-                        BATON_CLOSE_SERVER_FIN_ACKED;
-  const bool report =
-      ((flags & done) == done || (flags & BATON_CLOSE_RESET)) && !(flags & BATON_CLOSE_REPORTED);
-  if (report) flags |= BATON_CLOSE_REPORTED;
-  v.close_flags = flags;
+  const baton_be_flow before = v;
+  add_close_state(v, n.close);
+  const uint32_t flags = v.close_flags;
+  spdlog::debug("bpf: {} close seen in user space: close flags {:#x} -> {:#x}", format_key(n.key),
+                before.close_flags, flags);
+  if (flags == before.close_flags && v.client_fin_end == before.client_fin_end &&
+      v.server_fin_end == before.server_fin_end)
+    return;
+  // Ended now: reported here, since tc may never see another packet of the flow (the back end has
+  // ended it already if what it saw alone was enough; the report is then ignored).
+  const bool report = close_state_of(v).closed() && !(flags & BATON_CLOSE_REPORTED);
+  if (report) v.close_flags |= BATON_CLOSE_REPORTED;
   if (bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_EXIST) != 0) {
     ++program_errors_;
     return;
@@ -635,9 +630,20 @@ void BpfDatapath::note_client_packet(const NoteClientPacket& n) {
     DatapathEvent e;
     e.kind = DatapathEvent::kBackendClosed;
     e.key = n.key;
-    e.reset = (flags & BATON_CLOSE_RESET) != 0;
+    e.reset = (v.close_flags & BATON_CLOSE_RESET) != 0;
     on_event_(e);
   }
+}
+
+std::vector<std::pair<FlowKey, CloseState>> BpfDatapath::close_states() const {
+  std::vector<std::pair<FlowKey, CloseState>> out;
+  if (!progs_) return out;
+  for (const auto& k : keys_of(progs_->be_flows_fd())) {
+    baton_be_flow v{};
+    if (bpf_map_lookup_elem(progs_->be_flows_fd(), &k, &v) != 0 || v.close_flags == 0) continue;
+    out.emplace_back(from_abi(k), close_state_of(v));
+  }
+  return out;
 }
 
 void BpfDatapath::map_update_failed(int err) {
@@ -652,8 +658,8 @@ void BpfDatapath::map_update_failed(int err) {
 
 bool BpfDatapath::program(const Action& action) {
   if (!progs_) return true;
-  if (const auto* n = std::get_if<NoteClientPacket>(&action)) {
-    note_client_packet(*n);
+  if (const auto* n = std::get_if<NoteClose>(&action)) {
+    note_close(*n);
     return true;
   }
   if (const auto* s = std::get_if<SilenceFlow>(&action)) {

@@ -55,6 +55,7 @@ class BpfDatapath final : public Datapath {
   void tick(uint64_t now_ms) override;
   void inject_local(ByteView packet) override;
   bool program(const Action& action) override;
+  std::vector<std::pair<FlowKey, CloseState>> close_states() const override;
   std::optional<uint64_t> last_activity_ms(FlowRole role, const FlowKey& key) const override;
   nlohmann::json stats() const override;
   uint64_t served_locally() const override;
@@ -65,7 +66,7 @@ class BpfDatapath final : public Datapath {
   Status detach() override;
 
  private:
-  void note_client_packet(const NoteClientPacket& n);
+  void note_close(const NoteClose& n);
   // batond's half of a front-end flow's gate (bpf/baton_abi.h, baton_fe_flow.gate): how many of the
   // packets tc counted have had their verdict, and what tc needs once it takes the flow over.
   struct Gate {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/actions.hpp"
@@ -106,7 +107,10 @@ class Datapath {
   virtual void stop_keeping_flows() { stop(); }
   // A configuration reload: applied without disturbing a flow; on error the old settings stay.
   virtual Status update(const DatapathUpdate& u) = 0;
-  // Run-time attach/detach of kernel programs (`batonctl datapath ...`).
+  // What the kernel programs saw of each back-end flow's close (flows with nothing seen left out): read
+  // when they are detached, so that user space tracks the rest (core/close_state.hpp).
+  virtual std::vector<std::pair<FlowKey, CloseState>> close_states() const { return {}; }
+  // Run-time attach/detach of kernel programs (`batonctl datapath ...`; Engine::switch_datapath).
   virtual Status attach() { return make_error("the " + name() + " datapath has no kernel programs"); }
   virtual Status detach() { return make_error("the " + name() + " datapath has no kernel programs"); }
 };

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <optional>
 
 #include "core/packet_build.hpp"
@@ -21,6 +22,7 @@ FrontendConfig frontend_config(const Config& c) {
   f.idle_timeout_ms = c.idle_timeout_ms;
   f.linger_ms = c.linger_ms;
   f.max_flows = c.max_flows;
+  f.report_decisions = spdlog::should_log(spdlog::level::debug);
   return f;
 }
 
@@ -274,6 +276,28 @@ bool replays(const Action& a, const FlowKey& key) {
 }
 }  // namespace
 
+Status Engine::switch_datapath(bool attach) {
+  if (attach) return datapath_.attach();  // the map entries hold what user space saw (NoteClose)
+  if (auto s = datapath_.detach(); !s) return s;
+  const uint64_t now = monotonic_ms();
+  for (const auto& [key, close] : datapath_.close_states())
+    execute(backend_.merge_close(key, close, now), Origin::kBackend);
+  return Ok{};
+}
+
+void Engine::log_decision(const Decided& d) {
+  static constexpr std::array<const char*, 4> kKind{"request", "next request", "retry", "unreadable request"};
+  if (d.kind == Decided::kBad) {
+    // The client's input, not ours to fix: a warning, but never a flood of them.
+    uint64_t held = 0;
+    if (bad_request_log_.allow(monotonic_ms(), &held))
+      spdlog::warn("{} from {}: {}; node {}'s web server answers it{}", kKind[d.kind], format_key(d.key),
+                   d.why, d.node, LogLimiter::note(held));
+    return;
+  }
+  spdlog::debug("{} of {} for {}: node {} ({})", kKind[d.kind], format_key(d.key), d.path, d.node, d.why);
+}
+
 void Engine::execute(Actions actions, Origin origin) {
   ++executing_;
   std::optional<WatchFlow> untracked;  // a flow the datapath had no room for
@@ -292,6 +316,8 @@ void Engine::execute(Actions actions, Origin origin) {
       execute(backend_.adopt_local_socket(*ad, monotonic_ms()), Origin::kBackend);
     } else if (auto* an = std::get_if<AnswerHere>(&a)) {
       answer_here(*an);
+    } else if (const auto* d = std::get_if<Decided>(&a)) {
+      log_decision(*d);
     } else if (auto* ab = std::get_if<AbortLocalSocket>(&a)) {
       abort_local_socket(ab->key);
     } else if (auto* pr = std::get_if<ProbeSocket>(&a)) {

@@ -12,6 +12,7 @@
 #include "core/frontend.hpp"
 #include "daemon/config.hpp"
 #include "daemon/datapath.hpp"
+#include "daemon/log_limit.hpp"
 #include "daemon/peer_mesh.hpp"
 #include "daemon/socket_abort.hpp"
 #include "daemon/socket_probe.hpp"
@@ -38,6 +39,9 @@ class Engine {
   uint32_t node_load() const { return node_load_; }
   nlohmann::json status() const;
   nlohmann::json flows() const;
+  // Attaches or detaches the kernel datapath's programs; on detach, what they saw of closes moves to the
+  // back end, which sees every packet from now on.
+  Status switch_datapath(bool attach);
 
  private:
   // Who asked for the actions: a message to this node itself goes to the other state machine (this
@@ -55,6 +59,8 @@ class Engine {
   void answer_here(const AnswerHere& an);
   void probe_local_socket(const FlowKey& key);
   void replay_on_clear_tuple(const ReplayOnClearTuple& re);
+  // One line per decision at debug level; requests nobody can read, as rate-limited warnings.
+  void log_decision(const Decided& d);
   // Offloaded flows are seen by the datapath only: carry its activity over to the state machines.
   void refresh_activity(uint64_t now_ms);
 
@@ -70,6 +76,7 @@ class Engine {
   uint64_t answers_failed_ = 0;  // AnswerHere that could not be carried out: the client was reset
   bool answer_warned_ = false;
   bool probe_warned_ = false;
+  LogLimiter bad_request_log_;
   uint64_t time_waits_cleared_ = 0;
   bool flows_adopted_ = false;  // this process took over flows from its predecessor
   std::set<NodeId> announced_;  // peers told about this process's start (proto::Restarted)

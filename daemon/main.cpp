@@ -125,7 +125,7 @@ int run(baton::Config& cfg, const std::string& config_path) {
     if (cmd == "flows") return engine.flows();
     if (cmd == "datapath status") return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
     if (cmd == "datapath attach" || cmd == "datapath detach") {
-      auto s = cmd == "datapath attach" ? datapath.attach() : datapath.detach();
+      auto s = engine.switch_datapath(cmd == "datapath attach");
       if (!s) return {{"error", s.error()}};
       return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
     }

@@ -43,6 +43,8 @@ struct PeerMesh::Connection {
   bool waiting_out = false;  // EPOLLOUT asked for: the socket's buffer was full
   bool in_queued = false;    // in PeerMesh::queued_: written at the end of this round
   uint64_t last_rx_ms = 0;
+  std::string remote;     // ADDR:PORT, for the log
+  bool rejected = false;  // closed for what it sent (logged once, by reject)
 };
 
 PeerMesh::PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message, PeerHandler on_peer,
@@ -169,6 +171,7 @@ void PeerMesh::dial(Peer& p, uint64_t now_ms) {
   c->waiting_out = true;  // EPOLLOUT tells that the connect completed
   c->dialed = p.id;
   c->last_rx_ms = now_ms;
+  c->remote = format_ipv4(n->control_addr) + ":" + std::to_string(n->control_port);
   Connection* raw = c.get();
   conns_[fd] = std::move(c);
   loop_.add(fd, EPOLLIN | EPOLLOUT, [this, raw](uint32_t ev) { on_event(raw, ev); });
@@ -176,7 +179,9 @@ void PeerMesh::dial(Peer& p, uint64_t now_ms) {
 
 void PeerMesh::accept_ready() {
   for (;;) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_in from{};
+    socklen_t from_len = sizeof(from);
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&from), &from_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -184,6 +189,7 @@ void PeerMesh::accept_ready() {
     c->fd = fd;
     c->last_rx_ms = monotonic_ms();
     c->my_nonce = random_nonce();
+    c->remote = format_ipv4(ntohl(from.sin_addr.s_addr)) + ":" + std::to_string(ntohs(from.sin_port));
     Connection* raw = c.get();
     conns_[fd] = std::move(c);
     loop_.add(fd, EPOLLIN, [this, raw](uint32_t ev) { on_event(raw, ev); });
@@ -233,7 +239,7 @@ void PeerMesh::on_readable(Connection* c) {
     for (;;) {
       auto m = c->decoder.next();
       if (!m) {
-        drop(c, "protocol error: " + m.error());
+        reject(c, "protocol error: " + m.error());
         return;
       }
       if (!m->has_value()) break;
@@ -245,24 +251,22 @@ void PeerMesh::on_readable(Connection* c) {
 
 void PeerMesh::handle(Connection* c, const proto::Message& m) {
   if (const auto* h = std::get_if<proto::Hello>(&m)) {
-    if (c->peer != 0) return drop(c, "second HELLO");
+    if (c->peer != 0) return reject(c, "second HELLO");
     auto known = peers_.find(h->node_id);
     if (known == peers_.end() || known->second.retired)
-      return drop(c, "HELLO from unknown node " + std::to_string(h->node_id));
+      return reject(c, "HELLO from unknown node " + std::to_string(h->node_id));
     if (c->dialed && c->dialed != h->node_id)
-      return drop(c,
-                  "dialled node " + std::to_string(c->dialed) + " answered as " + std::to_string(h->node_id));
+      return reject(
+          c, "dialled node " + std::to_string(c->dialed) + " answered as " + std::to_string(h->node_id));
     c->peer = h->node_id;
     c->peer_nonce = h->nonce;
     queue(c, proto::Auth{hello_mac(cfg_.secret, cfg_.node_id, c->peer, c->peer_nonce, c->my_nonce)});
     return;
   }
   if (const auto* a = std::get_if<proto::Auth>(&m)) {
-    if (c->peer == 0 || c->authenticated) return drop(c, "unexpected AUTH");
-    if (!mac_equal(a->mac, hello_mac(cfg_.secret, c->peer, cfg_.node_id, c->my_nonce, c->peer_nonce))) {
-      spdlog::warn("control: node {} failed authentication (wrong secret?)", c->peer);
-      return drop(c, "authentication failed");
-    }
+    if (c->peer == 0 || c->authenticated) return reject(c, "unexpected AUTH");
+    if (!mac_equal(a->mac, hello_mac(cfg_.secret, c->peer, cfg_.node_id, c->my_nonce, c->peer_nonce)))
+      return reject(c, "failed authentication (wrong secret?)");
     c->authenticated = true;
     Peer& p = peers_[c->peer];
     if (p.conn && p.conn != c) drop(p.conn, "replaced by a newer connection");
@@ -279,7 +283,7 @@ void PeerMesh::handle(Connection* c, const proto::Message& m) {
     on_peer_(c->peer, true, {});
     return;
   }
-  if (!c->authenticated) return drop(c, "message before authentication");
+  if (!c->authenticated) return reject(c, "message before authentication");
   if (const auto* hb = std::get_if<proto::Heartbeat>(&m)) {
     Peer& p = peers_[c->peer];
     p.load = hb->live_flows;
@@ -365,6 +369,17 @@ void PeerMesh::forget_delivered(Connection* c) {
     c->closes.pop_front();
 }
 
+void PeerMesh::reject(Connection* c, const std::string& why) {
+  // Anyone who reaches the control port can send anything: a warning, never a flood of them.
+  uint64_t held = 0;
+  if (reject_log_.allow(monotonic_ms(), &held))
+    spdlog::warn("control: {}{}: {}: connection closed{}", c->remote,
+                 c->peer ? " (node " + std::to_string(c->peer) + ")" : std::string(), why,
+                 LogLimiter::note(held));
+  c->rejected = true;
+  drop(c, why);
+}
+
 void PeerMesh::drop(Connection* c, const std::string& why) {
   int fd = c->fd;
   NodeId peer = c->peer ? c->peer : c->dialed;
@@ -387,7 +402,7 @@ void PeerMesh::drop(Connection* c, const std::string& why) {
     peers_[peer].load = 0;
     was_up = true;
   }
-  if (c->authenticated || (peer && !c->connecting))
+  if (!c->rejected && (c->authenticated || (peer && !c->connecting)))
     spdlog::info("control: connection to node {} dropped: {}", peer, why);
   loop_.remove(fd);
   close(fd);

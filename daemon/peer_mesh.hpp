@@ -14,6 +14,7 @@
 #include "daemon/config.hpp"
 #include "daemon/datapath.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/log_limit.hpp"
 
 namespace baton {
 
@@ -84,6 +85,8 @@ class PeerMesh {
   void forget_delivered(Connection* c);
   void keep_undelivered(Peer& p, const proto::FlowClosed& m);
   void drop(Connection* c, const std::string& why);
+  // Closes a connection for what it sent, with a rate-limited warning.
+  void reject(Connection* c, const std::string& why);
 
   const Config& cfg_;
   EventLoop& loop_;
@@ -94,6 +97,7 @@ class PeerMesh {
   std::map<NodeId, Peer> peers_;
   std::map<int, std::unique_ptr<Connection>> conns_;
   std::vector<int> queued_;  // connections with messages to write at the end of the round
+  LogLimiter reject_log_;
   uint64_t last_heartbeat_ms_ = 0;
   bool draining_ = false;
 };

@@ -51,10 +51,27 @@ states=$("$batonctl" -s "$(node_socket 1)" --json nodes | /usr/bin/python3 -c '
 import json, sys; print(" ".join("%s:%s" % (n["id"], n["state"]) for n in json.load(sys.stdin)))')
 [ "$states" = "1:self 2:up 3:up" ] || fail "batonctl nodes --json: $states"
 "$batonctl" -s "$(node_socket 1)" nodes | grep -qE '^3 +up ' || fail "batonctl nodes: $("$batonctl" -s "$(node_socket 1)" nodes)"
+# batonctl top: a row per interval with the rates of that interval; requests for node 2's content through
+# node 1 during it show as handoffs.
+in_client bash -c 'for i in $(seq 1 40); do curl -s -o /dev/null --max-time 5 "$1?top-$i"; done' _ \
+  "http://$(node_addr 1):$BATON_PORT/n2/small.txt" &
+cleanup_hooks+=("kill $! 2> /dev/null")
+row=$("$batonctl" -s "$(node_socket 1)" --json top -i 1 -n 1) || fail "batonctl top failed"
+/usr/bin/python3 -c '
+import json, sys; r = json.loads(sys.argv[1])
+sys.exit(not (r["handoffs_per_s"] > 0 and r["peers_up"] == 2 and r["peers"] == 2))' "$row" ||
+  fail "batonctl top --json: $row"
+"$batonctl" -s "$(node_socket 1)" top -i 0.2 -n 2 | grep -c '2/2$' | grep -qx 2 || fail "batonctl top: no two rows"
+wait
+# The Grafana dashboard asks only for metrics batond serves (the kernel datapath's, on that datapath).
+for name in $(grep -o 'baton_[a-z_]*' "$root/packaging/grafana-dashboard.json" | sed 's/_bucket$//' | sort -u); do
+  [[ $BATON_DATAPATH != ebpf && $name == baton_datapath_* ]] && continue
+  grep -q "^# TYPE $name " "$work/after" || fail "the dashboard uses $name, which node 1 does not serve"
+done
 rc=0; "$batonctl" -s "$work/no.sock" nodes 2> /dev/null || rc=$?
 [ "$rc" = 3 ] || fail "batonctl with no batond: exit $rc, not 3"
 rc=0; "$batonctl" -s "$(node_socket 1)" drain 99 2> /dev/null || rc=$?
 [ "$rc" = 1 ] || fail "batonctl drain of an unknown node: exit $rc, not 1"
 rc=0; "$batonctl" nodse 2> /dev/null || rc=$?
 [ "$rc" = 2 ] || fail "batonctl with a wrong command line: exit $rc, not 2"
-pass "every node's /metrics passes promtool; 8 handoffs and 3 local requests counted exactly; peers up with their RTT; batonctl nodes and its exit codes"
+pass "every node's /metrics passes promtool; 8 handoffs and 3 local requests counted exactly; peers up with their RTT; batonctl nodes, top and its exit codes; the dashboard's metrics served"

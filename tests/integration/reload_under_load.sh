@@ -55,7 +55,7 @@ start_error=$("$root/build/daemon/batond" --check -c "$conf" 2>&1 || true)
 grep -qF -- "$(sed 's/^batonctl: //' "$work/out")" <<< "$start_error" || fail "reload and start say different things: $start_error"
 mark=$(last)
 more() { [ "$(last)" -ge $((mark + 5)) ]; }
-eventually 10 more || fail "requests stalled"
+eventually 10 more || fail "requests stalled after the refused reload: $(tail -n 2 "$work/codes" | tr '\n' ' ')"
 none_after 2 "$q-r" "$((mark + 1))" || fail "the refused config took effect"
 
 # 3. A change that needs a restart.
@@ -90,7 +90,7 @@ print(int(any(p["id"] == 3 and p["retired"] for p in d["control"]["peers"])))')"
 eventually 5 left || fail "node 3 not retired after SIGHUP"
 mark=$(last)
 more() { [ "$(last)" -ge $((mark + 10)) ]; }
-eventually 20 more || fail "requests stalled"
+eventually 20 more || fail "requests stalled after node 3 left: $(tail -n 2 "$work/codes" | tr '\n' ' ')"
 none_after 3 "$q-s" "$((mark + 1))" || fail "shared content still went to node 3 after it left"
 [ "$(peer_connected 1 3)" = 1 ] || fail "node 3's connection did not stay"
 

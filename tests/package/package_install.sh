@@ -27,7 +27,8 @@ for d in libbpf1 libnetfilter-queue1 libssl3 iptables; do
 done
 dpkg -i "$deb" > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i failed"; }
 for f in /usr/sbin/batond /usr/bin/batonctl /usr/lib/systemd/system/batond.service \
-         /usr/share/doc/baton/examples/batond.toml /usr/share/doc/baton/deploy.md; do
+         /usr/share/doc/baton/examples/batond.toml /usr/share/doc/baton/deploy.md \
+         /usr/share/doc/baton/grafana-dashboard.json; do
   [ -e "$f" ] || fail "the package did not install $f"
 done
 [ -d /etc/baton ] || fail "no /etc/baton"

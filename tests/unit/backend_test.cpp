@@ -151,13 +151,89 @@ TEST_F(BackendTest, AClientPacketDeliveredByUserSpaceIsNotedForTheKernelDatapath
   fin.flags = tcp_flag::kAck | tcp_flag::kFin;
   auto a = be.on_delivered_client_packet(test::build(fin), 2);
   EXPECT_TRUE(all_of<Verdict>(a).empty()) << "delivered already: no verdict of ours";
-  const auto notes = all_of<NoteClientPacket>(a);
-  ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0],
-            (NoteClientPacket{{test::kClient, test::kNode2, 40000, 80}, fin.flags, kIsn + 31, kIsn2 + 1}));
+  CloseState seen;
+  seen.client_fin = true;
+  seen.client_fin_end = kIsn + 31;
+  EXPECT_EQ(test::the_only(all_of<NoteClose>(a)),
+            (NoteClose{{test::kClient, test::kNode2, 40000, 80}, seen}));
   EXPECT_EQ(be.live_flows(), 1u) << "the server has not closed";
+  // Nothing new about the close: nothing to note.
+  EXPECT_TRUE(all_of<NoteClose>(be.on_delivered_client_packet(test::build(fin), 3)).empty());
   fin.daddr = test::kNode1;
   EXPECT_TRUE(be.on_delivered_client_packet(test::build(fin), 3).empty()) << "no flow of ours";
+}
+
+// A close that straddles a detach of the kernel programs: they saw the client's FIN and the server's
+// acknowledgement of it; user space sees the rest, and ends the flow with what they saw.
+TEST_F(BackendTest, AClosePartlySeenByTheKernelEndsInUserSpace) {
+  establish();
+  const FlowKey key{test::kClient, test::kNode2, 40000, 80};
+  CloseState kernel;
+  kernel.client_fin = kernel.client_fin_acked = true;
+  kernel.client_fin_end = kIsn + 31;
+  EXPECT_TRUE(messages<proto::FlowClosed>(be.merge_close(key, kernel, 2)).empty());
+  // The server's FIN, then the client's acknowledgement of it: both through user space now.
+  test::Segment server_fin;
+  server_fin.saddr = test::kNode2;
+  server_fin.daddr = test::kClient;
+  server_fin.sport = 80;
+  server_fin.dport = 40000;
+  server_fin.seq = kIsn2 + 1;
+  server_fin.ack = kIsn + 31;
+  server_fin.flags = tcp_flag::kAck | tcp_flag::kFin;
+  auto a = be.on_local_packet(20, test::build(server_fin), 3);
+  EXPECT_TRUE(messages<proto::FlowClosed>(a).empty()) << "the client has not acknowledged the FIN yet";
+  test::Segment last;
+  last.daddr = test::kNode2;
+  last.seq = kIsn + 31;
+  last.ack = kIsn2 + 2;
+  a = be.on_client_packet(21, test::build(last), 4);
+  const auto closed = messages<proto::FlowClosed>(a);
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].reason, proto::CloseReason::kFin);
+  EXPECT_EQ(be.live_flows(), 0u);
+  // What user space saw goes to the kernel's record too (for an attach before the end).
+  const auto notes = all_of<NoteClose>(a);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_TRUE(notes[0].close.closed());
+}
+
+TEST(CloseState, FinsAcknowledgedOrAResetEndIt) {
+  CloseState s;
+  s.on_client(tcp_flag::kAck | tcp_flag::kFin, 101, 500);
+  s.on_server(tcp_flag::kAck, 600, 100);
+  EXPECT_FALSE(s.client_fin_acked) << "the acknowledgement stops short of the FIN";
+  s.on_server(tcp_flag::kAck | tcp_flag::kFin, 601, 101);
+  EXPECT_TRUE(s.client_fin_acked);
+  EXPECT_FALSE(s.closed());
+  s.on_client(tcp_flag::kAck, 101, 601);
+  EXPECT_TRUE(s.closed());
+  // Our own socket's acknowledgement of the client's FIN never passes a user-space datapath.
+  CloseState own = s;
+  own.client_fin_acked = false;
+  EXPECT_FALSE(own.closed());
+  EXPECT_TRUE(own.closed(/*own_socket=*/true));
+  CloseState r;
+  r.on_server(tcp_flag::kRst, 0, 0);
+  EXPECT_TRUE(r.closed());
+}
+
+TEST(CloseState, MergeKeepsTheFirstFinEnds) {
+  CloseState a;
+  a.on_client(tcp_flag::kFin, 101, 0);
+  CloseState b;
+  b.on_client(tcp_flag::kFin, 101, 0);
+  b.on_server(tcp_flag::kFin | tcp_flag::kAck, 601, 101);
+  a.merge(b);
+  EXPECT_EQ(a.client_fin_end, 101u);
+  EXPECT_TRUE(a.server_fin);
+  EXPECT_EQ(a.server_fin_end, 601u);
+  EXPECT_TRUE(a.client_fin_acked);
+  EXPECT_FALSE(a.server_fin_acked);
+  CloseState other;
+  other.on_client(tcp_flag::kFin, 999, 0);  // cannot differ in practice; the first one seen stands
+  a.merge(other);
+  EXPECT_EQ(a.client_fin_end, 101u);
 }
 
 TEST_F(BackendTest, AConnectionOurStackServesItselfIsAdoptedUnchangedAndMovesAway) {

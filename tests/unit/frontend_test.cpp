@@ -236,6 +236,24 @@ TEST_F(FrontendTest, BadRequestIsServedLocally) {
   EXPECT_EQ(all_of<Verdict>(a), (std::vector<Verdict>{accept(3), accept(4)}));
   EXPECT_EQ(fe.counters().bad_requests, 1u);
   EXPECT_TRUE(fe.flows().empty());
+  // Reported for the log (a rate-limited warning) even when decisions are not.
+  const auto bad = test::the_only(all_of<Decided>(a));
+  EXPECT_EQ(bad.kind, Decided::kBad);
+  EXPECT_STREQ(bad.why, "invalid method character");
+}
+
+// Decisions are reported for the debug log only when asked for: the common path builds nothing for it.
+TEST_F(FrontendTest, DecisionsAreReportedWhenAskedFor) {
+  EXPECT_TRUE(all_of<Decided>(request_remote()).empty());
+  Frontend reporting(FrontendConfig{.self = 1, .report_decisions = true}, map, peers(), addr);
+  auto ack = handshake_on(reporting, 7);
+  reporting.on_client_packet(3, test::build(ack), 1);
+  const auto d = test::the_only(
+      all_of<Decided>(reporting.on_client_packet(4, data(ack, 0, "GET /two/x HTTP/1.1\r\n\r\n"), 1)));
+  EXPECT_EQ(d.kind, Decided::kFirst);
+  EXPECT_EQ(d.path, "/two/x");
+  EXPECT_EQ(d.node, 2u);
+  EXPECT_STRNE(d.why, "");
 }
 
 TEST_F(FrontendTest, HoldTimeoutServesLocally) {

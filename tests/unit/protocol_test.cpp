@@ -94,8 +94,11 @@ TEST(Protocol, CorruptFramesAreErrors) {
   Bytes version = good;
   version[4] = 99;
   EXPECT_TRUE(fails(version));
+  auto other_version = decode_body(ByteView(version).subspan(4));
+  ASSERT_FALSE(other_version);
+  EXPECT_EQ(other_version.error(), "protocol version 99 (this node speaks " + std::to_string(kVersion) + ")");
   Bytes type = good;
-  type[5] = 200;
+  type[5] = 0;
   EXPECT_TRUE(fails(type));
   // A boolean byte other than 0 or 1, named.
   Bytes flag = encode(Heartbeat{1, true});
@@ -110,10 +113,6 @@ TEST(Protocol, CorruptFramesAreErrors) {
   truncated.pop_back();
   store32(truncated, 0, static_cast<uint32_t>(truncated.size() - 4));
   EXPECT_TRUE(fails(truncated));
-  Bytes trailing = good;
-  trailing.push_back(0);
-  store32(trailing, 0, static_cast<uint32_t>(trailing.size() - 4));
-  EXPECT_TRUE(fails(trailing));
   Bytes tiny{0, 0, 0, 1, kVersion};
   EXPECT_TRUE(fails(tiny));
   // A byte-string length larger than the frame must not read past it.
@@ -122,6 +121,29 @@ TEST(Protocol, CorruptFramesAreErrors) {
   Bytes b = encode(r);
   store32(b, 4 + 2 + 12 + 8, 0xffffff00);
   EXPECT_TRUE(fails(b));
+}
+
+// What a newer node of the same version may send: fields appended to a message, messages of new types.
+TEST(Protocol, NewerAdditionsAreIgnored) {
+  Bytes longer = encode(Heartbeat{7, true});
+  longer.insert(longer.end(), {1, 2, 3});
+  store32(longer, 0, static_cast<uint32_t>(longer.size() - 4));
+  Bytes unknown = encode(Heartbeat{1});
+  unknown[5] = static_cast<uint8_t>(kLastType) + 1;
+  unknown.push_back(9);
+  store32(unknown, 0, static_cast<uint32_t>(unknown.size() - 4));
+  Decoder d;
+  d.feed(unknown);
+  d.feed(longer);
+  d.feed(unknown);
+  auto m = d.next();
+  ASSERT_TRUE(m && m->has_value());
+  EXPECT_EQ(std::get<Heartbeat>(**m), (Heartbeat{7, true}));
+  auto end = d.next();
+  ASSERT_TRUE(end);
+  EXPECT_FALSE(end->has_value());
+  EXPECT_EQ(d.skipped(), 2U);
+  EXPECT_EQ(d.buffered(), 0U);
 }
 
 TEST(Protocol, UnknownEnumValuesAreErrors) {

@@ -15,7 +15,24 @@ on_exit() {
 }
 trap on_exit EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# fail MESSAGE: the test failed. What the cluster held at that moment goes to stderr with it, so that a
+# failure seen once (in CI, say) can be understood from its output alone.
+fail() {
+  echo "FAIL: $*" >&2
+  diagnose >&2 || true
+  exit 1
+}
+diagnose() {
+  echo "--- at the failure: the client's connections"
+  in_client ss -tni state all 2> /dev/null | head -n 24
+  local n
+  for n in $BATON_NODES; do
+    echo "--- node $n: flows"
+    "$batonctl" -s "$(node_socket "$n")" flows 2>&1 | head -n 12
+    echo "--- node $n: the end of batond's log"
+    tail -n 12 "$root/out/testbed/n$n/batond.log" 2> /dev/null
+  done
+}
 pass() { echo "PASS: $*"; }
 # skip REASON: not applicable here; ctest reports a skip, not a pass (SKIP_RETURN_CODE in CMakeLists.txt).
 skip() { echo "SKIP: $*"; exit 77; }
