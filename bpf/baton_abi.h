@@ -223,14 +223,11 @@ enum baton_counter {
 	BATON_CNT_FE_FORWARDED_BYTES,
 	BATON_CNT_FE_SLOW, /* packets marked for batond (SYNs, flows being decided) */
 	BATON_CNT_FE_SYNACK_SEEN,
-	BATON_CNT_FE_SYNACK_DROPPED, /* our own SYN/ACK retransmissions after a handoff */
-	BATON_CNT_BE_REWRITTEN,	     /* replies translated on their way to the client */
+	BATON_CNT_BE_REWRITTEN, /* replies translated on their way to the client */
 	BATON_CNT_BE_REWRITTEN_BYTES,
 	BATON_CNT_BE_SYNACK_CAPTURED,
 	BATON_CNT_BE_CLIENT_SEEN,  /* forwarded client packets that arrived at this back end */
 	BATON_CNT_REDIRECT_FAILED, /* bpf_redirect_neigh failed: left to the stack to forward */
-	BATON_CNT_DROP_MALFORMED,  /* service-port packets too short or with broken options */
-	BATON_CNT_DROP_CAPTURE,	   /* packets of a replayed connection before it is established */
 	BATON_CNT_EVENT_LOST,	   /* ring buffer full */
 	BATON_CNT_FE_GATE_OPENED,  /* handed-off flows that tc took over once batond had drained them */
 	BATON_CNT_FE_RELEASED, /* flows served locally that tc gave to the stack once batond had drained them
@@ -239,9 +236,6 @@ enum baton_counter {
 	BATON_CNT_FE_TRIAGE_LOCAL,   /* ... whose first request tc gave to the local stack itself */
 	BATON_CNT_FE_TRIAGE_SLOW,    /* ... whose first request tc gave to batond to decide */
 	BATON_CNT_FE_TRIAGE_FULL,    /* SYNs sent to batond because the triage map was full */
-	BATON_CNT_FE_ACK_ABSORBED,   /* bare handshake ACKs of triaged flows, not passed on (see
-					baton_fe_triage) */
-	BATON_CNT_BE_SILENCED,	     /* replies of a flow moving to another node, dropped */
 	BATON_CNT_FE_REQUEST_KERNEL, /* later requests of handed-off connections tc sent on where they were */
 	BATON_CNT_FE_REQUEST_SLOW,   /* ... that tc gave to batond to decide (the gate closed at them) */
 	BATON_CNT_FE_WATCH_LOST,     /* connections whose next request boundary tc could no longer tell */
@@ -250,6 +244,24 @@ enum baton_counter {
 	BATON_CNT_FE_SUPERSEDED,     /* new connections on the tuple of a flow that was over (a port
 				      * reused at once): tc forgot the old flow (BATON_EV_FE_SUPERSEDED) */
 	BATON_CNT_MAX,
+};
+
+/*
+ * Why a tc program dropped a packet (TC_ACT_SHOT): the index of the per-CPU baton_drops map. Every drop
+ * goes through drop() (bpf/lib/maps.h), which counts it under its reason, as Cilium's drop reasons do.
+ */
+enum baton_drop_reason {
+	BATON_DROP_MALFORMED = 0, /* a client packet of a flow the front end tracks whose headers or options
+				   * do not parse (the NFQUEUE path drops it too): passed on, our stack,
+				   * which has no socket for the flow, would reset the client's connection */
+	BATON_DROP_REWRITE,	  /* a translation failed (headers not pullable, checksum helper refused) */
+	BATON_DROP_CAPTURED,	  /* our stack's packets of a replayed connection before it is established */
+	BATON_DROP_SILENCED,	  /* replies of a flow moving to another node */
+	BATON_DROP_SYNACK_REPEAT, /* our SYN/ACK retransmitted after the client's ACK (held or absorbed) */
+	BATON_DROP_SYN_REPEAT,	  /* a client's SYN retransmitted after its handshake ACK was absorbed */
+	BATON_DROP_ACK_ABSORBED,  /* bare handshake ACKs of triaged flows, not passed on (see
+				   * baton_fe_triage) */
+	BATON_DROP_MAX,
 };
 
 /* baton_records: what batond must remember across its own crash. */

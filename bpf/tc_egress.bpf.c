@@ -40,8 +40,7 @@ static __always_inline int triage_synack(struct baton_fe_triage *t, const struct
 {
 	if (t->flags & BATON_TRIAGE_CLIENT_ACKED) {
 		/* A retransmission after the client's ACK (absorbed): see the same case below. */
-		count(BATON_CNT_FE_SYNACK_DROPPED, 1);
-		return TC_ACT_SHOT;
+		return drop(BATON_DROP_SYNACK_REPEAT);
 	}
 	t->isn1 = p->seq;
 	t->tsval = p->tsval;
@@ -65,6 +64,7 @@ int baton_egress(struct __sk_buff *skb)
 	struct baton_fe_triage *t;
 	struct pkt p = {};
 	int synack;
+	int err;
 	int rc = parse_packet(skb, &p);
 
 	if (rc != PARSE_OK)
@@ -113,23 +113,20 @@ int baton_egress(struct __sk_buff *skb)
 				emit(&ev);
 			}
 			/* Before the flow is established nothing of it may reach the client. */
-			count(BATON_CNT_DROP_CAPTURE, 1);
-			return TC_ACT_SHOT;
+			return drop(BATON_DROP_CAPTURED);
 		}
 		if (be->state == BATON_BE_SILENT) {
 			/* The flow is moving on: its web server's FIN or window update must not reach the
 			 * client, and the kernel's reset when batond lets the socket go neither. */
-			count(BATON_CNT_BE_SILENCED, 1);
-			return TC_ACT_SHOT;
+			return drop(BATON_DROP_SILENCED);
 		}
 		be->last_ns = bpf_ktime_get_ns();
 		be->packets++;
 		track_server(be, &p);
 		x = be->xlate;
-		if (rewrite_backend_to_client(skb, &p, &x)) {
-			count(BATON_CNT_DROP_MALFORMED, 1);
-			return TC_ACT_SHOT;
-		}
+		err = rewrite_backend_to_client(skb, &p, &x);
+		if (err)
+			return drop(-err);
 		count(BATON_CNT_BE_REWRITTEN, 1);
 		count(BATON_CNT_BE_REWRITTEN_BYTES, skb->len);
 		report_if_closed(be, &key);
@@ -148,8 +145,7 @@ int baton_egress(struct __sk_buff *skb)
 			/* A retransmission after the client's ACK (which we hold, so our stack still waits
 			 * for it): the client is established and needs none; one with a later TSval would
 			 * only move the client's timestamp view ahead of what the back end will send. */
-			count(BATON_CNT_FE_SYNACK_DROPPED, 1);
-			return TC_ACT_SHOT;
+			return drop(BATON_DROP_SYNACK_REPEAT);
 		}
 	}
 	return TC_ACT_OK;

@@ -58,13 +58,13 @@ static __always_inline int forward(struct __sk_buff *skb, struct pkt *p, const s
 	struct bpf_redir_neigh nh = {};
 	struct baton_xlate x = f->xlate;
 	long rc;
+	int err;
 
 	f->last_ns = bpf_ktime_get_ns();
 	f->packets++;
-	if (rewrite_client_to_backend(skb, p, &x)) {
-		count(BATON_CNT_DROP_MALFORMED, 1);
-		return TC_ACT_SHOT;
-	}
+	err = rewrite_client_to_backend(skb, p, &x);
+	if (err)
+		return drop(-err);
 	if (x.backend_addr == cfg_service_addr)
 		return to_own_stack(p, key, &x);
 	count(BATON_CNT_FE_FORWARDED, 1);
@@ -284,7 +284,7 @@ static __always_inline int triage_syn(struct __sk_buff *skb, const struct pkt *p
 		/* A retransmission: the stack answers it again until the client's ACK came, which needs
 		 * no second answer. */
 		t->last_ns = bpf_ktime_get_ns();
-		return (t->flags & BATON_TRIAGE_CLIENT_ACKED) ? TC_ACT_SHOT : TC_ACT_OK;
+		return (t->flags & BATON_TRIAGE_CLIENT_ACKED) ? drop(BATON_DROP_SYN_REPEAT) : TC_ACT_OK;
 	}
 	if (!runtime_switch(BATON_RT_TRIAGE) || p->payload_len || p->tcp_off - p->ip_off != 20 ||
 	    syn_len > BATON_SYN_MAX)
@@ -406,8 +406,7 @@ static __always_inline int triage_packet(struct __sk_buff *skb, struct pkt *p,
 		 * comes the stack must not hand the connection to the web server. */
 		if (!(t->flags & BATON_TRIAGE_CLIENT_ACKED))
 			__sync_fetch_and_or(&t->flags, BATON_TRIAGE_CLIENT_ACKED);
-		count(BATON_CNT_FE_ACK_ABSORBED, 1);
-		return TC_ACT_SHOT;
+		return drop(BATON_DROP_ACK_ABSORBED);
 	}
 	if (p->seq != t->client_isn + 1)
 		return triage_to_batond(skb, p, key);
@@ -439,8 +438,18 @@ int baton_ingress(struct __sk_buff *skb)
 	if (rc == PARSE_NOT_TCP)
 		return TC_ACT_OK;
 	if (rc == PARSE_MALFORMED) {
-		/* Not ours to judge, unless it claims to be for our service: then the stack drops it anyway.
-		 */
+		/* A client packet of a flow the front end tracks (its 4-tuple readable) goes nowhere: our
+		 * stack has no socket for a handed-off flow and would reset the client's connection, and
+		 * the NFQUEUE path drops it alike (Frontend::on_client_packet). Any other is not ours to
+		 * judge: the stack drops what it cannot use. */
+		if (p.daddr == cfg_service_addr && p.dport == cfg_service_port) {
+			key.saddr = p.saddr;
+			key.daddr = p.daddr;
+			key.sport = p.sport;
+			key.dport = p.dport;
+			if (bpf_map_lookup_elem(&baton_fe_flows, &key))
+				return drop(BATON_DROP_MALFORMED);
+		}
 		return TC_ACT_OK;
 	}
 	if (p.daddr != cfg_service_addr || p.dport != cfg_service_port)

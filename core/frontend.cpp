@@ -79,8 +79,17 @@ void Frontend::start_flow(FlowKey key, ByteView syn, uint32_t isn, uint64_t now_
 Actions Frontend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms, bool starts_request) {
   Bytes copy(bytes.begin(), bytes.end());
   auto parsed = TcpPacket::parse(copy);
-  // Not ours to judge: the local stack drops what is malformed.
-  if (!parsed) return {accept(id)};
+  if (!parsed) {
+    // A flow we track: our stack has no socket for a handed-off one and would reset the client's
+    // connection; tc ingress drops such a packet alike (BATON_DROP_MALFORMED). Any other is not ours to
+    // judge: the local stack drops what it cannot use.
+    const auto peek = peek_tcp(bytes);
+    if (peek && tracks(peek->key)) {
+      ++counters_.malformed_dropped;
+      return {drop(id)};
+    }
+    return {accept(id)};
+  }
   TcpPacket& pkt = *parsed;
   auto it = flows_.find(pkt.key());
   if (pkt.has(tcp_flag::kSyn) && !pkt.has(tcp_flag::kAck)) return on_client_syn(id, pkt, it, now_ms);

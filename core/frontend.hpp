@@ -140,6 +140,7 @@ struct FrontendCounters {
   uint64_t handoff_timeouts = 0;
   uint64_t handoffs_aborted = 0;
   uint64_t bad_requests = 0;
+  uint64_t malformed_dropped = 0;  // client packets of tracked flows that do not parse
   uint64_t hold_timeouts = 0;
   uint64_t duplicates_dropped = 0;
   uint64_t packets_forwarded = 0;
@@ -169,6 +170,11 @@ class Frontend {
   // starts_request: a kernel datapath that watched the flow's requests itself (RequestWatch) stopped at
   // this segment: it starts the next request, and the flow's requests are watched from here.
   Actions on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms, bool starts_request = false);
+  // A flow whose client packets this front end holds, forwards or translates (not one left to the stack).
+  bool tracks(const FlowKey& key) const {
+    auto it = flows_.find(key);
+    return it != flows_.end() && !it->second.finished;
+  }
   // A SYN/ACK that the local stack is sending to a client (held by the datapath until the verdict).
   Actions on_local_synack(PacketId id, ByteView bytes, uint64_t now_ms);
   // The same knowledge when the datapath only reports it (the eBPF datapath sends the SYN/ACK itself).

@@ -30,8 +30,6 @@ const char* counter_name(int i) {
       return "fe_slow";
     case BATON_CNT_FE_SYNACK_SEEN:
       return "fe_synack_seen";
-    case BATON_CNT_FE_SYNACK_DROPPED:
-      return "fe_synack_dropped";
     case BATON_CNT_BE_REWRITTEN:
       return "be_rewritten";
     case BATON_CNT_BE_REWRITTEN_BYTES:
@@ -42,10 +40,6 @@ const char* counter_name(int i) {
       return "be_client_seen";
     case BATON_CNT_REDIRECT_FAILED:
       return "redirect_failed";
-    case BATON_CNT_DROP_MALFORMED:
-      return "drop_malformed";
-    case BATON_CNT_DROP_CAPTURE:
-      return "drop_capture";
     case BATON_CNT_EVENT_LOST:
       return "event_lost";
     case BATON_CNT_FE_GATE_OPENED:
@@ -60,10 +54,6 @@ const char* counter_name(int i) {
       return "fe_triage_slow";
     case BATON_CNT_FE_TRIAGE_FULL:
       return "fe_triage_full";
-    case BATON_CNT_FE_ACK_ABSORBED:
-      return "fe_ack_absorbed";
-    case BATON_CNT_BE_SILENCED:
-      return "be_silenced";
     case BATON_CNT_FE_REQUEST_KERNEL:
       return "fe_requests_kernel";
     case BATON_CNT_FE_REQUEST_SLOW:
@@ -74,6 +64,27 @@ const char* counter_name(int i) {
       return "fe_own_stack";
     case BATON_CNT_FE_SUPERSEDED:
       return "fe_superseded";
+    default:
+      return "unknown";
+  }
+}
+
+const char* drop_reason_name(int i) {
+  switch (i) {
+    case BATON_DROP_MALFORMED:
+      return "malformed";
+    case BATON_DROP_REWRITE:
+      return "rewrite_failed";
+    case BATON_DROP_CAPTURED:
+      return "captured";
+    case BATON_DROP_SILENCED:
+      return "silenced";
+    case BATON_DROP_SYNACK_REPEAT:
+      return "synack_repeat";
+    case BATON_DROP_SYN_REPEAT:
+      return "syn_repeat";
+    case BATON_DROP_ACK_ABSORBED:
+      return "ack_absorbed";
     default:
       return "unknown";
   }
@@ -727,16 +738,26 @@ std::optional<uint64_t> BpfDatapath::last_activity_ms(FlowRole role, const FlowK
   return last_ns / 1'000'000;
 }
 
-uint64_t BpfDatapath::counter(uint32_t index) const {
-  if (!progs_) return 0;
+namespace {
+// One entry of a per-CPU array of counters, summed over CPUs.
+uint64_t per_cpu_sum(int fd, uint32_t index) {
   const int ncpus = libbpf_num_possible_cpus();
   std::vector<uint64_t> values(static_cast<size_t>(ncpus > 0 ? ncpus : 1));
   uint64_t sum = 0;
-  if (bpf_map_lookup_elem(progs_->counters_fd(), &index, values.data()) == 0) {
+  if (bpf_map_lookup_elem(fd, &index, values.data()) == 0) {
     for (uint64_t v : values)
       sum += v;
   }
   return sum;
+}
+}  // namespace
+
+uint64_t BpfDatapath::counter(uint32_t index) const {
+  return progs_ ? per_cpu_sum(progs_->counters_fd(), index) : 0;
+}
+
+uint64_t BpfDatapath::drops(uint32_t reason) const {
+  return progs_ ? per_cpu_sum(progs_->drops_fd(), reason) : 0;
 }
 
 uint64_t BpfDatapath::served_locally() const {
@@ -760,6 +781,10 @@ nlohmann::json BpfDatapath::stats() const {
   for (uint32_t i = 0; i < BATON_CNT_MAX; ++i)
     c[counter_name(static_cast<int>(i))] = counter(i);
   j["counters"] = c;
+  nlohmann::json d;
+  for (uint32_t i = 0; i < BATON_DROP_MAX; ++i)
+    d[drop_reason_name(static_cast<int>(i))] = drops(i);
+  j["drops"] = d;
   return j;
 }
 

@@ -99,6 +99,7 @@ class BpfDatapath final : public Datapath {
   void mark_dirty(const FlowKey& key, Gate& g);
   void sweep_triage(uint64_t now_ms);
   uint64_t counter(uint32_t index) const;  // summed over CPUs
+  uint64_t drops(uint32_t reason) const;   // packets the programs dropped for it, summed over CPUs
   // Remembers a packet tc counted, so that its verdict is reported.
   void note_counted(const DatapathPacket& p);
   bool program_frontend(const Action& action);

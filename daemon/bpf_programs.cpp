@@ -257,6 +257,10 @@ int BpfPrograms::runtime_fd() const {
 int BpfPrograms::counters_fd() const {
   return bpf_map__fd(ingress_->maps.baton_counters);
 }
+
+int BpfPrograms::drops_fd() const {
+  return bpf_map__fd(ingress_->maps.baton_drops);
+}
 int BpfPrograms::events_fd() const {
   return bpf_map__fd(ingress_->maps.baton_events);
 }

@@ -58,6 +58,7 @@ class BpfPrograms {
   int content_fd() const;
   int runtime_fd() const;
   int counters_fd() const;
+  int drops_fd() const;
   int events_fd() const;
   int ingress_prog_fd() const;
   int egress_prog_fd() const;

@@ -443,6 +443,7 @@ nlohmann::json Engine::status() const {
         {"handoff_timeouts", fc.handoff_timeouts},
         {"handoffs_aborted", fc.handoffs_aborted},
         {"bad_requests", fc.bad_requests},
+        {"malformed_dropped", fc.malformed_dropped},
         {"hold_timeouts", fc.hold_timeouts},
         {"duplicates_dropped", fc.duplicates_dropped},
         {"packets_forwarded", fc.packets_forwarded},

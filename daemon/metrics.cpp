@@ -115,6 +115,10 @@ std::string metrics_text(const nlohmann::json& status) {
         "/frontend/answers_failed");
   f.add("baton_bad_requests_total", "Requests batond could not read (served locally)", C,
         "/frontend/bad_requests");
+  f.add("baton_malformed_dropped_total",
+        "Client packets of tracked flows that do not parse, dropped by batond (the tc programs count theirs "
+        "as baton_datapath_drops_total{reason=\"malformed\"})",
+        C, "/frontend/malformed_dropped");
   f.add("baton_hold_timeouts_total", "Requests incomplete after hold_ms (served locally)", C,
         "/frontend/hold_timeouts");
   f.add("baton_requests_decided_total", "Later requests of keep-alive connections decided at their boundary",
@@ -170,6 +174,12 @@ std::string metrics_text(const nlohmann::json& status) {
     f.add("baton_datapath_packets_total",
           "Packets the tc programs handled, by what they did (docs/operations.md)", C, packets);
     f.add("baton_datapath_bytes_total", "Payload bytes the tc programs forwarded or rewrote", C, bytes);
+    std::vector<std::pair<Labels, std::string>> drops;
+    const nlohmann::json dropped = dp.value("drops", nlohmann::json::object());
+    for (const auto& [name, v] : dropped.items())
+      drops.emplace_back(Labels{{"reason", name}}, "/datapath_stats/drops/" + name);
+    f.add("baton_datapath_drops_total", "Packets the tc programs dropped, by reason (docs/operations.md)", C,
+          drops);
     f.add("baton_datapath_events_lost_total", "Events the tc programs could not put in the ring buffer", C,
           "/datapath_stats/counters/event_lost");
     f.add("baton_datapath_map_full_total", "Flow map inserts refused: the map was full", C,

@@ -8,6 +8,7 @@
 #define BATON_MAPS_H
 
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
 #include "../baton_abi.h"
@@ -85,6 +86,14 @@ struct {
 } baton_counters SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BATON_DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} baton_drops SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -108,6 +117,16 @@ static __always_inline void count(__u32 counter, __u64 n)
 
 	if (v)
 		*v += n;
+}
+
+/* Every TC_ACT_SHOT of the programs: counted under its reason (enum baton_drop_reason). */
+static __always_inline int drop(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&baton_drops, &reason);
+
+	if (v)
+		*v += 1;
+	return TC_ACT_SHOT;
 }
 
 static __always_inline void emit(const struct baton_event *ev)

@@ -224,19 +224,23 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 	tcp = data + (p->tcp_off & 0x7f);
 	if ((void *)(tcp + 1) > data_end)
 		return PARSE_MALFORMED;
-	doff = tcp->doff * 4;
 	/* A GSO packet's IP total length is 0 on some paths; only then trust the skb length. */
 	if (tot_len == 0)
 		tot_len = skb->len - sizeof(*eth);
 	/* A packet shorter than its IP header says is cut: malformed, as core/packet.cpp has it. */
-	if (doff < 20 || ihl + doff > tot_len || tot_len > skb->len - sizeof(*eth))
+	if (tot_len < ihl + 20 || tot_len > skb->len - sizeof(*eth))
 		return PARSE_MALFORMED;
-	p->tcp_hdr_len = doff;
-	p->payload_len = tot_len - ihl - doff;
+	/* From here on the 4-tuple is known, also of a packet that turns out malformed (core/packet.cpp's
+	 * peek_tcp reads it under the same conditions): a flow's own malformed packets can be told. */
 	p->saddr = ip->saddr;
 	p->daddr = ip->daddr;
 	p->sport = tcp->source;
 	p->dport = tcp->dest;
+	doff = tcp->doff * 4;
+	if (doff < 20 || ihl + doff > tot_len)
+		return PARSE_MALFORMED;
+	p->tcp_hdr_len = doff;
+	p->payload_len = tot_len - ihl - doff;
 	p->seq = bpf_ntohl(tcp->seq);
 	p->ack = bpf_ntohl(tcp->ack_seq);
 	p->window = bpf_ntohs(tcp->window);

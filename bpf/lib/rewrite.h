@@ -11,7 +11,8 @@
  * since the rest is summed at transmit. Fixed-size fields only: safe on GSO packets. One helper call
  * per field, as before, cost about 40 ns each (BPF_PROG_TEST_RUN).
  *
- * Packet pointers are invalid after these functions.
+ * Packet pointers are invalid after these functions. They return 0, or a negative enum baton_drop_reason
+ * (the packet is then half rewritten: drop it).
  */
 #ifndef BATON_REWRITE_H
 #define BATON_REWRITE_H
@@ -62,7 +63,7 @@ struct csum_edit {
 
 /*
  * Points at the IPv4 and TCP headers (whole, options included) for direct access, pulling them into the
- * linear area first if they are not there. Returns 0, or -1 when the packet is shorter than parsed.
+ * linear area first if they are not there. Returns 0, or -BATON_DROP_REWRITE when they cannot be.
  */
 static __always_inline int headers_of(struct __sk_buff *skb, const struct pkt *p, struct iphdr **ip,
 				      struct tcphdr **tcp)
@@ -73,16 +74,16 @@ static __always_inline int headers_of(struct __sk_buff *skb, const struct pkt *p
 
 	if (data + end > data_end) {
 		if (bpf_skb_pull_data(skb, end))
-			return -1;
+			return -BATON_DROP_REWRITE;
 		data = skb_data(skb);
 		data_end = skb_data_end(skb);
 		if (data + end > data_end)
-			return -1;
+			return -BATON_DROP_REWRITE;
 	}
 	*ip = data + (p->ip_off & 0x7f);
 	*tcp = data + (p->tcp_off & 0x7f);
 	if ((void *)(*ip + 1) > data_end || (void *)(*tcp + 1) > data_end)
-		return -1;
+		return -BATON_DROP_REWRITE;
 	return 0;
 }
 
@@ -114,7 +115,7 @@ static __always_inline int set_tcp32(struct __sk_buff *skb, const struct pkt *p,
 	__u32 *f = field32(skb, off);
 
 	if (!f)
-		return -1;
+		return -BATON_DROP_REWRITE;
 	e->delta += set_field(f, bpf_htonl(host_value), off - p->tcp_off);
 	return 0;
 }
@@ -135,15 +136,12 @@ static __always_inline int commit_tcp_csum(struct __sk_buff *skb, const struct p
 					   const struct csum_edit *e)
 {
 	__u32 off = p->tcp_off + TCP_CSUM_OFF;
-	int err;
 
-	if (e->addr_old != e->addr_new) {
-		err = bpf_l4_csum_replace(skb, off, e->addr_old, e->addr_new, BPF_F_PSEUDO_HDR | 4);
-		if (err)
-			return err;
-	}
-	if (csum_fold16(e->delta))
-		return bpf_l4_csum_replace(skb, off, 0, csum_fold16(e->delta), 0);
+	if (e->addr_old != e->addr_new &&
+	    bpf_l4_csum_replace(skb, off, e->addr_old, e->addr_new, BPF_F_PSEUDO_HDR | 4))
+		return -BATON_DROP_REWRITE;
+	if (csum_fold16(e->delta) && bpf_l4_csum_replace(skb, off, 0, csum_fold16(e->delta), 0))
+		return -BATON_DROP_REWRITE;
 	return 0;
 }
 
@@ -175,7 +173,7 @@ static __always_inline int rewrite_client_to_backend(struct __sk_buff *skb, cons
 	int i;
 
 	if (headers_of(skb, p, &ip, &tcp))
-		return -1;
+		return -BATON_DROP_REWRITE;
 	set_addr(ip, &ip->daddr, x->backend_addr, &e);
 	if (p->flags & TCP_FLAG_ACK_BIT)
 		e.delta += set_field(&tcp->ack_seq, bpf_htonl(p->ack + delta), 0);
@@ -186,12 +184,12 @@ static __always_inline int rewrite_client_to_backend(struct __sk_buff *skb, cons
 			break;
 		edge = field32(skb, p->sack_off + i * 4);
 		if (!edge)
-			return -1;
+			return -BATON_DROP_REWRITE;
 		e.delta += set_field(edge, bpf_htonl(bpf_ntohl(*edge) + delta), p->sack_off - p->tcp_off);
 	}
 	if (x->timestamps && p->ts_off && (p->flags & TCP_FLAG_ACK_BIT)) {
 		if (set_tcp32(skb, p, p->ts_off + 4, p->tsecr - x->ts_offset, &e))
-			return -1;
+			return -BATON_DROP_REWRITE;
 	}
 	return commit_tcp_csum(skb, p, &e);
 }
@@ -208,7 +206,7 @@ static __always_inline int rewrite_backend_to_client(struct __sk_buff *skb, cons
 	struct tcphdr *tcp;
 
 	if (headers_of(skb, p, &ip, &tcp))
-		return -1;
+		return -BATON_DROP_REWRITE;
 	set_addr(ip, &ip->saddr, x->frontend_addr, &e);
 	e.delta += set_field(&tcp->seq, bpf_htonl(p->seq + (x->isn1 - x->isn2)), 4);
 	if (!(p->flags & TCP_FLAG_SYN_BIT)) {
@@ -221,7 +219,7 @@ static __always_inline int rewrite_backend_to_client(struct __sk_buff *skb, cons
 	}
 	if (x->timestamps && p->ts_off) {
 		if (set_tcp32(skb, p, p->ts_off, p->tsval + x->ts_offset, &e))
-			return -1;
+			return -BATON_DROP_REWRITE;
 	}
 	return commit_tcp_csum(skb, p, &e);
 }

@@ -157,10 +157,13 @@ class BpfProgTest : public ::testing::Test {
     EXPECT_EQ(bpf_map_lookup_elem(progs_->fe_flows_fd(), &key, &v), 0);
     return v;
   }
-  static uint64_t counter(uint32_t index) {
+  static uint64_t counter(uint32_t index) { return per_cpu_sum(progs_->counters_fd(), index); }
+  // Packets the programs dropped for `reason` (enum baton_drop_reason).
+  static uint64_t dropped(uint32_t reason) { return per_cpu_sum(progs_->drops_fd(), reason); }
+  static uint64_t per_cpu_sum(int fd, uint32_t index) {
     int ncpus = libbpf_num_possible_cpus();
     std::vector<uint64_t> values(static_cast<size_t>(ncpus > 0 ? ncpus : 1));
-    EXPECT_EQ(bpf_map_lookup_elem(progs_->counters_fd(), &index, values.data()), 0);
+    EXPECT_EQ(bpf_map_lookup_elem(fd, &index, values.data()), 0);
     uint64_t sum = 0;
     for (uint64_t v : values)
       sum += v;

@@ -69,8 +69,10 @@ class TriageTest : public BpfProgTest {
     test::Segment sa = test::server_synack(kService, kIsn1, kIsn, 4242, 77, 7);
     sa.dport = sport;
     EXPECT_EQ(egress(test::build(sa)).retval, TC_ACT_OK);
+    const uint64_t absorbed = dropped(BATON_DROP_ACK_ABSORBED);
     RunResult a = ingress(test::build(client_ack(sport, {})));
     EXPECT_EQ(a.retval, TC_ACT_SHOT) << "the bare handshake ACK is absorbed";
+    EXPECT_EQ(dropped(BATON_DROP_ACK_ABSORBED), absorbed + 1);
     return s;
   }
   static test::Segment client_ack(uint16_t sport, Bytes payload, uint32_t seq = kIsn + 1) {

@@ -242,6 +242,30 @@ TEST_F(FrontendTest, BadRequestIsServedLocally) {
   EXPECT_STREQ(bad.why, "invalid method character");
 }
 
+// A client packet that does not parse (broken options) but names a tracked flow is dropped and counted,
+// as tc ingress does (BATON_DROP_MALFORMED): passed on, our stack would reset the client's connection.
+// Another flow's passes: the stack judges it.
+TEST_F(FrontendTest, MalformedPacketsOfATrackedFlowAreDropped) {
+  auto ack = handshake();
+  fe.on_client_packet(3, test::build(ack), 1);
+  test::Segment broken = ack;
+  broken.timestamps = {{12, 20}};
+  Bytes bad = test::build(broken);
+  ASSERT_GT(bad.size(), 20u + 23u);
+  bad[20 + 23] = 40;  // the timestamp option's length runs past the header
+  Bytes copy = bad;
+  ASSERT_FALSE(TcpPacket::parse(copy));
+  auto a = fe.on_client_packet(4, bad, 2);
+  EXPECT_EQ(all_of<Verdict>(a), std::vector<Verdict>{drop(4)});
+  EXPECT_EQ(a.size(), 1u);
+  EXPECT_EQ(fe.counters().malformed_dropped, 1u);
+  broken.sport = 40001;
+  Bytes other = test::build(broken);
+  other[20 + 23] = 40;
+  EXPECT_EQ(all_of<Verdict>(fe.on_client_packet(5, other, 2)), std::vector<Verdict>{accept(5)});
+  EXPECT_EQ(fe.counters().malformed_dropped, 1u);
+}
+
 // Decisions are reported for the debug log only when asked for: the common path builds nothing for it.
 TEST_F(FrontendTest, DecisionsAreReportedWhenAskedFor) {
   EXPECT_TRUE(all_of<Decided>(request_remote()).empty());
