@@ -57,9 +57,23 @@ Engine::Engine(const Config& cfg, Datapath& datapath)
                      return mesh_ ? mesh_->load_reports(n) : 0;
                    },
                    [this](NodeId n) { return mesh_ && mesh_->draining(n); }},
-          [&cfg](NodeId n) { return cfg.node(n) ? cfg.node(n)->service_addr : 0u; }, cfg.dispatch),
+          [this](NodeId n) {
+            auto it = service_addrs_.find(n);
+            return it == service_addrs_.end() ? 0u : it->second;
+          },
+          cfg.dispatch),
       backend_(backend_config(cfg)),
-      started_ms_(monotonic_ms()) {}
+      started_ms_(monotonic_ms()) {
+  remember_addresses();
+}
+
+void Engine::remember_addresses() {
+  // Added and updated, never removed: a node a reload took out of the list may still acknowledge a
+  // handoff sent to it before, and the flow's translation then needs its address (with 0 the flow's
+  // packets would go nowhere).
+  for (const auto& n : cfg_.nodes)
+    service_addrs_[n.id] = n.service_addr;
+}
 
 void Engine::on_packet(const DatapathPacket& p) {
   const uint64_t now = monotonic_ms();
@@ -246,6 +260,7 @@ void Engine::measure_load(uint64_t now_ms) {
 }
 
 void Engine::reconfigure() {
+  remember_addresses();
   frontend_.reconfigure(frontend_config(cfg_), cfg_.dispatch);
   backend_.reconfigure(backend_config(cfg_));
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -63,6 +64,9 @@ class Engine {
   void log_decision(const Decided& d);
   // Offloaded flows are seen by the datapath only: carry its activity over to the state machines.
   void refresh_activity(uint64_t now_ms);
+  // Every node's service address this process was ever configured with (the front end's AddressOf).
+  void remember_addresses();
+  std::map<NodeId, uint32_t> service_addrs_;
 
   const Config& cfg_;
   Datapath& datapath_;

@@ -377,6 +377,9 @@ void PeerMesh::reject(Connection* c, const std::string& why) {
                  c->peer ? " (node " + std::to_string(c->peer) + ")" : std::string(), why,
                  LogLimiter::note(held));
   c->rejected = true;
+  // A peer we dialled that answers in a way we refuse (another protocol version, a wrong secret): the
+  // reason is what `batonctl nodes` shows for it.
+  if (c->dialed && peers_.count(c->dialed)) peers_[c->dialed].last_error = why;
   drop(c, why);
 }
 
