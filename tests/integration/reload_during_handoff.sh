@@ -37,10 +37,7 @@ out = [b for b in blocks
 open(path, 'w').write('\n'.join(out))
 PY
 kill -HUP "$(cat "$root/out/testbed/n1/batond.pid")"
-left() { [ "$("$batonctl" -s "$(node_socket 1)" --json status | /usr/bin/python3 -c '
-import json, sys; d = json.load(sys.stdin)
-print(int(any(p["id"] == 3 and p["retired"] for p in d["control"]["peers"])))')" = 1 ]; }
-eventually 5 left || fail "node 3 not retired after SIGHUP"
+eventually 5 peer_retired 1 3 || fail "node 3 not retired after SIGHUP"
 # The acknowledgement comes only after the reload: the handoff is still pending.
 [ "$(status 1 frontend.handed_off)" = "$handed" ] || fail "the handoff completed before the reload: nothing tested"
 ipt3 -F OUTPUT

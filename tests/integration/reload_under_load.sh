@@ -84,10 +84,7 @@ for b in blocks:
 open(path, 'w').write('\n'.join(out))
 EOF
 kill -HUP "$(cat "$root/out/testbed/n1/batond.pid")"
-left() { [ "$(ctl 1 --json status | /usr/bin/python3 -c '
-import json, sys; d = json.load(sys.stdin)
-print(int(any(p["id"] == 3 and p["retired"] for p in d["control"]["peers"])))')" = 1 ]; }
-eventually 5 left || fail "node 3 not retired after SIGHUP"
+eventually 5 peer_retired 1 3 || fail "node 3 not retired after SIGHUP"
 mark=$(last)
 more() { [ "$(last)" -ge $((mark + 10)) ]; }
 eventually 20 more || fail "requests stalled after node 3 left: $(tail -n 2 "$work/codes" | tr '\n' ' ')"

@@ -169,6 +169,13 @@ import json, sys; d = json.load(sys.stdin)
 print(int(any(p["id"] == int(sys.argv[1]) and p["connected"] for p in d["control"]["peers"])))' "$2" 2>/dev/null || echo 0
 }
 
+# peer_retired NODE PEER: a reload took PEER out of NODE's node list (its connection may stay).
+peer_retired() {
+  [ "$("$batonctl" -s "$(node_socket "$1")" --json status 2>/dev/null | /usr/bin/python3 -c '
+import json, sys; d = json.load(sys.stdin)
+print(int(any(p["id"] == int(sys.argv[1]) and p["retired"] for p in d["control"]["peers"])))' "$2" 2>/dev/null)" = 1 ]
+}
+
 # back_in_use NODE SECONDS TAG: node 1 is connected to NODE again within SECONDS and hands it its own
 # content (while NODE was down node 1 could only have answered 503 for it).
 back_in_use() {
