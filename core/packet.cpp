@@ -17,9 +17,12 @@ std::optional<uint32_t> parse_ipv4(const std::string& text) {
   return ntohl(a.s_addr);
 }
 
+std::string format_endpoint(uint32_t addr, uint16_t port) {
+  return format_ipv4(addr) + ":" + std::to_string(port);
+}
+
 std::string format_key(const FlowKey& k) {
-  return format_ipv4(k.saddr) + ":" + std::to_string(k.sport) + "->" + format_ipv4(k.daddr) + ":" +
-         std::to_string(k.dport);
+  return format_endpoint(k.saddr, k.sport) + "->" + format_endpoint(k.daddr, k.dport);
 }
 
 std::optional<TcpOptions> parse_tcp_options(ByteView hdr) {

@@ -68,6 +68,8 @@ struct FlowKeyHash {
 };
 
 std::string format_ipv4(uint32_t addr);
+// "a.b.c.d:port", as logs, errors and status show an address with its port.
+std::string format_endpoint(uint32_t addr, uint16_t port);
 std::optional<uint32_t> parse_ipv4(const std::string& text);
 std::string format_key(const FlowKey& key);
 

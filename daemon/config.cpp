@@ -277,8 +277,7 @@ std::string reload_refusal(const Config& running, const Config& next) {
   if (why.empty()) why = differs("packet_mark", running.packet_mark, next.packet_mark);
   if (why.empty()) why = differs("status_socket", running.status_socket, next.status_socket);
   auto listen = [](const Config& c) {
-    return c.metrics_port ? format_ipv4(c.metrics_addr) + ":" + std::to_string(c.metrics_port)
-                          : std::string("none");
+    return c.metrics_port ? format_endpoint(c.metrics_addr, c.metrics_port) : std::string("none");
   };
   if (why.empty()) why = differs("metrics_listen", listen(running), listen(next));
   if (why.empty()) why = differs("manage_sysctls", running.manage_sysctls, next.manage_sysctls);
@@ -287,10 +286,9 @@ std::string reload_refusal(const Config& running, const Config& next) {
     why = differs("this node's service_address", format_ipv4(running.self().service_addr),
                   format_ipv4(self->service_addr));
   if (why.empty())
-    why =
-        differs("this node's control_address",
-                format_ipv4(running.self().control_addr) + ":" + std::to_string(running.self().control_port),
-                format_ipv4(self->control_addr) + ":" + std::to_string(self->control_port));
+    why = differs("this node's control_address",
+                  format_endpoint(running.self().control_addr, running.self().control_port),
+                  format_endpoint(self->control_addr, self->control_port));
   return why;
 }
 

@@ -36,10 +36,6 @@ BackendConfig backend_config(const Config& c) {
   b.max_flows = c.max_flows;
   return b;
 }
-
-std::string endpoint(uint32_t addr, uint16_t port) {
-  return format_ipv4(addr) + ":" + std::to_string(port);
-}
 }  // namespace
 
 Engine::Engine(const Config& cfg, Datapath& datapath)
@@ -439,7 +435,7 @@ nlohmann::json Engine::status() const {
   return {
       {"node_id", cfg_.node_id},
       {"datapath", datapath_.name()},
-      {"service", endpoint(cfg_.self().service_addr, cfg_.service_port)},
+      {"service", format_endpoint(cfg_.self().service_addr, cfg_.service_port)},
       {"uptime_ms", monotonic_ms() - started_ms_},
       {"live_flows", frontend_.live_flows() + backend_.live_flows()},
       {"load", node_load_},  // connections the web server holds, as heartbeats report it
@@ -500,8 +496,8 @@ nlohmann::json Engine::flows() const {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& [k, f] : frontend_.flows()) {
     arr.push_back({{"role", "frontend"},
-                   {"client", endpoint(k.saddr, k.sport)},
-                   {"service", endpoint(k.daddr, k.dport)},
+                   {"client", format_endpoint(k.saddr, k.sport)},
+                   {"service", format_endpoint(k.daddr, k.dport)},
                    {"state", fe_state_name(f.state)},
                    {"backend", f.backend},
                    {"path", f.facts.path},
@@ -510,8 +506,8 @@ nlohmann::json Engine::flows() const {
   }
   for (const auto& [k, f] : backend_.flows()) {
     nlohmann::json j{{"role", "backend"},
-                     {"client", endpoint(k.saddr, k.sport)},
-                     {"service", endpoint(f.frontend_key.daddr, f.frontend_key.dport)},
+                     {"client", format_endpoint(k.saddr, k.sport)},
+                     {"service", format_endpoint(f.frontend_key.daddr, f.frontend_key.dport)},
                      {"state", be_state_name(f.state)},
                      {"frontend", f.frontend},
                      {"idle_ms", now - f.last_ms}};

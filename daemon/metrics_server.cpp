@@ -20,7 +20,7 @@ std::string reply(const char* status, const std::string& type, const std::string
 }  // namespace
 
 Status MetricsServer::start() {
-  const std::string where = format_ipv4(addr_) + ":" + std::to_string(port_);
+  const std::string where = format_endpoint(addr_, port_);
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

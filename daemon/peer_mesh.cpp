@@ -83,8 +83,8 @@ Status PeerMesh::start() {
     std::string err = std::strerror(errno);
     close(listen_fd_);
     listen_fd_ = -1;
-    return make_error("control channel: cannot listen on " + format_ipv4(self.control_addr) + ":" +
-                      std::to_string(self.control_port) + ": " + err);
+    return make_error("control channel: cannot listen on " +
+                      format_endpoint(self.control_addr, self.control_port) + ": " + err);
   }
   loop_.add(listen_fd_, EPOLLIN, [this](uint32_t) { accept_ready(); });
   return Ok{};
@@ -171,7 +171,7 @@ void PeerMesh::dial(Peer& p, uint64_t now_ms) {
   c->waiting_out = true;  // EPOLLOUT tells that the connect completed
   c->dialed = p.id;
   c->last_rx_ms = now_ms;
-  c->remote = format_ipv4(n->control_addr) + ":" + std::to_string(n->control_port);
+  c->remote = format_endpoint(n->control_addr, n->control_port);
   Connection* raw = c.get();
   conns_[fd] = std::move(c);
   loop_.add(fd, EPOLLIN | EPOLLOUT, [this, raw](uint32_t ev) { on_event(raw, ev); });
@@ -189,7 +189,7 @@ void PeerMesh::accept_ready() {
     c->fd = fd;
     c->last_rx_ms = monotonic_ms();
     c->my_nonce = random_nonce();
-    c->remote = format_ipv4(ntohl(from.sin_addr.s_addr)) + ":" + std::to_string(ntohs(from.sin_port));
+    c->remote = format_endpoint(ntohl(from.sin_addr.s_addr), ntohs(from.sin_port));
     Connection* raw = c.get();
     conns_[fd] = std::move(c);
     loop_.add(fd, EPOLLIN, [this, raw](uint32_t ev) { on_event(raw, ev); });
