@@ -76,6 +76,8 @@ Type type_of(const Message& m) {
 void encode_body(Bytes& b, const Hello& m) {
   put32(b, m.node_id);
   b.insert(b.end(), m.nonce.begin(), m.nonce.end());
+  put8(b, m.workers);
+  put8(b, m.worker);
 }
 void encode_body(Bytes& b, const Auth& m) {
   b.insert(b.end(), m.mac.begin(), m.mac.end());
@@ -207,6 +209,10 @@ Result<Message> decode_body(ByteView body) {
       Hello h;
       h.node_id = r.u32();
       h.nonce = r.fixed<16>();
+      if (!r.at_end()) {
+        h.workers = r.u8();
+        h.worker = r.u8();
+      }
       m = h;
       break;
     }

@@ -46,6 +46,10 @@ inline constexpr Type kLastType = Type::kDrain;  // types above it are a newer v
 struct Hello {
   uint32_t node_id = 0;
   std::array<uint8_t, 16> nonce{};
+  // A batond with several workers runs one control connection per worker and peer: which one this is,
+  // of how many (trailing fields: a HELLO without them is worker 0 of 1). Every node needs the same count.
+  uint8_t workers = 1;
+  uint8_t worker = 0;
   bool operator==(const Hello&) const = default;
 };
 

@@ -235,11 +235,27 @@ Config parse(const toml::table& t) {
   }
   c.max_flows = static_cast<size_t>(
       in_range(optional_value<int64_t>(t["max_flows"], "max_flows", 65536), 16, 16'777'216, "max_flows"));
+  c.workers = static_cast<uint32_t>(
+      in_range(optional_value<int64_t>(t["workers"], "workers", 1), 1, Config::kMaxWorkers, "workers"));
+  // A flow's worker is its client port's low bits (the kernel's queue rules can match those, and the front
+  // and back end of a flow agree on them): a power of two.
+  if (c.workers & (c.workers - 1)) throw Fail{"key 'workers' must be a power of two (1, 2, 4, ...)"};
+  if (c.workers > 1 && c.datapath != "nfqueue")
+    throw Fail{
+        "key 'workers': more than one worker needs datapath = \"nfqueue\" (the eBPF datapath runs "
+        "one worker in this version)"};
+  if (c.queue_num + c.workers - 1 > 65535)
+    throw Fail{"key 'queue_num': workers use queues queue_num to queue_num + workers - 1, past 65535"};
+  for (const auto& n : c.nodes) {
+    if (n.control_port + c.workers - 1 > 65535)
+      throw Fail{"node " + std::to_string(n.id) + "'s control port " + std::to_string(n.control_port) +
+                 ": workers use ports control port to control port + workers - 1, past 65535"};
+  }
 
   static const std::set<std::string> known_keys{
-      "node_id",       "service_port",   "datapath", "bpf_pin_dir",   "queue_num", "packet_mark",
-      "status_socket", "manage_sysctls", "secret",   "nodes",         "content",   "timeouts",
-      "max_flows",     "kernel_triage",  "dispatch", "metrics_listen"};
+      "node_id",       "service_port",   "datapath", "bpf_pin_dir",    "queue_num", "packet_mark",
+      "status_socket", "manage_sysctls", "secret",   "nodes",          "content",   "timeouts",
+      "max_flows",     "kernel_triage",  "dispatch", "metrics_listen", "workers"};
   for (const auto& [k, v] : t) {
     if (!known_keys.count(std::string(k.str()))) throw Fail{"unknown key '" + std::string(k.str()) + "'"};
   }
@@ -282,6 +298,7 @@ std::string reload_refusal(const Config& running, const Config& next) {
   if (why.empty()) why = differs("metrics_listen", listen(running), listen(next));
   if (why.empty()) why = differs("manage_sysctls", running.manage_sysctls, next.manage_sysctls);
   if (why.empty()) why = differs("max_flows", running.max_flows, next.max_flows);
+  if (why.empty()) why = differs("workers", running.workers, next.workers);
   if (why.empty())
     why = differs("this node's service_address", format_ipv4(running.self().service_addr),
                   format_ipv4(self->service_addr));

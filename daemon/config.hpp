@@ -44,7 +44,12 @@ struct Config {
   // connection dropped, no new handoffs to it, redialled).
   uint64_t heartbeat_ms = 200;
   uint64_t peer_down_ms = 900;
-  size_t max_flows = 65'536;
+  size_t max_flows = 65'536;  // per worker and role
+  // Threads that each run a whole engine (its own NFQUEUE queue queue_num + i, its own control connection
+  // to every peer on control port + i) for the flows whose client port's low bits are i. Every node of
+  // a cluster needs the same count.
+  uint32_t workers = 1;
+  static constexpr int64_t kMaxWorkers = 64;
 
   const NodeConfig* node(NodeId id) const;
   const NodeConfig& self() const { return *node(node_id); }

@@ -1,6 +1,7 @@
 #include "daemon/event_loop.hpp"
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,9 +17,45 @@ uint64_t monotonic_ms() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1'000'000;
 }
 
-EventLoop::EventLoop() : epfd_(epoll_create1(EPOLL_CLOEXEC)) {}
+EventLoop::EventLoop()
+    : epfd_(epoll_create1(EPOLL_CLOEXEC)), wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  add(wake_fd_, EPOLLIN, [this](uint32_t) { run_posted(); });
+}
 EventLoop::~EventLoop() {
+  close(wake_fd_);
   close(epfd_);
+}
+
+void EventLoop::post(std::function<void()> fn) {
+  {
+    std::unique_lock lock(posted_mu_);
+    if (finished_) {
+      // run() has returned and will not again: nothing else runs this loop's work now.
+      lock.unlock();
+      fn();
+      return;
+    }
+    posted_.push_back(std::move(fn));
+  }
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+void EventLoop::stop() {
+  stopped_ = true;
+  post([] {});  // wakes the loop if it waits in epoll_wait
+}
+
+void EventLoop::run_posted() {
+  uint64_t count = 0;
+  [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
+  std::vector<std::function<void()>> work;
+  {
+    std::lock_guard lock(posted_mu_);
+    work.swap(posted_);
+  }
+  for (auto& fn : work)
+    fn();
 }
 
 void EventLoop::add(int fd, uint32_t events, Callback cb) {
@@ -42,10 +79,9 @@ void EventLoop::remove(int fd) {
 }
 
 void EventLoop::run(uint64_t tick_ms, const std::function<void(uint64_t)>& tick) {
-  running_ = true;
   uint64_t next_tick = monotonic_ms() + tick_ms;
   std::array<epoll_event, 64> events{};
-  while (running_) {
+  while (!stopped_) {
     uint64_t now = monotonic_ms();
     int timeout = now >= next_tick ? 0 : static_cast<int>(next_tick - now);
     int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), timeout);
@@ -65,6 +101,11 @@ void EventLoop::run(uint64_t tick_ms, const std::function<void(uint64_t)>& tick)
       end_round();
     }
   }
+  {
+    std::lock_guard lock(posted_mu_);
+    finished_ = true;
+  }
+  run_posted();
 }
 
 }  // namespace baton

@@ -1,8 +1,10 @@
 // A small epoll loop: file descriptors with callbacks, plus a periodic tick.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -26,11 +28,20 @@ class EventLoop {
   // Runs `fn` at the end of every round (after a batch of events, after a tick): for work that is
   // cheaper done once for everything the round produced (writes to a socket, say).
   void at_round_end(std::function<void()> fn) { round_end_.push_back(std::move(fn)); }
-  void stop() { running_ = false; }
+  // Safe from any thread, also before run(), which then returns at once.
+  void stop();
+  // Runs `fn` on the loop's own thread, soon (safe from any thread): how the threads of a batond with
+  // several workers talk to each other's parts. Once run() has returned, at once on the caller's.
+  void post(std::function<void()> fn);
 
  private:
+  void run_posted();
   int epfd_;
-  bool running_ = false;
+  int wake_fd_;  // eventfd: posted work waits
+  std::atomic<bool> stopped_ = false;
+  std::mutex posted_mu_;
+  std::vector<std::function<void()>> posted_;
+  bool finished_ = false;  // run() returned: posted work runs on the caller's thread
   std::unordered_map<int, Callback> callbacks_;
   std::vector<std::function<void()>> round_end_;
   void end_round() {

@@ -11,16 +11,14 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "daemon/bpf_datapath.hpp"
 #include "daemon/config.hpp"
-#include "daemon/engine.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/kernel_settings.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/metrics_server.hpp"
-#include "daemon/nfqueue_datapath.hpp"
-#include "daemon/peer_mesh.hpp"
 #include "daemon/status_server.hpp"
+#include "daemon/worker.hpp"
+#include "daemon/worker_status.hpp"
 
 namespace {
 
@@ -39,41 +37,31 @@ int run(baton::Config& cfg, const std::string& config_path) {
     return 1;
   }
 
-  NfqueueOptions dp_opts;
-  dp_opts.queue_num = cfg.queue_num;
-  dp_opts.service_addr = self.service_addr;
-  dp_opts.service_port = cfg.service_port;
-  dp_opts.mark = cfg.packet_mark;
-  for (const auto& n : cfg.nodes) {
-    if (n.id != cfg.node_id) dp_opts.peer_service_addrs.push_back(n.service_addr);
-  }
-  std::unique_ptr<Datapath> datapath_ptr;
-  if (cfg.datapath == "ebpf") {
-    BpfDatapathOptions bo;
-    bo.nfqueue = dp_opts;
-    bo.interface = *iface;
-    bo.pin_dir = cfg.bpf_pin_dir;
-    bo.max_flows = static_cast<uint32_t>(cfg.max_flows);
-    bo.triage = cfg.kernel_triage;
-    bo.content = cfg.content;
-    bo.self = cfg.node_id;
-    bo.triage_timeout_ms = cfg.hold_timeout_ms;
-    bo.watch_timeout_ms = cfg.idle_timeout_ms;
-    datapath_ptr = std::make_unique<BpfDatapath>(bo);
-  } else {
-    datapath_ptr = std::make_unique<NfqueueDatapath>(dp_opts);
-  }
-  Datapath& datapath = *datapath_ptr;
+  // Signals are taken by the main thread's loop: blocked before any worker thread starts (they
+  // inherit the mask).
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (uint32_t i = 0; i < cfg.workers; ++i)
+    workers.push_back(std::make_unique<Worker>(cfg, i, *iface));
+  // Each of the workers' engines, asked on its own thread.
+  auto each = [&](auto fn) {
+    std::vector<std::invoke_result_t<decltype(fn)&, Worker&>> out;
+    out.reserve(workers.size());
+    for (auto& w : workers)
+      out.push_back(w->call([&] { return fn(*w); }));
+    return out;
+  };
+  auto status_now = [&] { return merge_worker_status(each([](Worker& w) { return w.engine().status(); })); };
   EventLoop loop;
-  Engine engine(cfg, datapath);
-  PeerMesh mesh(
-      cfg, loop, [&](NodeId from, const proto::Message& m) { engine.on_message(from, m); },
-      [&](NodeId n, bool up, const std::vector<FlowKey>& unreached) { engine.on_peer(n, up, unreached); },
-      [&] { return engine.node_load(); });
-  engine.attach(mesh);
   bool keep_flows = false;
   // A reload (SIGHUP, `batonctl reload`): the file read and checked as at start; what may change is
-  // replaced in place (every part reads `cfg`), and told to the parts that keep copies.
+  // replaced in place in every worker (each reads its own copy), and told to the parts that keep copies.
   auto reload = [&]() -> nlohmann::json {
     auto next = load_config(config_path);
     if (!next) {
@@ -90,13 +78,21 @@ int run(baton::Config& cfg, const std::string& config_path) {
     }
     u.content = &next->content;
     u.kernel_triage = next->kernel_triage;
-    if (auto s = datapath.update(u); !s) {
-      spdlog::error("reload refused, the running configuration stays: {}", s.error());
-      return {{"error", s.error()}};
+    // The first worker holds what the kernel has (rules, maps): if it refuses, nothing changed.
+    for (auto& w : workers) {
+      auto s = w->call([&]() -> Status {
+        if (auto s = w->datapath().update(u); !s) return s;
+        w->config() = *next;
+        w->engine().reconfigure();
+        w->mesh().reconfigure();
+        return Ok{};
+      });
+      if (!s) {
+        spdlog::error("reload refused, the running configuration stays: {}", s.error());
+        return {{"error", s.error()}};
+      }
     }
     cfg = std::move(*next);
-    engine.reconfigure();
-    mesh.reconfigure();
     spdlog::info("reloaded {}: {} nodes, {} content rules", config_path, cfg.nodes.size(),
                  cfg.content.rules().size());
     return {{"reloaded", config_path}, {"nodes", cfg.nodes.size()}, {"rules", cfg.content.rules().size()}};
@@ -117,32 +113,36 @@ int run(baton::Config& cfg, const std::string& config_path) {
       const unsigned long node = std::strtoul(arg.c_str(), &end, 10);
       if (arg.empty() || *end || node == 0 || node > 65535)
         return {{"error", "'" + arg + "' is not a node id"}};
-      if (auto s = mesh.request_drain(static_cast<NodeId>(node), on); !s) return {{"error", s.error()}};
+      // Every worker's control connection carries it to the same worker of the node.
+      for (const Status& s :
+           each([&](Worker& w) { return w.mesh().request_drain(static_cast<NodeId>(node), on); }))
+        if (!s) return {{"error", s.error()}};
       return {{"node", node}, {"draining", on}};
     }
     if (cmd == "reload") return reload();
-    if (cmd == "status") return engine.status();
-    if (cmd == "flows") return engine.flows();
-    if (cmd == "datapath status") return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
+    if (cmd == "status") return status_now();
+    if (cmd == "flows") return merge_worker_flows(each([](Worker& w) { return w.engine().flows(); }));
+    // The kernel's programs and maps are the node's: the first worker reports them.
+    auto datapath_status = [&] {
+      return workers.front()->call([&]() -> nlohmann::json {
+        Datapath& d = workers.front()->datapath();
+        return {{"datapath", d.name()}, {"stats", d.stats()}};
+      });
+    };
+    if (cmd == "datapath status") return datapath_status();
     if (cmd == "datapath attach" || cmd == "datapath detach") {
-      auto s = engine.switch_datapath(cmd == "datapath attach");
-      if (!s) return {{"error", s.error()}};
-      return {{"datapath", datapath.name()}, {"stats", datapath.stats()}};
+      for (const Status& s :
+           each([&](Worker& w) { return w.engine().switch_datapath(cmd == "datapath attach"); }))
+        if (!s) return {{"error", s.error()}};
+      return datapath_status();
     }
     return {
         {"error", "unknown command '" + cmd +
                       "' (try: status, flows, datapath status|attach|detach, drain|undrain NODE, reload)"}};
   });
 
-  MetricsServer metrics(loop, cfg.metrics_addr, cfg.metrics_port,
-                        [&] { return metrics_text(engine.status()); });
+  MetricsServer metrics(loop, cfg.metrics_addr, cfg.metrics_port, [&] { return metrics_text(status_now()); });
 
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGHUP);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
   loop.add(sfd, EPOLLIN, [&](uint32_t) {
     signalfd_siginfo si{};
@@ -160,39 +160,31 @@ int run(baton::Config& cfg, const std::string& config_path) {
   if (auto s = status.start(); !s) {
     spdlog::error("{}", s.error());
     rc = 1;
-  } else if (auto s2 = mesh.start(); !s2) {
-    spdlog::error("{}", s2.error());
-    rc = 1;
   } else if (auto sm = cfg.metrics_port ? metrics.start() : Status(Ok{}); !sm) {
     spdlog::error("{}", sm.error());
     rc = 1;
-  } else if (auto s3 = datapath.start([&](const DatapathPacket& p) { engine.on_packet(p); },
-                                      [&](const DatapathEvent& e) { engine.on_datapath_event(e); });
-             !s3) {
-    spdlog::error("datapath {}: {}", datapath.name(), s3.error());
-    rc = 1;
   } else {
-    loop.add(datapath.fd(), EPOLLIN, [&](uint32_t) { datapath.poll(); });
-    engine.adopt(datapath.adopted_flows());
-    spdlog::info("batond node {} serving {}:{} with the {} datapath", cfg.node_id,
-                 format_ipv4(self.service_addr), cfg.service_port, datapath.name());
-    loop.run(20, [&](uint64_t now) {
-      // The engine first: it counts this node's load at heartbeat time, which the mesh's heartbeats
-      // then carry (not the count of the previous period).
-      engine.tick(now);
-      mesh.tick(now);
-      metrics.tick(now);
-    });
-    loop.remove(datapath.fd());
+    for (auto& w : workers) {
+      if (auto sw = w->start(); !sw) {
+        spdlog::error("{}", sw.error());
+        rc = 1;
+        break;
+      }
+    }
   }
-  if (keep_flows) {
-    // The kernel keeps forwarding and translating: its settings stay for the next batond too.
-    datapath.stop_keeping_flows();
-  } else {
-    datapath.stop();
-    kernel.restore();
+  if (rc == 0) {
+    for (auto& w : workers)
+      w->run();
+    spdlog::info("batond node {} serving {}:{} with the {} datapath{}", cfg.node_id,
+                 format_ipv4(self.service_addr), cfg.service_port, workers.front()->datapath().name(),
+                 cfg.workers > 1 ? fmt::format(", {} workers", cfg.workers) : std::string());
+    loop.run(20, [&](uint64_t now) { metrics.tick(now); });
   }
-  mesh.stop();
+  // The first worker last: it holds the rules that send the others their packets.
+  for (auto it = workers.rbegin(); it != workers.rend(); ++it)
+    (*it)->stop(keep_flows);
+  // keep_flows: the kernel keeps forwarding and translating, its settings stay for the next batond too.
+  if (!keep_flows) kernel.restore();
   metrics.stop();
   status.stop();
   close(sfd);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/netfilter.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
@@ -67,12 +68,62 @@ void remove_rules() {
 }
 }  // namespace
 
+std::string worker_match(bool ingress, uint32_t workers, uint32_t worker) {
+  // A classic BPF program for iptables' bpf match, run on the IP header: true when the client's address
+  // and port hash to `worker`. The client is the source on ingress, the destination on egress; every
+  // node computes the same, so a flow's front end and back end give it to the same worker. The hash is
+  // multiplicative (Knuth's golden ratio), its top bits taken: clients' ports that differ only in their
+  // low bits (Linux gives connect() even ports, one after the other) spread evenly.
+  uint32_t bits = 0;
+  while ((1U << bits) < workers)
+    ++bits;
+  const uint32_t port_at = ingress ? 0 : 2;    // in the TCP header
+  const uint32_t addr_at = ingress ? 12 : 16;  // in the IP header
+  const std::vector<sock_filter> prog = {
+      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),           // X = IP header length
+      BPF_STMT(BPF_LD | BPF_H | BPF_IND, port_at),      // A = the client's port
+      BPF_STMT(BPF_ST, 0),                              // M[0] = A
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, addr_at),      // A = the client's address
+      BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),           // X = M[0]
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),           // A ^= X
+      BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9E3779B1),  // A *= golden ratio
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 32 - bits),   // A = its top bits
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, worker, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+  std::string code = std::to_string(prog.size());
+  for (const auto& i : prog)
+    code += "," + std::to_string(i.code) + " " + std::to_string(i.jt) + " " + std::to_string(i.jf) + " " +
+            std::to_string(i.k);
+  return code;
+}
+
+uint32_t worker_of(uint32_t client_addr, uint16_t client_port, uint32_t workers) {
+  if (workers <= 1) return 0;
+  uint32_t bits = 0;
+  while ((1U << bits) < workers)
+    ++bits;
+  return ((client_addr ^ client_port) * 0x9E3779B1U) >> (32 - bits);
+}
+
 std::string NfqueueDatapath::ruleset() const {
   const std::string addr = format_ipv4(opts_.service_addr);
   const std::string port = std::to_string(opts_.service_port);
-  const std::string queue = "-j NFQUEUE --queue-num " + std::to_string(opts_.queue_num) + " --queue-bypass";
   const std::string in = "-A " + std::string(kChainIn) + " -p tcp -d " + addr + " --dport " + port;
   const std::string out = "-A " + std::string(kChainOut) + " -p tcp -s " + addr + " --sport " + port;
+  // RULE to its worker's queue: the rule once per worker, each matching its share of the clients.
+  auto queued = [&](const std::string& rule) {
+    const bool ingress = rule.starts_with(in);
+    std::string lines;
+    for (uint32_t w = 0; w < opts_.workers; ++w) {
+      lines += rule;
+      if (opts_.workers > 1)
+        lines += " -m bpf --bytecode \"" + worker_match(ingress, opts_.workers, w) + "\"";
+      lines += " -j NFQUEUE --queue-num " + std::to_string(opts_.queue_num + w) + " --queue-bypass\n";
+    }
+    return lines;
+  };
   std::string r = "*raw\n:" + std::string(kChainIn) + " - [0:0]\n:" + kChainOut + " - [0:0]\n";
   // Connection tracking would call the forwarded and the asymmetric halves INVALID: keep it out of the
   // service port entirely, as IPVS does. The raw table runs before conntrack (priority -300).
@@ -80,19 +131,19 @@ std::string NfqueueDatapath::ruleset() const {
   r += out + " -j CT --notrack\n";
   if (opts_.slow_mark) {
     // Under the kernel datapath: only what tc ingress marked (SYNs, flows being decided).
-    r += in + " -m mark --mark " + hex(opts_.slow_mark) + "/" + hex(opts_.slow_mark) + " " + queue + "\n";
+    r += queued(in + " -m mark --mark " + hex(opts_.slow_mark) + "/" + hex(opts_.slow_mark));
   } else {
     // --queue-bypass: while batond is not running, packets go to the local stack, not to a black hole.
-    r += in + " " + queue + "\n";
+    r += queued(in);
     // Egress: every SYN/ACK (the front end learns ISN1 and the options it granted) ...
-    r += out + " --tcp-flags SYN,ACK SYN,ACK " + queue + "\n";
+    r += queued(out + " --tcp-flags SYN,ACK SYN,ACK");
     // ... and every packet of a replayed connection, which carries our mark (tcp_fwmark_accept copies
     // the replayed SYN's mark to the socket; fwmark_reflect copies it to the stack's resets).
-    r += out + " -m mark --mark " + hex(opts_.mark) + " " + queue + "\n";
+    r += queued(out + " -m mark --mark " + hex(opts_.mark));
     // ... and the ends of connections the stack accepted itself: one served here and watched may move
     // away, and then its socket's FIN or reset must not reach the client (Backend::adopt_local_socket).
-    r += out + " --tcp-flags FIN FIN " + queue + "\n";
-    r += out + " --tcp-flags RST RST " + queue + "\n";
+    r += queued(out + " --tcp-flags FIN FIN");
+    r += queued(out + " --tcp-flags RST RST");
   }
   r += "COMMIT\n*filter\n:" + std::string(kChainFwd) + " - [0:0]\n";
   for (uint32_t peer : opts_.peer_service_addrs) {
@@ -187,10 +238,11 @@ Status NfqueueDatapath::start(Handler handler, EventHandler /*events: none in us
     stop();
     return make_error("nfq_open failed: is nfnetlink_queue available in this kernel?");
   }
-  qh_ = nfq_create_queue(h_, opts_.queue_num, &NfqueueDatapath::on_packet, this);
+  const auto queue = static_cast<uint16_t>(opts_.queue_num + opts_.worker);
+  qh_ = nfq_create_queue(h_, queue, &NfqueueDatapath::on_packet, this);
   if (!qh_) {
     stop();
-    return make_error("cannot bind NFQUEUE " + std::to_string(opts_.queue_num) +
+    return make_error("cannot bind NFQUEUE " + std::to_string(queue) +
                       ": another process (another batond?) holds it");
   }
   if (nfq_set_mode(qh_, NFQNL_COPY_PACKET, 0xffff) < 0) {
@@ -204,9 +256,12 @@ Status NfqueueDatapath::start(Handler handler, EventHandler /*events: none in us
   int one = 1;
   setsockopt(fd_, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
   fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
-  if (auto s = install_rules(); !s) {
-    stop();
-    return s;
+  // The rules are every worker's: the first one installs and removes them.
+  if (opts_.worker == 0) {
+    if (auto s = install_rules(); !s) {
+      stop();
+      return s;
+    }
   }
   return Ok{};
 }
@@ -232,10 +287,10 @@ void NfqueueDatapath::stop() {
 }
 
 bool NfqueueDatapath::read_batch() {
-  alignas(8) static char buf[256 * 1024];
   if (fd_ < 0) return false;
+  if (recv_buf_.empty()) recv_buf_.resize(size_t{256} * 1024);
   for (int i = 0; i < 256; ++i) {
-    ssize_t n = recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+    ssize_t n = recv(fd_, recv_buf_.data(), recv_buf_.size(), MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
       if (errno == ENOBUFS) {
@@ -245,7 +300,7 @@ bool NfqueueDatapath::read_batch() {
       spdlog::error("nfqueue recv: {}", std::strerror(errno));
       return false;
     }
-    nfq_handle_packet(h_, buf, static_cast<int>(n));
+    nfq_handle_packet(h_, recv_buf_.data(), static_cast<int>(n));
   }
   return true;
 }

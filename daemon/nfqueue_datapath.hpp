@@ -27,7 +27,17 @@ struct NfqueueOptions {
   uint32_t slow_mark = 0;
   // Set on packets this datapath rewrote, so that a kernel datapath leaves them alone.
   uint32_t done_mark = 0;
+  // Several workers (Config::workers): each binds queue_num + worker; the rules, which send each
+  // client's packets to its worker's queue (worker_of), are installed by worker 0.
+  uint32_t workers = 1;
+  uint32_t worker = 0;
 };
+
+// Which of `workers` workers a client's connections belong to (Config::workers), and the iptables bpf
+// match (classic BPF bytecode) that tells the kernel the same: the client is the packet's source on
+// ingress, its destination on egress.
+uint32_t worker_of(uint32_t client_addr, uint16_t client_port, uint32_t workers);
+std::string worker_match(bool ingress, uint32_t workers, uint32_t worker);
 
 class NfqueueDatapath final : public Datapath {
  public:
@@ -67,6 +77,7 @@ class NfqueueDatapath final : public Datapath {
   nfq_q_handle* qh_ = nullptr;
   int fd_ = -1;
   int raw_fd_ = -1;
+  std::vector<char> recv_buf_;  // one per datapath: workers read their queues on their own threads
   bool rules_installed_ = false;
 };
 

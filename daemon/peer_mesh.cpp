@@ -48,8 +48,9 @@ struct PeerMesh::Connection {
 };
 
 PeerMesh::PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message, PeerHandler on_peer,
-                   LoadProvider load)
+                   LoadProvider load, uint32_t worker)
     : cfg_(cfg),
+      worker_(worker),
       loop_(loop),
       on_message_(std::move(on_message)),
       on_peer_(std::move(on_peer)),
@@ -57,6 +58,17 @@ PeerMesh::PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message
   for (const auto& n : cfg_.nodes) {
     if (n.id != cfg_.node_id) peers_[n.id].id = n.id;
   }
+}
+
+uint16_t PeerMesh::port_of(const NodeConfig& n) const {
+  return static_cast<uint16_t>(n.control_port + worker_);
+}
+
+proto::Hello PeerMesh::hello(const Nonce& nonce) const {
+  proto::Hello h{cfg_.node_id, nonce};
+  h.workers = static_cast<uint8_t>(cfg_.workers);
+  h.worker = static_cast<uint8_t>(worker_);
+  return h;
 }
 
 PeerMesh::~PeerMesh() {
@@ -78,13 +90,13 @@ Status PeerMesh::start() {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(self.control_addr);
-  a.sin_port = htons(self.control_port);
+  a.sin_port = htons(port_of(self));
   if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(listen_fd_, 64) != 0) {
     std::string err = std::strerror(errno);
     close(listen_fd_);
     listen_fd_ = -1;
     return make_error("control channel: cannot listen on " +
-                      format_endpoint(self.control_addr, self.control_port) + ": " + err);
+                      format_endpoint(self.control_addr, port_of(self)) + ": " + err);
   }
   loop_.add(listen_fd_, EPOLLIN, [this](uint32_t) { accept_ready(); });
   return Ok{};
@@ -148,7 +160,7 @@ void PeerMesh::dial(Peer& p, uint64_t now_ms) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(n->control_addr);
-  a.sin_port = htons(n->control_port);
+  a.sin_port = htons(port_of(*n));
   // Source the connection from our own control address, so that the peer sees who we claim to be.
   sockaddr_in src{};
   src.sin_family = AF_INET;
@@ -171,7 +183,7 @@ void PeerMesh::dial(Peer& p, uint64_t now_ms) {
   c->waiting_out = true;  // EPOLLOUT tells that the connect completed
   c->dialed = p.id;
   c->last_rx_ms = now_ms;
-  c->remote = format_endpoint(n->control_addr, n->control_port);
+  c->remote = format_endpoint(n->control_addr, port_of(*n));
   Connection* raw = c.get();
   conns_[fd] = std::move(c);
   loop_.add(fd, EPOLLIN | EPOLLOUT, [this, raw](uint32_t ev) { on_event(raw, ev); });
@@ -193,7 +205,7 @@ void PeerMesh::accept_ready() {
     Connection* raw = c.get();
     conns_[fd] = std::move(c);
     loop_.add(fd, EPOLLIN, [this, raw](uint32_t ev) { on_event(raw, ev); });
-    queue(raw, proto::Hello{cfg_.node_id, raw->my_nonce});
+    queue(raw, hello(raw->my_nonce));
   }
 }
 
@@ -211,7 +223,7 @@ void PeerMesh::on_event(Connection* c, uint32_t events) {
     if (!(events & EPOLLOUT)) return;
     c->connecting = false;
     c->my_nonce = random_nonce();
-    queue(c, proto::Hello{cfg_.node_id, c->my_nonce});
+    queue(c, hello(c->my_nonce));
   }
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
     on_readable(c);
@@ -258,6 +270,15 @@ void PeerMesh::handle(Connection* c, const proto::Message& m) {
     if (c->dialed && c->dialed != h->node_id)
       return reject(
           c, "dialled node " + std::to_string(c->dialed) + " answered as " + std::to_string(h->node_id));
+    // A flow's worker is its client port's low bits on every node: only nodes with as many workers
+    // hand each other flows the right worker will see.
+    if (h->workers != cfg_.workers || h->worker != worker_) {
+      const std::string why = "node " + std::to_string(h->node_id) + " runs " + std::to_string(h->workers) +
+                              " workers, this node runs " + std::to_string(cfg_.workers) +
+                              ": every node needs the same number of workers";
+      known->second.last_error = why;  // shown by batonctl nodes on both sides
+      return reject(c, why);
+    }
     c->peer = h->node_id;
     c->peer_nonce = h->nonce;
     queue(c, proto::Auth{hello_mac(cfg_.secret, cfg_.node_id, c->peer, c->peer_nonce, c->my_nonce)});

@@ -28,8 +28,10 @@ class PeerMesh {
   using PeerHandler = std::function<void(NodeId node, bool up, const std::vector<FlowKey>& unreached)>;
   using LoadProvider = std::function<uint32_t()>;
 
+  // worker: which of the node's workers (Config::workers) this mesh is; it listens and dials on the
+  // control ports plus that number, and talks to the same worker of every peer.
   PeerMesh(const Config& cfg, EventLoop& loop, MessageHandler on_message, PeerHandler on_peer,
-           LoadProvider load);
+           LoadProvider load, uint32_t worker = 0);
   ~PeerMesh();
   PeerMesh(const PeerMesh&) = delete;
   PeerMesh& operator=(const PeerMesh&) = delete;
@@ -71,6 +73,8 @@ class PeerMesh {
   };
   static constexpr size_t kMaxUndelivered = 100'000;
 
+  uint16_t port_of(const NodeConfig& n) const;
+  proto::Hello hello(const Nonce& nonce) const;
   void dial(Peer& p, uint64_t now_ms);
   void accept_ready();
   void on_event(Connection* c, uint32_t events);
@@ -89,6 +93,7 @@ class PeerMesh {
   void reject(Connection* c, const std::string& why);
 
   const Config& cfg_;
+  uint32_t worker_;
   EventLoop& loop_;
   MessageHandler on_message_;
   PeerHandler on_peer_;

@@ -37,6 +37,10 @@ for line in runs_path.read_text().splitlines():
         "socket_errors": sum(v.get(k, 0) for k in ("connect", "read", "write", "timeout")),
         "non_2xx": v.get("status", 0),
         "connections": v.get("conns", 0),
+        # Node 1's batond: all its threads per request, and its busiest thread's share of one core.
+        "batond_us_per_req": v.get("batond_ticks", 0) * TICK_MS * 1000 / req if req else None,
+        "worker_max_core": v.get("worker_max_ticks", 0) * TICK_MS / (v.get("duration_us", 0) / 1e3)
+        if v.get("duration_us") else None,
         # The servers' TCP counters (every node), per 1000 requests: per 1000 connections where each
         # request is a new connection.
         **{f"{k}_per_1k": v[k] / req * 1000 if req and k in v else None for k in ("rto", "retrans", "paws", "rsts")},
@@ -44,7 +48,7 @@ for line in runs_path.read_text().splitlines():
 
 METRICS = ["requests_per_s", "mb_per_s", "p50_ms", "p99_ms", "p999_ms", "fe_cpu_ms_per_1k", "fe_bpf_ms_per_1k",
            "machine_cpu_ms_per_1k", "socket_errors", "non_2xx", "rto_per_1k", "retrans_per_1k", "paws_per_1k",
-           "rsts_per_1k"]
+           "rsts_per_1k", "batond_us_per_req", "worker_max_core"]
 agg = {}
 for r in rows:
     agg.setdefault((r["config"], r["workload"]), []).append(r)
@@ -147,6 +151,26 @@ if scaling:
         lines.append(f"| {name} | {fmt(med(c, w, 'requests_per_s'))} | {fmt(med(c, w, 'mb_per_s'), 1)} | "
                      f"{fmt(med(c, w, 'p99_ms'), 2)} | {fmt(med(c, w, 'fe_cpu_ms_per_1k'), 1)} |")
 
+workers = sorted(c for c in summary if c.startswith("nfqueue-workers-"))
+if workers:
+    lines.append("")
+    lines.append("Workers (baton-nfqueue, client to node 1, 50 connections, a new connection per request; "
+                 "FE CPU: the front end's every process, batond's threads included):")
+    lines.append("")
+    lines.append("| workload | workers | req/s | p99 ms | FE CPU ms / 1k req | machine CPU ms / 1k req | batond us / req | busiest worker thread, share of a core | req/s vs 1 worker | errors |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    for w, label in (("small-close", "1 KiB handed off"), ("local-close", "1 KiB local")):
+        for c in workers:
+            if w not in summary[c]:
+                continue
+            s = summary[c][w]
+            errs = int((s.get("socket_errors", {}).get("median", 0) or 0) + (s.get("non_2xx", {}).get("median", 0) or 0))
+            lines.append(f"| {label} | {c.rsplit('-', 1)[1]} | {fmt(med(c, w, 'requests_per_s'))} | "
+                         f"{fmt(med(c, w, 'p99_ms'), 2)} | {fmt(med(c, w, 'fe_cpu_ms_per_1k'), 1)} | "
+                         f"{fmt(med(c, w, 'machine_cpu_ms_per_1k'), 1)} | {fmt(med(c, w, 'batond_us_per_req'), 1)} | "
+                         f"{fmt(med(c, w, 'worker_max_core'), 2)} | "
+                         f"{ratio(med(c, w, 'requests_per_s'), med('nfqueue-workers-1', w, 'requests_per_s'))} | {errs} |")
+
 # The benchmark issue's targets, read off this run.
 targets = []
 b, h = med("baton-ebpf", "large-close", "fe_cpu_ms_per_1k"), med("haproxy", "large-close", "fe_cpu_ms_per_1k")
@@ -179,6 +203,16 @@ for w, label in WORKLOADS:
     if b is not None and d is not None:
         targets.append(f"{label}: RTOs per 1000 connections, handed off {b:.2f}, direct {d:.2f} "
                        f"(target: no higher: {'met' if b <= d + 0.5 else 'missed'})")
+one, two = med("nfqueue-workers-1", "small-close", "requests_per_s"), med("nfqueue-workers-2", "small-close", "requests_per_s")
+per_req, busiest = med("nfqueue-workers-1", "small-close", "batond_us_per_req"), med("nfqueue-workers-1", "small-close", "worker_max_core")
+if per_req and busiest is not None:
+    targets.append(f"one worker: {per_req:.0f} us of batond CPU per handoff (the front end's), at most "
+                   f"{1e6 / per_req:,.0f} handoffs/s per worker with a core of its own; in this run its thread was "
+                   f"busy {busiest:.0%} of the time: {'it' if busiest > 0.9 else 'not it but the rest of the machine'} "
+                   f"bounds the rate here")
+if one and two:
+    targets.append(f"1 KiB handed off, 2 workers / 1 worker req/s = {two / one:.2f} (baton-nfqueue; target: the rate "
+                   f"grows with workers: {'met' if two / one >= 1.1 else 'missed'})")
 if targets:
     lines.append("")
     lines.extend(f"- {t}" for t in targets)

@@ -78,6 +78,12 @@ TEST(Config, BadFilesGetClearErrors) {
       {"metrics_listen = \"0.0.0.0\"\n" + kGood, "needs a port (ADDR:PORT"},
       {"metrics_listen = \"any:9470\"\n" + kGood, "'metrics_listen': 'any' is not an IPv4 address"},
       {"metrics_listen = \"0.0.0.0:0\"\n" + kGood, "metrics_listen: bad port '0'"},
+      {"datapath = \"nfqueue\"\nworkers = 3\n" + kGood, "'workers' must be a power of two"},
+      {"datapath = \"nfqueue\"\nworkers = 128\n" + kGood, "workers"},
+      {"workers = 2\n" + kGood, "more than one worker needs datapath = \"nfqueue\""},
+      {"datapath = \"nfqueue\"\nworkers = 4\nqueue_num = 65534\n" + kGood, "past 65535"},
+      {"datapath = \"nfqueue\"\nworkers = 2\n" + replace(kGood, "10.0.1.1:7000", "10.0.1.1:65535"),
+       "node 1's control port 65535"},
   };
   for (const auto& c : cases) {
     auto r = parse_config(c.text, "bad.toml");
@@ -129,6 +135,19 @@ TEST(Config, AReloadMayNotChangeWhatNeedsARestart) {
   EXPECT_EQ(
       reload_refusal(*running, next("metrics_listen = \"10.0.0.1:9470\"\n" + kGood)),
       "metrics_listen cannot change at reload (none running, 10.0.0.1:9470 in the file): restart batond");
+}
+
+TEST(Config, Workers) {
+  auto one = parse_config(kGood, "good.toml");
+  ASSERT_TRUE(one) << one.error();
+  EXPECT_EQ(one->workers, 1u);
+  auto four = parse_config("datapath = \"nfqueue\"\nworkers = 4\n" + kGood, "good.toml");
+  ASSERT_TRUE(four) << four.error();
+  EXPECT_EQ(four->workers, 4u);
+  auto nfq = parse_config("datapath = \"nfqueue\"\n" + kGood, "good.toml");
+  ASSERT_TRUE(nfq) << nfq.error();
+  EXPECT_EQ(reload_refusal(*nfq, *four),
+            "workers cannot change at reload (1 running, 4 in the file): restart batond");
 }
 
 TEST(Config, MetricsListen) {

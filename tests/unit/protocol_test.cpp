@@ -10,6 +10,9 @@ std::vector<Message> samples() {
   h.node_id = 7;
   h.nonce[0] = 1;
   h.nonce[15] = 0xff;
+  Hello h2 = h;
+  h2.workers = 4;
+  h2.worker = 3;
   Auth a;
   a.mac[31] = 9;
   HandoffRequest r;
@@ -30,6 +33,7 @@ std::vector<Message> samples() {
   refused.flow = r.flow;
   refused.refusal = Refusal::kNoListener;
   return {h,
+          h2,
           a,
           r,
           ack,
@@ -144,6 +148,25 @@ TEST(Protocol, NewerAdditionsAreIgnored) {
   EXPECT_FALSE(end->has_value());
   EXPECT_EQ(d.skipped(), 2U);
   EXPECT_EQ(d.buffered(), 0U);
+}
+
+// A HELLO from a build before workers (node id and nonce only) is worker 0 of 1.
+TEST(Protocol, AHelloWithoutWorkersIsTheOnlyWorker) {
+  Hello h;
+  h.node_id = 5;
+  h.workers = 2;
+  h.worker = 1;
+  Bytes b = encode(h);
+  b.resize(b.size() - 2);
+  store32(b, 0, static_cast<uint32_t>(b.size() - 4));
+  Decoder d;
+  d.feed(b);
+  auto m = d.next();
+  ASSERT_TRUE(m && m->has_value());
+  const auto& got = std::get<Hello>(**m);
+  EXPECT_EQ(got.node_id, 5U);
+  EXPECT_EQ(got.workers, 1);
+  EXPECT_EQ(got.worker, 0);
 }
 
 TEST(Protocol, UnknownEnumValuesAreErrors) {
