@@ -224,15 +224,20 @@ Actions Backend::on_local_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
   rewrite_backend_to_client(f.xlate, *pkt);
   copy.resize(pkt->bytes().size());
   ++counters_.packets_rewritten;
-  out.push_back(accept_modified(id, std::move(copy)));
+  // What the packet tells of the close first (NoteClose): once it goes on, the answer to it (the client's
+  // ACK of our FIN) may pass the tc programs before user space has written anything more.
   close_changed(f, before, now_ms, out);
+  out.push_back(accept_modified(id, std::move(copy)));
   return out;
 }
 
 Actions Backend::on_client_packet(PacketId id, ByteView bytes, uint64_t now_ms) {
-  Actions out{accept(id)};
+  Actions out;
   Bytes copy(bytes.begin(), bytes.end());
+  // The close first, as for our replies: the stack's ACK of a client's FIN leaves through tc egress within
+  // the verdict, and tc must know the FIN by then to see it acknowledged (or the flow waits for idle_ms).
   if (auto pkt = TcpPacket::parse(copy)) observe_client_packet(*pkt, now_ms, out);
+  out.push_back(accept(id));
   return out;
 }
 

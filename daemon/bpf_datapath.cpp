@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -92,8 +93,14 @@ const char* drop_reason_name(int i) {
 
 }  // namespace
 
-BpfDatapath::BpfDatapath(BpfDatapathOptions opts)
-    : opts_(std::move(opts)), slow_([this] {
+BpfShared::BpfShared(uint32_t n) : workers(n), inbox(n), wake_fd(n, -1), adopted(n) {}
+
+BpfShared::~BpfShared() {
+  if (events) ring_buffer__free(events);
+}
+
+BpfDatapath::BpfDatapath(BpfDatapathOptions opts, std::shared_ptr<BpfShared> shared, uint32_t worker)
+    : opts_(std::move(opts)), shared_(std::move(shared)), worker_(worker), slow_([this] {
         NfqueueOptions n = opts_.nfqueue;
         n.slow_mark = BATON_SLOW_MARK;
         n.done_mark = BATON_DONE_MARK;
@@ -108,26 +115,47 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
   on_event_ = std::move(events);
   ifindex_ = static_cast<int>(if_nametoindex(opts_.interface.c_str()));
   if (ifindex_ == 0) return make_error("interface " + opts_.interface + " not found");
-  BpfLoadOptions lo;
-  lo.pin_dir = opts_.pin_dir;
-  lo.service_addr = opts_.nfqueue.service_addr;
-  lo.service_port = opts_.nfqueue.service_port;
-  lo.max_flows = opts_.max_flows;
-  lo.node_id = opts_.self;
-  auto progs = BpfPrograms::load(lo);
-  if (!progs) return make_error(progs.error());
-  progs_ = std::move(*progs);
-  adopt_pinned_flows();
-  load_content();
-  events_ = ring_buffer__new(progs_->events_fd(), &BpfDatapath::on_event, this, nullptr);
-  if (!events_) {
-    stop();
-    return make_error("cannot open the BPF event ring buffer");
+  if (first()) {
+    BpfLoadOptions lo;
+    lo.pin_dir = opts_.pin_dir;
+    lo.service_addr = opts_.nfqueue.service_addr;
+    lo.service_port = opts_.nfqueue.service_port;
+    lo.max_flows = opts_.max_flows;
+    lo.node_id = opts_.self;
+    auto progs = BpfPrograms::load(lo);
+    if (!progs) return make_error(progs.error());
+    shared_->progs = std::move(*progs);
+    progs_ = shared_->progs.get();
+    adopt_pinned_flows();
+    load_content();
+    shared_->events = ring_buffer__new(progs_->events_fd(), &BpfDatapath::sort_event, shared_.get(), nullptr);
+    if (!shared_->events) {
+      stop();
+      return make_error("cannot open the BPF event ring buffer");
+    }
+  } else {
+    if (!shared_->progs) return make_error("the eBPF programs are not loaded (worker 0 starts first)");
+    progs_ = shared_->progs.get();
+  }
+  // Offloaded flows an earlier batond left, this worker's share: front-end ones need their gate.
+  adopted_ = std::move(shared_->adopted[worker_]);
+  for (const AdoptedFlow& a : adopted_) {
+    if (a.role != FlowRole::kFrontend) continue;
+    Gate g;
+    g.generation = ++generations_;
+    g.handed_off = true;
+    g.xlate = a.xlate;
+    gates_[a.key] = g;
+  }
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->wake_fd[worker_] = wake_fd_;
   }
   // Events before every queued packet: the SYN/ACK event is always older than the ACK that answers it,
   // and both can arrive within one batch of queue reads.
   auto in_order = [this, handler = std::move(handler)](const DatapathPacket& p) {
-    if (events_) ring_buffer__consume(events_);
+    pump_events();
     take_over_triaged(p);
     note_counted(p);
     if (p.direction == Direction::kIngress && (p.mark & BATON_BOUNDARY_MARK)) {
@@ -143,19 +171,58 @@ Status BpfDatapath::start(Handler handler, EventHandler events) {
     stop();
     return s;
   }
-  if (auto s = progs_->attach(ifindex_); !s) {
-    stop();
-    return s;
+  // The programs go on once every worker's queue is there (the last worker starts last): before, a
+  // packet tc gave a missing queue would pass to the stack.
+  if (worker_ + 1 == shared_->workers) {
+    if (auto s = progs_->attach(ifindex_); !s) {
+      stop();
+      return s;
+    }
+    set_kernel_decisions(true);
   }
-  set_kernel_decisions(true);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  for (int fd : {slow_.fd(), ring_buffer__epoll_fd(events_)}) {
+  std::vector<int> fds{slow_.fd(), wake_fd_};
+  // Worker 0 wakes for new events; it sorts them to the others.
+  if (first()) fds.push_back(ring_buffer__epoll_fd(shared_->events));
+  for (int fd : fds) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
   }
   return Ok{};
+}
+
+int BpfDatapath::sort_event(void* ctx, void* data, size_t size) {
+  auto* shared = static_cast<BpfShared*>(ctx);
+  if (size < sizeof(baton_event)) return 0;
+  baton_event ev{};
+  std::memcpy(&ev, data, sizeof(ev));
+  const FlowKey key = from_abi(ev.key);  // client -> this node
+  shared->inbox[worker_of(key.saddr, key.sport, shared->workers)].push_back(ev);
+  return 0;
+}
+
+void BpfDatapath::pump_events() {
+  taken_.clear();
+  bool others = false;
+  {
+    std::lock_guard lock(shared_->mu);
+    if (shared_->events) ring_buffer__consume(shared_->events);
+    taken_.swap(shared_->inbox[worker_]);
+    for (uint32_t w = 0; w < shared_->workers; ++w)
+      others |= w != worker_ && !shared_->inbox[w].empty();
+  }
+  if (others) {
+    std::lock_guard lock(shared_->mu);
+    for (uint32_t w = 0; w < shared_->workers; ++w) {
+      if (w == worker_ || shared_->inbox[w].empty() || shared_->wake_fd[w] < 0) continue;
+      const uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = write(shared_->wake_fd[w], &one, sizeof(one));
+    }
+  }
+  for (const baton_event& ev : taken_)
+    handle_event(ev);
 }
 
 namespace {
@@ -177,25 +244,27 @@ std::vector<baton_flow_key> keys_of(int fd) {
 
 void BpfDatapath::set_runtime_switch(uint32_t which, bool on) {
   uint32_t value = on ? 1 : 0;
-  if (bpf_map_update_elem(progs_->runtime_fd(), &which, &value, BPF_ANY) != 0) ++program_errors_;
+  if (bpf_map_update_elem(progs_->runtime_fd(), &which, &value, BPF_ANY) != 0) ++shared_->program_errors;
 }
 
-void BpfDatapath::set_kernel_decisions(bool on) {
+void BpfDatapath::set_kernel_decisions(bool on, bool keep_records) {
   // Triage off first, then empty (tc adds no record meanwhile); on only once empty: no record of an
   // earlier run (or of a time user space carried everything) may meet a connection past its handshake.
   // Request watching needs batond to decide what tc gives it.
   set_runtime_switch(BATON_RT_TRIAGE, false);
   const int fd = progs_->fe_triage_fd();
-  for (const auto& k : keys_of(fd))
-    bpf_map_delete_elem(fd, &k);
-  triage_on_ = on && opts_.triage && content_loaded_;
-  if (triage_on_) set_runtime_switch(BATON_RT_TRIAGE, true);
+  if (!keep_records) {
+    for (const auto& k : keys_of(fd))
+      bpf_map_delete_elem(fd, &k);
+  }
+  shared_->triage_on = on && opts_.triage && shared_->content_loaded;
+  if (shared_->triage_on) set_runtime_switch(BATON_RT_TRIAGE, true);
   set_runtime_switch(BATON_RT_WATCH, on);
 }
 
 void BpfDatapath::load_content() {
   // All or nothing: a trie missing a longer rule would let tc serve locally what another node holds.
-  content_loaded_ = false;
+  shared_->content_loaded = false;
   if (!opts_.triage) return;
   const auto entries = prefix_entries(opts_.content, opts_.self, BATON_PATH_MAX);
   for (const PrefixEntry& e : entries) {
@@ -208,7 +277,7 @@ void BpfDatapath::load_content() {
       return;
     }
   }
-  content_loaded_ = true;
+  shared_->content_loaded = true;
 }
 
 Status BpfDatapath::update(const DatapathUpdate& u) {
@@ -217,14 +286,14 @@ Status BpfDatapath::update(const DatapathUpdate& u) {
   opts_.content = *u.content;
   const bool triage_was = opts_.triage;
   opts_.triage = u.kernel_triage;
-  if (!progs_) return Ok{};
+  if (!progs_ || !first()) return Ok{};  // the kernel's content map is the first worker's to keep
   // In place, longest prefixes first (prefix_entries' order): a new longer rule is in before anything
   // under it changes; then the entries of rules that went. tc judges each lookup by one whole entry.
   // Without triage (or when the map did not load whole) no entry stays: tc then asks batond.
   load_content();
   {
     std::vector<ContentEntryAbi> keep;
-    if (content_loaded_) {
+    if (shared_->content_loaded) {
       for (const PrefixEntry& e : prefix_entries(opts_.content, opts_.self, BATON_PATH_MAX))
         keep.push_back(to_abi(e));
     }
@@ -244,13 +313,16 @@ Status BpfDatapath::update(const DatapathUpdate& u) {
       bpf_map_delete_elem(fd, &key);
   }
   // Triage switched, or the new map did not load (then batond decides every connection).
-  if (triage_was != opts_.triage || triage_on_ != (opts_.triage && content_loaded_))
+  if (triage_was != opts_.triage || shared_->triage_on != (opts_.triage && shared_->content_loaded))
     set_kernel_decisions(progs_->attached());
   return Ok{};
 }
 
 void BpfDatapath::take_over_triaged(const DatapathPacket& p) {
-  if (p.direction != Direction::kIngress || !(p.mark & BATON_COUNTED_MARK)) return;
+  // tc gives batond a connection it followed with the first packet it counts; detached, a connection it
+  // followed until then comes with its next packet, uncounted (see detach()).
+  const bool counted = (p.mark & BATON_COUNTED_MARK) != 0;
+  if (p.direction != Direction::kIngress || (!counted && progs_->attached())) return;
   const auto peek = peek_tcp(p.bytes);
   if (!peek) return;
   // A flow batond has. One that is over (ended, or served here) may have been superseded by a new
@@ -262,8 +334,15 @@ void BpfDatapath::take_over_triaged(const DatapathPacket& p) {
   baton_fe_triage t{};
   Gate g;
   g.generation = ++generations_;
+  if (!counted) {
+    // Detached: only a connection tc held for a decision (a request to come, or queued). One it served
+    // here and watched stays with the stack, untracked: its next packet need not start a request.
+    if (bpf_map_lookup_elem(progs_->fe_triage_fd(), &k, &t) != 0 || (t.flags & BATON_TRIAGE_LOCAL_WATCH))
+      return;
+  }
   // Read and removed in one syscall (a hash map: kernel 5.14 on).
   const bool has_record = bpf_map_lookup_and_delete_elem(progs_->fe_triage_fd(), &k, &t) == 0;
+  if (!counted && !has_record) return;
   if (old != gates_.end()) {
     if (!has_record) return;  // a packet of the old flow, still draining
     gates_.erase(old);
@@ -311,10 +390,16 @@ void BpfDatapath::open_gate_now(const baton_flow_key& key, baton_fe_flow& v, con
   v.next_request = h.next_request;
   v.watch_node = h.watch_node;
   v.gate |= BATON_GATE_OPEN;
-  if (bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_EXIST) != 0) ++program_errors_;
+  if (bpf_map_update_elem(progs_->fe_flows_fd(), &key, &v, BPF_EXIST) != 0) ++shared_->program_errors;
 }
 
 void BpfDatapath::adopt_pinned_flows() {
+  size_t found = 0;
+  // Each to the worker whose queue gets its packets.
+  auto adopt = [&](const AdoptedFlow& a) {
+    shared_->adopted[worker_of(a.key.saddr, a.key.sport, shared_->workers)].push_back(a);
+    ++found;
+  };
   // Handed-off flows an earlier batond left running in the kernel go on; their state machines are
   // rebuilt from the maps. Flows that were still being decided cannot be resumed: forgotten (their
   // packets go to the local stack, which still has them).
@@ -332,31 +417,25 @@ void BpfDatapath::adopt_pinned_flows() {
     }
     if (!open) open_gate_now(k, v, h);  // its predecessor stopped while it drained
     const FlowKey key = from_abi(k);
-    const Translation xlate = from_abi(v.xlate);
-    adopted_.push_back({FlowRole::kFrontend, key, xlate});
-    Gate g;
-    g.generation = ++generations_;
-    g.handed_off = true;
-    g.xlate = xlate;
-    gates_[key] = g;
+    adopt(AdoptedFlow{FlowRole::kFrontend, key, from_abi(v.xlate)});
   }
   for (const auto& k : keys_of(progs_->be_flows_fd())) {
     baton_be_flow v{};
     if (bpf_map_lookup_elem(progs_->be_flows_fd(), &k, &v) == 0 && v.state == BATON_BE_ESTABLISHED) {
       // One that ended meanwhile is adopted too: its front end must still be told.
-      adopted_.push_back({FlowRole::kBackend, from_abi(k), from_abi(v.xlate),
-                          (v.close_flags & BATON_CLOSE_REPORTED) != 0,
-                          (v.close_flags & BATON_CLOSE_RESET) != 0});
+      adopt(AdoptedFlow{FlowRole::kBackend, from_abi(k), from_abi(v.xlate),
+                        (v.close_flags & BATON_CLOSE_REPORTED) != 0,
+                        (v.close_flags & BATON_CLOSE_RESET) != 0});
     } else {
       bpf_map_delete_elem(progs_->be_flows_fd(), &k);
     }
   }
-  if (!adopted_.empty())
-    spdlog::info("datapath: {} offloaded flows found in {}", adopted_.size(), opts_.pin_dir);
+  if (found) spdlog::info("datapath: {} offloaded flows found in {}", found, opts_.pin_dir);
 }
 
 void BpfDatapath::stop_keeping_flows() {
-  if (progs_) {
+  // The kernel's part is the first worker's, which stops last.
+  if (progs_ && first()) {
     // Without batond nothing may wait for it: connections tc was following go to the stack.
     set_kernel_decisions(false);
     // Flows being decided need the slow path, which goes away now: let the local stack have them. Flows
@@ -380,15 +459,33 @@ void BpfDatapath::stop_keeping_flows() {
     }
     progs_->keep_attached();
   }
-  progs_.reset();  // closes our handles; the programs stay attached and the maps pinned
+  release(false);
+}
+
+void BpfDatapath::release(bool remove_programs) {
   slow_.stop();
-  if (events_) {
-    ring_buffer__free(events_);
-    events_ = nullptr;
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->wake_fd[worker_] = -1;
+    if (first()) {
+      if (shared_->progs && remove_programs) {
+        shared_->progs->detach();
+        shared_->progs->unpin();
+      }
+      if (shared_->events) {
+        ring_buffer__free(shared_->events);
+        shared_->events = nullptr;
+      }
+      // Closes our handles; kept attached, the programs stay and the maps stay pinned.
+      shared_->progs.reset();
+    }
   }
-  if (epoll_fd_ >= 0) {
-    close(epoll_fd_);
-    epoll_fd_ = -1;
+  progs_ = nullptr;
+  for (int* fd : {&epoll_fd_, &wake_fd_}) {
+    if (*fd >= 0) {
+      close(*fd);
+      *fd = -1;
+    }
   }
   gates_.clear();
   counted_.clear();
@@ -396,42 +493,22 @@ void BpfDatapath::stop_keeping_flows() {
 }
 
 void BpfDatapath::stop() {
-  if (progs_) {
-    progs_->detach();
-    progs_->unpin();
-  }
-  slow_.stop();
-  if (events_) {
-    ring_buffer__free(events_);
-    events_ = nullptr;
-  }
-  progs_.reset();
-  if (epoll_fd_ >= 0) {
-    close(epoll_fd_);
-    epoll_fd_ = -1;
-  }
-  gates_.clear();
-  counted_.clear();
-  dirty_.clear();
+  release(true);
 }
 
-int BpfDatapath::on_event(void* ctx, void* data, size_t size) {
-  auto* self = static_cast<BpfDatapath*>(ctx);
-  if (size < sizeof(baton_event)) return 0;
-  baton_event ev{};
-  std::memcpy(&ev, data, sizeof(ev));
+void BpfDatapath::handle_event(const baton_event& ev) {
   DatapathEvent e;
   e.key = from_abi(ev.key);
   if (ev.type == BATON_EV_FE_RELEASED) {
     // The datapath's own business: the state machines forgot the flow when they decided.
-    auto g = self->gates_.find(e.key);
-    if (g != self->gates_.end() && g->second.local) self->gates_.erase(g);
-    return 0;
+    auto g = gates_.find(e.key);
+    if (g != gates_.end() && g->second.local) gates_.erase(g);
+    return;
   }
   if (ev.type == BATON_EV_FE_SUPERSEDED) {
     // tc forgot a flow that was over when a new connection's SYN came on its tuple.
-    auto g = self->gates_.find(e.key);
-    if (g != self->gates_.end() && (g->second.local || g->second.ended)) self->gates_.erase(g);
+    auto g = gates_.find(e.key);
+    if (g != gates_.end() && (g->second.local || g->second.ended)) gates_.erase(g);
   }
   switch (ev.type) {
     case BATON_EV_FE_SUPERSEDED:
@@ -453,7 +530,7 @@ int BpfDatapath::on_event(void* ctx, void* data, size_t size) {
       e.kind = DatapathEvent::kBackendClosed;
       break;
     default:
-      return 0;
+      return;
   }
   e.synack.seq = ev.seq;
   e.synack.ack = ev.ack;
@@ -463,13 +540,15 @@ int BpfDatapath::on_event(void* ctx, void* data, size_t size) {
   e.synack.sack_permitted = ev.sack_permitted != 0;
   e.synack.window = ev.window;
   e.reset = ev.reset != 0;
-  self->on_event_(e);
-  return 0;
+  on_event_(e);
+  return;
 }
 
 void BpfDatapath::poll() {
+  uint64_t woken = 0;
+  if (wake_fd_ >= 0 && read(wake_fd_, &woken, sizeof(woken)) < 0) woken = 0;  // not woken: nothing to reset
   slow_.poll();
-  if (events_) ring_buffer__consume(events_);
+  pump_events();
 }
 
 void BpfDatapath::note_counted(const DatapathPacket& p) {
@@ -554,7 +633,7 @@ void BpfDatapath::tick(uint64_t now_ms) {
   // verdict nothing of it can be left on the slow path: forget it here, its packets go to the stack.
   if (!progs_ || now_ms < next_sweep_ms_) return;
   next_sweep_ms_ = now_ms + 1000;
-  sweep_triage(now_ms);
+  if (first()) sweep_triage(now_ms);
   for (auto it = gates_.begin(); it != gates_.end();) {
     const Gate& g = it->second;
     if (g.local && now_ms >= g.last_verdict_ms + 1000) {
@@ -634,7 +713,7 @@ void BpfDatapath::note_close(const NoteClose& n) {
   const bool report = close_state_of(v).closed() && !(flags & BATON_CLOSE_REPORTED);
   if (report) v.close_flags |= BATON_CLOSE_REPORTED;
   if (bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_EXIST) != 0) {
-    ++program_errors_;
+    ++shared_->program_errors;
     return;
   }
   if (report && on_event_) {
@@ -660,10 +739,11 @@ std::vector<std::pair<FlowKey, CloseState>> BpfDatapath::close_states() const {
 void BpfDatapath::map_update_failed(int err) {
   if (err == -E2BIG) {
     // Full: a real overload (the maps have room for twice max_flows, see flow_map_capacity).
-    if (map_full_++ == 0) spdlog::warn("bpf: a flow map is full; flows that find no room are served here");
+    if (shared_->map_full++ == 0)
+      spdlog::warn("bpf: a flow map is full; flows that find no room are served here");
     return;
   }
-  ++program_errors_;
+  ++shared_->program_errors;
   spdlog::warn("bpf: flow map update failed: {}", std::strerror(-err));
 }
 
@@ -679,7 +759,7 @@ bool BpfDatapath::program(const Action& action) {
     baton_be_flow v{};
     if (bpf_map_lookup_elem(progs_->be_flows_fd(), &key, &v) == 0) {
       v.state = BATON_BE_SILENT;
-      if (bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_EXIST) != 0) ++program_errors_;
+      if (bpf_map_update_elem(progs_->be_flows_fd(), &key, &v, BPF_EXIST) != 0) ++shared_->program_errors;
     }
     return true;
   }
@@ -761,7 +841,7 @@ uint64_t BpfDatapath::drops(uint32_t reason) const {
 }
 
 uint64_t BpfDatapath::served_locally() const {
-  return counter(BATON_CNT_FE_TRIAGE_LOCAL);
+  return first() ? counter(BATON_CNT_FE_TRIAGE_LOCAL) : 0;  // the node's: counted once
 }
 
 nlohmann::json BpfDatapath::stats() const {
@@ -769,12 +849,13 @@ nlohmann::json BpfDatapath::stats() const {
   j["attached"] = progs_ && progs_->attached();
   j["interface"] = opts_.interface;
   j["pin_dir"] = opts_.pin_dir;
-  j["map_update_errors"] = program_errors_;
-  j["map_full"] = map_full_;  // flows that found no room in a full flow map (served here or refused)
+  j["map_update_errors"] = shared_->program_errors.load();
+  j["map_full"] =
+      shared_->map_full.load();  // flows that found no room in a full flow map (served here or refused)
   j["flow_map_capacity"] = flow_map_capacity(opts_.max_flows);
   // Front-end flows batond tracks a gate for: being decided, draining, handed off or served locally.
   j["gates_tracked"] = gates_.size();
-  j["kernel_triage"] = triage_on_;
+  j["kernel_triage"] = shared_->triage_on;
   if (!progs_) return j;
   j["flow_map_bytes"] = progs_->flow_map_bytes();
   nlohmann::json c;
@@ -799,7 +880,7 @@ void BpfDatapath::close_gates() {
     if (g == gates_.end()) continue;
     if (v.gate & BATON_GATE_OPEN) {
       v.gate = 0;  // the programs are detached: nobody else writes it now
-      if (bpf_map_update_elem(progs_->fe_flows_fd(), &k, &v, BPF_EXIST) != 0) ++program_errors_;
+      if (bpf_map_update_elem(progs_->fe_flows_fd(), &k, &v, BPF_EXIST) != 0) ++shared_->program_errors;
       g->second.released = 0;
     }
     g->second.known = false;
@@ -834,6 +915,14 @@ Status BpfDatapath::attach() {
   return Ok{};
 }
 
+void BpfDatapath::prepare_switch(bool attach) {
+  if (attach && progs_ && !progs_->attached()) close_gates();
+}
+
+void BpfDatapath::finish_switch(bool attach) {
+  if (attach && progs_) fence_slow_path();
+}
+
 Status BpfDatapath::detach() {
   if (!progs_) return make_error("the eBPF datapath is not running");
   if (!progs_->attached()) return Ok{};
@@ -841,8 +930,10 @@ Status BpfDatapath::detach() {
   // skips), then the programs go: no packet is left without a translator in between.
   if (auto s = slow_.set_slow_mark(0); !s) return s;
   progs_->detach();
-  // User space sees every packet now: tc's records would only be stale when the programs return.
-  set_kernel_decisions(false);
+  // User space sees every packet now. The records of connections tc was following stay: their requests,
+  // queued already (counted) or still to come, are taken over from them (take_over_triaged), instead of
+  // going to the local stack; the sweep removes what nobody takes, and attach empties the rest.
+  set_kernel_decisions(false, /*keep_records=*/true);
   spdlog::info("datapath: BPF programs detached; NFQUEUE handles every packet");
   return Ok{};
 }

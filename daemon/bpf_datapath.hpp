@@ -4,7 +4,9 @@
 // flows being decided. Detached (batonctl datapath detach), the NFQUEUE datapath takes everything back.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -16,11 +18,38 @@
 #include "daemon/nfqueue_datapath.hpp"
 
 struct ring_buffer;
+struct baton_event;
 struct baton_flow_key;
 struct baton_fe_flow;
 struct baton_fe_handoff;
 
 namespace baton {
+
+// What the workers of one batond (Config::workers) share of the eBPF datapath: the programs and maps,
+// loaded, attached and removed by worker 0 (started first, stopped last); and the one event ring buffer,
+// read by whichever worker gets to it first, every event sorted into the inbox of the worker its flow
+// belongs to (worker_of), which is woken to handle it. A worker reads the ring before each packet it
+// handles, so an event written before a packet was queued is always handled before that packet.
+struct BpfShared {
+  explicit BpfShared(uint32_t workers);
+  ~BpfShared();
+  BpfShared(const BpfShared&) = delete;
+  BpfShared& operator=(const BpfShared&) = delete;
+
+  const uint32_t workers;
+  std::unique_ptr<BpfPrograms> progs;
+  std::mutex mu;  // events, inboxes
+  ring_buffer* events = nullptr;
+  std::vector<std::vector<baton_event>> inbox;  // per worker
+  std::vector<int> wake_fd;                     // per worker: an eventfd in its datapath's epoll set
+  // Offloaded flows an earlier batond left, found by worker 0 at load: per worker.
+  std::vector<std::vector<AdoptedFlow>> adopted;
+  std::atomic<uint64_t> program_errors = 0;
+  std::atomic<uint64_t> map_full = 0;
+  // The kernel's decisions (worker 0's to change, or the last worker's at start, before any thread runs).
+  bool content_loaded = false;
+  bool triage_on = false;
+};
 
 struct BpfDatapathOptions {
   NfqueueOptions nfqueue;
@@ -40,7 +69,8 @@ struct BpfDatapathOptions {
 
 class BpfDatapath final : public Datapath {
  public:
-  explicit BpfDatapath(BpfDatapathOptions opts);
+  // One worker's datapath; `shared` is every worker's (one per batond). Worker 0 loads the programs.
+  BpfDatapath(BpfDatapathOptions opts, std::shared_ptr<BpfShared> shared, uint32_t worker);
   ~BpfDatapath() override;
   BpfDatapath(const BpfDatapath&) = delete;
   BpfDatapath& operator=(const BpfDatapath&) = delete;
@@ -64,8 +94,16 @@ class BpfDatapath final : public Datapath {
   Status update(const DatapathUpdate& u) override;
   Status attach() override;
   Status detach() override;
+  void prepare_switch(bool attach) override;
+  void finish_switch(bool attach) override;
 
  private:
+  // The ring buffer's callback: each event into the inbox of its flow's worker.
+  static int sort_event(void* ctx, void* data, size_t size);
+  // Reads the ring buffer, then handles this worker's inbox; wakes the workers it found events for.
+  void pump_events();
+  void handle_event(const baton_event& ev);
+  bool first() const { return worker_ == 0; }
   void note_close(const NoteClose& n);
   // batond's half of a front-end flow's gate (bpf/baton_abi.h, baton_fe_flow.gate): how many of the
   // packets tc counted have had their verdict, and what tc needs once it takes the flow over.
@@ -82,11 +120,10 @@ class BpfDatapath final : public Datapath {
     RequestWatch watch;
   };
 
-  static int on_event(void* ctx, void* data, size_t size);
   void adopt_pinned_flows();
   // What tc decides without batond, on (as configured) or off: kernel triage (its map emptied either
   // way: flows tc was following go to the local stack) and request watching (only while batond decides).
-  void set_kernel_decisions(bool on);
+  void set_kernel_decisions(bool on, bool keep_records = false);
   void set_runtime_switch(uint32_t which, bool on);
   void load_content();
   // A counted packet of a flow batond does not know: tc triaged it and now hands it over. Rebuilds what
@@ -113,24 +150,25 @@ class BpfDatapath final : public Datapath {
   void close_gates();
   // Every packet queued before the rules narrowed has been handled when this returns.
   void fence_slow_path();
+  // Stops this worker's part; the first worker's also removes (remove_programs) or keeps the programs.
+  void release(bool remove_programs);
 
   BpfDatapathOptions opts_;
+  std::shared_ptr<BpfShared> shared_;
+  uint32_t worker_;
   NfqueueDatapath slow_;
-  std::unique_ptr<BpfPrograms> progs_;
-  ring_buffer* events_ = nullptr;
+  BpfPrograms* progs_ = nullptr;  // shared_->progs while this worker runs
   EventHandler on_event_;
   int epoll_fd_ = -1;
+  int wake_fd_ = -1;
   int ifindex_ = 0;
-  uint64_t program_errors_ = 0;
-  uint64_t map_full_ = 0;
   std::vector<AdoptedFlow> adopted_;
+  std::vector<baton_event> taken_;  // pump_events: this worker's events, out of its inbox
   std::unordered_map<FlowKey, Gate, FlowKeyHash> gates_;
   std::unordered_map<PacketId, std::pair<FlowKey, uint32_t>> counted_;  // awaiting their verdict
   std::vector<FlowKey> dirty_;                                          // handoffs to write at flush()
   uint32_t generations_ = 0;
   uint64_t next_sweep_ms_ = 0;
-  bool content_loaded_ = false;
-  bool triage_on_ = false;
 };
 
 }  // namespace baton

@@ -237,13 +237,9 @@ Config parse(const toml::table& t) {
       in_range(optional_value<int64_t>(t["max_flows"], "max_flows", 65536), 16, 16'777'216, "max_flows"));
   c.workers = static_cast<uint32_t>(
       in_range(optional_value<int64_t>(t["workers"], "workers", 1), 1, Config::kMaxWorkers, "workers"));
-  // A flow's worker is its client port's low bits (the kernel's queue rules can match those, and the front
-  // and back end of a flow agree on them): a power of two.
+  // A flow's worker is the top bits of a hash of its client's address and port (worker_of): a power of
+  // two.
   if (c.workers & (c.workers - 1)) throw Fail{"key 'workers' must be a power of two (1, 2, 4, ...)"};
-  if (c.workers > 1 && c.datapath != "nfqueue")
-    throw Fail{
-        "key 'workers': more than one worker needs datapath = \"nfqueue\" (the eBPF datapath runs "
-        "one worker in this version)"};
   if (c.queue_num + c.workers - 1 > 65535)
     throw Fail{"key 'queue_num': workers use queues queue_num to queue_num + workers - 1, past 65535"};
   for (const auto& n : c.nodes) {

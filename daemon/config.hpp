@@ -46,7 +46,7 @@ struct Config {
   uint64_t peer_down_ms = 900;
   size_t max_flows = 65'536;  // per worker and role
   // Threads that each run a whole engine (its own NFQUEUE queue queue_num + i, its own control connection
-  // to every peer on control port + i) for the flows whose client port's low bits are i. Every node of
+  // to every peer on control port + i) for the flows whose client hashes to i (worker_of). Every node of
   // a cluster needs the same count.
   uint32_t workers = 1;
   static constexpr int64_t kMaxWorkers = 64;

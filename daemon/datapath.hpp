@@ -113,6 +113,11 @@ class Datapath {
   // Run-time attach/detach of kernel programs (`batonctl datapath ...`; Engine::switch_datapath).
   virtual Status attach() { return make_error("the " + name() + " datapath has no kernel programs"); }
   virtual Status detach() { return make_error("the " + name() + " datapath has no kernel programs"); }
+  // With several workers only the first one's attach()/detach() switches the kernel; every other worker
+  // prepares before it (attach: its flows' gates closed, as attach() does for the first one's) and
+  // finishes after it (attach: what its queue still holds handled).
+  virtual void prepare_switch(bool /*attach*/) {}
+  virtual void finish_switch(bool /*attach*/) {}
 };
 
 }  // namespace baton

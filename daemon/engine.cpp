@@ -290,10 +290,19 @@ bool replays(const Action& a, const FlowKey& key) {
 Status Engine::switch_datapath(bool attach) {
   if (attach) return datapath_.attach();  // the map entries hold what user space saw (NoteClose)
   if (auto s = datapath_.detach(); !s) return s;
+  merge_kernel_closes();
+  return Ok{};
+}
+
+void Engine::follow_switch(bool attach) {
+  datapath_.finish_switch(attach);
+  if (!attach) merge_kernel_closes();
+}
+
+void Engine::merge_kernel_closes() {
   const uint64_t now = monotonic_ms();
   for (const auto& [key, close] : datapath_.close_states())
     execute(backend_.merge_close(key, close, now), Origin::kBackend);
-  return Ok{};
 }
 
 void Engine::log_decision(const Decided& d) {

@@ -43,6 +43,9 @@ class Engine {
   // Attaches or detaches the kernel datapath's programs; on detach, what they saw of closes moves to the
   // back end, which sees every packet from now on.
   Status switch_datapath(bool attach);
+  // Another worker switched the kernel's programs (its switch_datapath; this one's datapath prepared for
+  // it): what this worker's part needs after.
+  void follow_switch(bool attach);
 
  private:
   // Who asked for the actions: a message to this node itself goes to the other state machine (this
@@ -55,6 +58,8 @@ class Engine {
   // A client packet the front end delivers (a verdict's new bytes, an injected packet): if it is for a
   // flow served by this node's own stack, its back end tracks it.
   void show_backend(const Bytes& packet);
+  // After a detach: what the kernel saw of the back-end flows' closes goes to the back end.
+  void merge_kernel_closes();
   void abort_local_socket(const FlowKey& key);
   // batond's own answer (a 503) on a socket restored where the held connection stands.
   void answer_here(const AnswerHere& an);

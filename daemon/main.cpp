@@ -47,8 +47,9 @@ int run(baton::Config& cfg, const std::string& config_path) {
   sigprocmask(SIG_BLOCK, &mask, nullptr);
 
   std::vector<std::unique_ptr<Worker>> workers;
+  std::shared_ptr<BpfShared> bpf_shared;
   for (uint32_t i = 0; i < cfg.workers; ++i)
-    workers.push_back(std::make_unique<Worker>(cfg, i, *iface));
+    workers.push_back(std::make_unique<Worker>(cfg, i, *iface, bpf_shared));
   // Each of the workers' engines, asked on its own thread.
   auto each = [&](auto fn) {
     std::vector<std::invoke_result_t<decltype(fn)&, Worker&>> out;
@@ -131,9 +132,15 @@ int run(baton::Config& cfg, const std::string& config_path) {
     };
     if (cmd == "datapath status") return datapath_status();
     if (cmd == "datapath attach" || cmd == "datapath detach") {
-      for (const Status& s :
-           each([&](Worker& w) { return w.engine().switch_datapath(cmd == "datapath attach"); }))
-        if (!s) return {{"error", s.error()}};
+      // The first worker switches the kernel; every other one prepares before and follows after.
+      const bool attach = cmd == "datapath attach";
+      for (size_t i = 1; i < workers.size(); ++i)
+        workers[i]->call([&] { workers[i]->datapath().prepare_switch(attach); });
+      const Status s =
+          workers.front()->call([&] { return workers.front()->engine().switch_datapath(attach); });
+      if (!s) return {{"error", s.error()}};
+      for (size_t i = 1; i < workers.size(); ++i)
+        workers[i]->call([&] { workers[i]->engine().follow_switch(attach); });
       return datapath_status();
     }
     return {

@@ -9,7 +9,11 @@
 
 namespace baton {
 
-std::unique_ptr<Datapath> make_datapath(const Config& cfg, uint32_t worker, const std::string& interface) {
+namespace {
+
+// The datapath a worker of `cfg` runs.
+std::unique_ptr<Datapath> make_datapath(const Config& cfg, uint32_t worker, const std::string& interface,
+                                        std::shared_ptr<BpfShared>& shared) {
   NfqueueOptions nq;
   nq.queue_num = cfg.queue_num;
   nq.service_addr = cfg.self().service_addr;
@@ -31,13 +35,17 @@ std::unique_ptr<Datapath> make_datapath(const Config& cfg, uint32_t worker, cons
   bo.self = cfg.node_id;
   bo.triage_timeout_ms = cfg.hold_timeout_ms;
   bo.watch_timeout_ms = cfg.idle_timeout_ms;
-  return std::make_unique<BpfDatapath>(bo);
+  if (!shared) shared = std::make_shared<BpfShared>(cfg.workers);
+  return std::make_unique<BpfDatapath>(bo, shared, worker);
 }
 
-Worker::Worker(const Config& cfg, uint32_t index, const std::string& interface)
+}  // namespace
+
+Worker::Worker(const Config& cfg, uint32_t index, const std::string& interface,
+               std::shared_ptr<BpfShared>& shared)
     : cfg_(cfg),
       index_(index),
-      datapath_(make_datapath(cfg_, index, interface)),
+      datapath_(make_datapath(cfg_, index, interface, shared)),
       engine_(cfg_, *datapath_),
       mesh_(
           cfg_, loop_, [this](NodeId from, const proto::Message& m) { engine_.on_message(from, m); },

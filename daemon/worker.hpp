@@ -10,6 +10,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "daemon/bpf_datapath.hpp"
 #include "daemon/config.hpp"
 #include "daemon/datapath.hpp"
 #include "daemon/engine.hpp"
@@ -20,7 +21,8 @@ namespace baton {
 
 class Worker {
  public:
-  Worker(const Config& cfg, uint32_t index, const std::string& interface);
+  // shared: what the workers share of the eBPF datapath, made by the first worker that needs it.
+  Worker(const Config& cfg, uint32_t index, const std::string& interface, std::shared_ptr<BpfShared>& shared);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -62,8 +64,5 @@ class Worker {
   std::thread thread_;
   bool started_ = false;
 };
-
-// The datapath a worker of `cfg` runs (exposed for tests).
-std::unique_ptr<Datapath> make_datapath(const Config& cfg, uint32_t worker, const std::string& interface);
 
 }  // namespace baton

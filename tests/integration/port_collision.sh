@@ -8,7 +8,9 @@
 . "$(dirname "$0")/lib/common.sh"
 refused=$(status 2 backend.handoffs_refused)
 q=$(unique)
-out=$(in_client /usr/bin/python3 "$root/tests/integration/lib/port_collision.py" "$BATON_CLIENT_ADDR" 43000 \
+# A port outside the client's ephemeral range (32768-60999): no earlier test's connection (a TIME_WAIT of
+# wrk's, which did not set SO_REUSEADDR) can hold it.
+out=$(in_client /usr/bin/python3 "$root/tests/integration/lib/port_collision.py" "$BATON_CLIENT_ADDR" 61234 \
       "$(node_addr 1)" "$(node_addr 2)" "$BATON_PORT" /n2/small.txt "$q") || fail "$out"
 echo "$out"
 read -r status secs <<< "$(echo "$out" | sed -E 's/through the front end: ([0-9]+) after ([0-9.]+) s.*/\1 \2/')"

@@ -163,6 +163,40 @@ TEST_F(BackendTest, AClientPacketDeliveredByUserSpaceIsNotedForTheKernelDatapath
   EXPECT_TRUE(be.on_delivered_client_packet(test::build(fin), 3).empty()) << "no flow of ours";
 }
 
+// A FIN that passes user space (the programs detached, or draining at an attach) is noted before its
+// verdict: the stack acknowledges it within the verdict, through tc egress, which must know the FIN by
+// then to see the acknowledgement (switch_under_load left flows to idle_ms before). The same for the
+// server's FIN, which the client acknowledges.
+TEST_F(BackendTest, AFinIsNotedBeforeItsVerdict) {
+  establish();
+  auto position = [](const Actions& a, auto pred) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (pred(a[i])) return static_cast<int>(i);
+    return -1;
+  };
+  auto is_note = [](const Action& x) { return std::holds_alternative<NoteClose>(x); };
+  auto is_verdict = [](const Action& x) { return std::holds_alternative<Verdict>(x); };
+  test::Segment fin;
+  fin.daddr = test::kNode2;
+  fin.seq = kIsn + 30;
+  fin.ack = kIsn2 + 1;
+  fin.flags = tcp_flag::kAck | tcp_flag::kFin;
+  auto a = be.on_client_packet(30, test::build(fin), 2);
+  ASSERT_GE(position(a, is_note), 0);
+  EXPECT_LT(position(a, is_note), position(a, is_verdict)) << "the client's FIN";
+  test::Segment server_fin;
+  server_fin.saddr = test::kNode2;
+  server_fin.daddr = test::kClient;
+  server_fin.sport = 80;
+  server_fin.dport = 40000;
+  server_fin.seq = kIsn2 + 1;
+  server_fin.ack = kIsn + 31;
+  server_fin.flags = tcp_flag::kAck | tcp_flag::kFin;
+  a = be.on_local_packet(31, test::build(server_fin), 3);
+  ASSERT_GE(position(a, is_note), 0);
+  EXPECT_LT(position(a, is_note), position(a, is_verdict)) << "the server's FIN";
+}
+
 // A close that straddles a detach of the kernel programs: they saw the client's FIN and the server's
 // acknowledgement of it; user space sees the rest, and ends the flow with what they saw.
 TEST_F(BackendTest, AClosePartlySeenByTheKernelEndsInUserSpace) {

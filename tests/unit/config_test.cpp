@@ -80,7 +80,6 @@ TEST(Config, BadFilesGetClearErrors) {
       {"metrics_listen = \"0.0.0.0:0\"\n" + kGood, "metrics_listen: bad port '0'"},
       {"datapath = \"nfqueue\"\nworkers = 3\n" + kGood, "'workers' must be a power of two"},
       {"datapath = \"nfqueue\"\nworkers = 128\n" + kGood, "workers"},
-      {"workers = 2\n" + kGood, "more than one worker needs datapath = \"nfqueue\""},
       {"datapath = \"nfqueue\"\nworkers = 4\nqueue_num = 65534\n" + kGood, "past 65535"},
       {"datapath = \"nfqueue\"\nworkers = 2\n" + replace(kGood, "10.0.1.1:7000", "10.0.1.1:65535"),
        "node 1's control port 65535"},
