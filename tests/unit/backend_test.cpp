@@ -43,6 +43,18 @@ class BackendTest : public ::testing::Test {
     be.on_handoff_request(1, request(), 0);
     return be.on_local_packet(10, test::build(test::server_synack(test::kNode2, kIsn2, kIsn, 70, 10, 7)), 1);
   }
+  // The web server's FIN once it has answered, acknowledging the client's FIN (which ends at kIsn + 31).
+  static test::Segment server_fin_after_request() {
+    test::Segment fin;
+    fin.saddr = test::kNode2;
+    fin.daddr = test::kClient;
+    fin.sport = 80;
+    fin.dport = 40000;
+    fin.seq = kIsn2 + 1;
+    fin.ack = kIsn + 31;
+    fin.flags = tcp_flag::kAck | tcp_flag::kFin;
+    return fin;
+  }
   Backend be;
 };
 
@@ -184,14 +196,7 @@ TEST_F(BackendTest, AFinIsNotedBeforeItsVerdict) {
   auto a = be.on_client_packet(30, test::build(fin), 2);
   ASSERT_GE(position(a, is_note), 0);
   EXPECT_LT(position(a, is_note), position(a, is_verdict)) << "the client's FIN";
-  test::Segment server_fin;
-  server_fin.saddr = test::kNode2;
-  server_fin.daddr = test::kClient;
-  server_fin.sport = 80;
-  server_fin.dport = 40000;
-  server_fin.seq = kIsn2 + 1;
-  server_fin.ack = kIsn + 31;
-  server_fin.flags = tcp_flag::kAck | tcp_flag::kFin;
+  const test::Segment server_fin = server_fin_after_request();
   a = be.on_local_packet(31, test::build(server_fin), 3);
   ASSERT_GE(position(a, is_note), 0);
   EXPECT_LT(position(a, is_note), position(a, is_verdict)) << "the server's FIN";
@@ -207,14 +212,7 @@ TEST_F(BackendTest, AClosePartlySeenByTheKernelEndsInUserSpace) {
   kernel.client_fin_end = kIsn + 31;
   EXPECT_TRUE(messages<proto::FlowClosed>(be.merge_close(key, kernel, 2)).empty());
   // The server's FIN, then the client's acknowledgement of it: both through user space now.
-  test::Segment server_fin;
-  server_fin.saddr = test::kNode2;
-  server_fin.daddr = test::kClient;
-  server_fin.sport = 80;
-  server_fin.dport = 40000;
-  server_fin.seq = kIsn2 + 1;
-  server_fin.ack = kIsn + 31;
-  server_fin.flags = tcp_flag::kAck | tcp_flag::kFin;
+  const test::Segment server_fin = server_fin_after_request();
   auto a = be.on_local_packet(20, test::build(server_fin), 3);
   EXPECT_TRUE(messages<proto::FlowClosed>(a).empty()) << "the client has not acknowledged the FIN yet";
   test::Segment last;
