@@ -8,10 +8,6 @@
 . "$(dirname "$0")/lib/common.sh"
 [ "$BATON_DATAPATH" = ebpf ] || skip "needs the eBPF datapath (the switch is between its programs and NFQUEUE)"
 for n in $BATON_NODES; do eventually 10 all_peers_up "$n" || fail "node $n's peers are not all up"; done
-per_worker() {
-  "$batonctl" -s "$(node_socket "$1")" --json status |
-    /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(str(w[sys.argv[1]]) for w in d.get("per_worker", [d["frontend"]])))' "$2"
-}
 before=$(per_worker 1 handed_off)
 q=$(unique)
 echo "/n2/small.txt?$q" > "$work/paths"

@@ -10,11 +10,6 @@
 for n in $BATON_NODES; do eventually 10 all_peers_up "$n" || fail "node $n's peers are not all up"; done
 workers=$BATON_WORKERS
 
-# per_worker NODE KEY: KEY of each worker of NODE, space-separated.
-per_worker() {
-  "$batonctl" -s "$(node_socket "$1")" --json status |
-    /usr/bin/python3 -c 'import json,sys; print(" ".join(str(w[sys.argv[1]]) for w in json.load(sys.stdin)["per_worker"]))' "$2"
-}
 minus() { paste -d' ' <(tr ' ' '\n' <<< "$1") <(tr ' ' '\n' <<< "$2") | awk '{printf "%s%d", (NR > 1 ? " " : ""), $1 - $2}'; }
 
 # 1. A load of handoffs spreads over the workers, and the back end's workers take exactly their front

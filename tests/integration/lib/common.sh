@@ -61,6 +61,16 @@ for k in sys.argv[1].split("."): d = d[int(k)] if isinstance(d, list) else d[k]
 print(d)' "$2"
 }
 
+# per_worker NODE KEY: KEY of each of NODE's workers (status per_worker: handed_off, handoffs_accepted,
+# served_locally, live_flows, peers_up), space-separated; one value with a single worker.
+per_worker() {
+  "$batonctl" -s "$(node_socket "$1")" --json status | /usr/bin/python3 -c 'import json,sys
+d = json.load(sys.stdin)
+one = {"handed_off": d["frontend"]["handed_off"], "served_locally": d["frontend"]["served_locally"],
+       "handoffs_accepted": d["backend"]["handoffs_accepted"], "live_flows": d["live_flows"]}
+print(" ".join(str(w[sys.argv[1]]) for w in d.get("per_worker", [one])))' "$2"
+}
+
 # datapath_counter NODE NAME: a counter of the eBPF programs (0 under the NFQUEUE datapath).
 datapath_counter() {
   "$batonctl" -s "$(node_socket "$1")" --json status |
