@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "baton_abi.h"
+#include "core/worker_hash.hpp"
 #include "daemon/bpf_abi_convert.hpp"
 #include "daemon/event_loop.hpp"
 

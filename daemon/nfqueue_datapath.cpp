@@ -19,6 +19,7 @@ extern "C" {
 }
 
 #include "core/packet.hpp"
+#include "core/worker_hash.hpp"
 #include "daemon/command.hpp"
 
 namespace baton {
@@ -72,22 +73,19 @@ std::string worker_match(bool ingress, uint32_t workers, uint32_t worker) {
   // A classic BPF program for iptables' bpf match, run on the IP header: true when the client's address
   // and port hash to `worker`. The client is the source on ingress, the destination on egress; every
   // node computes the same, so a flow's front end and back end give it to the same worker. The hash is
-  // multiplicative (Knuth's golden ratio), its top bits taken: clients' ports that differ only in their
-  // low bits (Linux gives connect() even ports, one after the other) spread evenly.
-  uint32_t bits = 0;
-  while ((1U << bits) < workers)
-    ++bits;
+  // worker_of's (core/worker_hash.hpp).
+  const uint32_t bits = worker_hash_bits(workers);
   const uint32_t port_at = ingress ? 0 : 2;    // in the TCP header
   const uint32_t addr_at = ingress ? 12 : 16;  // in the IP header
   const std::vector<sock_filter> prog = {
-      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),           // X = IP header length
-      BPF_STMT(BPF_LD | BPF_H | BPF_IND, port_at),      // A = the client's port
-      BPF_STMT(BPF_ST, 0),                              // M[0] = A
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, addr_at),      // A = the client's address
-      BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),           // X = M[0]
-      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),           // A ^= X
-      BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9E3779B1),  // A *= golden ratio
-      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 32 - bits),   // A = its top bits
+      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),                      // X = IP header length
+      BPF_STMT(BPF_LD | BPF_H | BPF_IND, port_at),                 // A = the client's port
+      BPF_STMT(BPF_ST, 0),                                         // M[0] = A
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, addr_at),                 // A = the client's address
+      BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),                      // X = M[0]
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                      // A ^= X
+      BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, kWorkerHashMultiplier),  // A *= golden ratio
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 32 - bits),              // A = its top bits
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, worker, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, 1),
       BPF_STMT(BPF_RET | BPF_K, 0),
@@ -97,14 +95,6 @@ std::string worker_match(bool ingress, uint32_t workers, uint32_t worker) {
     code += "," + std::to_string(i.code) + " " + std::to_string(i.jt) + " " + std::to_string(i.jf) + " " +
             std::to_string(i.k);
   return code;
-}
-
-uint32_t worker_of(uint32_t client_addr, uint16_t client_port, uint32_t workers) {
-  if (workers <= 1) return 0;
-  uint32_t bits = 0;
-  while ((1U << bits) < workers)
-    ++bits;
-  return ((client_addr ^ client_port) * 0x9E3779B1U) >> (32 - bits);
 }
 
 std::string NfqueueDatapath::ruleset() const {

@@ -33,10 +33,9 @@ struct NfqueueOptions {
   uint32_t worker = 0;
 };
 
-// Which of `workers` workers a client's connections belong to (Config::workers), and the iptables bpf
-// match (classic BPF bytecode) that tells the kernel the same: the client is the packet's source on
-// ingress, its destination on egress.
-uint32_t worker_of(uint32_t client_addr, uint16_t client_port, uint32_t workers);
+// The iptables bpf match (classic BPF bytecode) that tells the kernel which packets are worker's: those
+// whose client hashes to it (worker_of). The client is the packet's source on ingress, its destination
+// on egress.
 std::string worker_match(bool ingress, uint32_t workers, uint32_t worker);
 
 class NfqueueDatapath final : public Datapath {

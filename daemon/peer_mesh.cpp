@@ -270,8 +270,8 @@ void PeerMesh::handle(Connection* c, const proto::Message& m) {
     if (c->dialed && c->dialed != h->node_id)
       return reject(
           c, "dialled node " + std::to_string(c->dialed) + " answered as " + std::to_string(h->node_id));
-    // A flow's worker is its client port's low bits on every node: only nodes with as many workers
-    // hand each other flows the right worker will see.
+    // A flow's worker is a hash of its client's address and port into the worker count (worker_of):
+    // only nodes with as many workers hand each other flows the right worker will see.
     if (h->workers != cfg_.workers || h->worker != worker_) {
       const std::string why = "node " + std::to_string(h->node_id) + " runs " + std::to_string(h->workers) +
                               " workers, this node runs " + std::to_string(cfg_.workers) +

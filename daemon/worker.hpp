@@ -1,6 +1,6 @@
 // One worker of batond: a whole handoff engine (its datapath queue, the state machines, its own control
 // connection to the same worker of every peer) on a thread of its own, for the connections whose client
-// port's low bits are its index (Config::workers). Workers share nothing but the kernel: a flow's
+// hashes to its index (worker_of, core/worker_hash.hpp). Workers share nothing but the kernel: a flow's
 // packets, on the front end and on the back end, and its control messages all reach the same worker.
 #pragma once
 

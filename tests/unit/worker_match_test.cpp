@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/bytes.hpp"
+#include "core/worker_hash.hpp"
 #include "daemon/nfqueue_datapath.hpp"
 
 namespace baton {
@@ -71,7 +72,7 @@ bool run(const std::string& bytecode, const Bytes& p) {
 
 // An IPv4 header of `ihl` words (options past 20 bytes) and a TCP header's ports.
 Bytes packet(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, unsigned ihl) {
-  Bytes p(ihl * 4 + 20, 0);
+  Bytes p((static_cast<size_t>(ihl) * 4) + 20, 0);
   p[0] = static_cast<uint8_t>(0x40 | ihl);
   store32(p, 12, src);
   store32(p, 16, dst);
@@ -103,6 +104,16 @@ TEST(WorkerMatch, TheKernelsMatchAgreesWithWorkerOfBothWays) {
           << "worker " << w << " of " << workers << " gets its share";
   }
   EXPECT_EQ(worker_of(0x0ad30064, 40000, 1), 0U);
+}
+
+TEST(WorkerMatch, TheHashNamesAWorkerByAsManyTopBitsAsTheCountNeeds) {
+  EXPECT_EQ(worker_hash_bits(1), 0U);
+  EXPECT_EQ(worker_hash_bits(2), 1U);
+  EXPECT_EQ(worker_hash_bits(8), 3U);
+  EXPECT_EQ(worker_hash_bits(64), 6U);
+  // The same hash at every count: a worker of 2 is the top bit of its worker of 64.
+  for (uint16_t port = 32768; port < 33768; port += 2)
+    EXPECT_EQ(worker_of(0x0ad30064, port, 2), worker_of(0x0ad30064, port, 64) >> 5) << port;
 }
 
 }  // namespace
