@@ -240,6 +240,11 @@ void Engine::on_peer(NodeId node, bool up, const std::vector<FlowKey>& unreached
 }
 
 void Engine::measure_load(uint64_t now_ms) {
+  if (!measures_load_) {
+    node_load_ = gauge_->load.load(std::memory_order_relaxed);
+    load_measures_ = gauge_->measures.load(std::memory_order_relaxed);
+    return;
+  }
   if (now_ms < next_load_ms_) return;
   next_load_ms_ = now_ms + cfg_.heartbeat_ms;
   sock_diag::NetlinkSocket nl;
@@ -253,6 +258,10 @@ void Engine::measure_load(uint64_t now_ms) {
     node_load_ = static_cast<uint32_t>(backend_.live_flows());
   }
   ++load_measures_;
+  if (gauge_) {
+    gauge_->load.store(node_load_, std::memory_order_relaxed);
+    gauge_->measures.store(load_measures_, std::memory_order_relaxed);
+  }
 }
 
 void Engine::reconfigure() {

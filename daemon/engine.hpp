@@ -7,12 +7,14 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "core/backend.hpp"
 #include "core/frontend.hpp"
 #include "daemon/config.hpp"
 #include "daemon/datapath.hpp"
+#include "daemon/load_gauge.hpp"
 #include "daemon/log_limit.hpp"
 #include "daemon/peer_mesh.hpp"
 #include "daemon/socket_abort.hpp"
@@ -24,6 +26,11 @@ class Engine {
  public:
   Engine(const Config& cfg, Datapath& datapath);
   void attach(PeerMesh& mesh) { mesh_ = &mesh; }
+  // The node's load, shared by the workers: measured here when `measure`, otherwise read from the gauge.
+  void share_load(std::shared_ptr<LoadGauge> gauge, bool measure) {
+    gauge_ = std::move(gauge);
+    measures_load_ = measure;
+  }
 
   void on_packet(const DatapathPacket& p);
   void on_datapath_event(const DatapathEvent& e);
@@ -97,6 +104,8 @@ class Engine {
   uint64_t load_measures_ = 0;
   uint64_t next_load_ms_ = 0;
   bool load_warned_ = false;
+  std::shared_ptr<LoadGauge> gauge_;  // null: this engine measures for itself alone
+  bool measures_load_ = true;
 };
 
 }  // namespace baton

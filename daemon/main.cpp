@@ -48,8 +48,9 @@ int run(baton::Config& cfg, const std::string& config_path) {
 
   std::vector<std::unique_ptr<Worker>> workers;
   std::shared_ptr<BpfShared> bpf_shared;
+  auto load = std::make_shared<LoadGauge>();
   for (uint32_t i = 0; i < cfg.workers; ++i)
-    workers.push_back(std::make_unique<Worker>(cfg, i, *iface, bpf_shared));
+    workers.push_back(std::make_unique<Worker>(cfg, i, *iface, bpf_shared, load));
   // Each of the workers' engines, asked on its own thread.
   auto each = [&](auto fn) {
     std::vector<std::invoke_result_t<decltype(fn)&, Worker&>> out;

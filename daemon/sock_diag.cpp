@@ -84,9 +84,13 @@ Result<Answer> exchange(int fd, uint16_t type, uint16_t flags, const inet_diag_s
 
 Result<uint32_t> count_established(int fd, uint32_t addr, uint16_t port) {
   constexpr uint32_t kEstablished = 1u << 1;  // TCP_ESTABLISHED
-  if (auto s = send_request(fd, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, kEstablished, inet_diag_sockid{}, 0); !s)
-    return make_error(s.error());
   const uint16_t want_port = htons(port);
+  // The kernel skips sockets of other local ports itself (tcp_diag_dump): only the web server's
+  // connections are described and copied out, not every other established socket of the host.
+  inet_diag_sockid only_port{};
+  only_port.idiag_sport = want_port;
+  if (auto s = send_request(fd, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, kEstablished, only_port, 0); !s)
+    return make_error(s.error());
   const uint32_t want_addr = htonl(addr);
   uint32_t count = 0;
   alignas(nlmsghdr) char buf[32768];

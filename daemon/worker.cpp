@@ -42,7 +42,7 @@ std::unique_ptr<Datapath> make_datapath(const Config& cfg, uint32_t worker, cons
 }  // namespace
 
 Worker::Worker(const Config& cfg, uint32_t index, const std::string& interface,
-               std::shared_ptr<BpfShared>& shared)
+               std::shared_ptr<BpfShared>& shared, std::shared_ptr<LoadGauge> load)
     : cfg_(cfg),
       index_(index),
       datapath_(make_datapath(cfg_, index, interface, shared)),
@@ -54,6 +54,7 @@ Worker::Worker(const Config& cfg, uint32_t index, const std::string& interface,
           },
           [this] { return engine_.node_load(); }, index) {
   engine_.attach(mesh_);
+  engine_.share_load(std::move(load), index == 0);
 }
 
 Worker::~Worker() {

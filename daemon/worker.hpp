@@ -15,14 +15,17 @@
 #include "daemon/datapath.hpp"
 #include "daemon/engine.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/load_gauge.hpp"
 #include "daemon/peer_mesh.hpp"
 
 namespace baton {
 
 class Worker {
  public:
-  // shared: what the workers share of the eBPF datapath, made by the first worker that needs it.
-  Worker(const Config& cfg, uint32_t index, const std::string& interface, std::shared_ptr<BpfShared>& shared);
+  // shared: what the workers share of the eBPF datapath, made by the first worker that needs it; load:
+  // the node's load, which worker 0 measures for all.
+  Worker(const Config& cfg, uint32_t index, const std::string& interface, std::shared_ptr<BpfShared>& shared,
+         std::shared_ptr<LoadGauge> load);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

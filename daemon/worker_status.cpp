@@ -61,6 +61,7 @@ nlohmann::json merge_worker_status(const std::vector<nlohmann::json>& workers) {
     const nlohmann::json& w = workers[i];
     per_worker.push_back({{"worker", i},
                           {"live_flows", w.value("live_flows", 0U)},
+                          {"load", w.value("load", 0U)},
                           {"handed_off", member(w, "frontend").value("handed_off", 0U)},
                           {"served_locally", member(w, "frontend").value("served_locally", 0U)},
                           {"handoffs_accepted", member(w, "backend").value("handoffs_accepted", 0U)},

@@ -50,6 +50,10 @@ print(" ".join(str(f["worker"]) for f in json.load(sys.stdin) if f["client"].end
 }
 [ "$(flow_worker 1)" = "$expect" ] || fail "node 1 holds the download's flow in worker '$(flow_worker 1)', the hash names $expect"
 [ "$(flow_worker 2)" = "$expect" ] || fail "node 2 holds the download's flow in worker '$(flow_worker 2)', the hash names $expect"
+# Node 2's web server holds the download's connection: every worker counts it in the node's load (worker
+# 0 measures it for all, the others read it).
+every_worker_counts() { for l in $(per_worker 2 load); do [ "$l" -ge 1 ] || return 1; done; }
+eventually 3 every_worker_counts || fail "a worker of node 2 does not count the download in its load: $(per_worker 2 load)"
 kill "$bg_pid" 2>/dev/null || true
 
 # 3. Node 3 restarted with one worker: refused by the others, with both counts named; /shared/ content

@@ -35,7 +35,7 @@ TEST(WorkerStatus, CountersAreSummedAndTheNodeIsDescribedOnce) {
   EXPECT_EQ(m["frontend"]["served_locally"], 3);
   EXPECT_EQ(m["backend"]["handoffs_accepted"], 25);
   EXPECT_EQ(m["live_flows"], 7);
-  EXPECT_EQ(m["load"], 7) << "the node's load is measured by every worker alike";
+  EXPECT_EQ(m["load"], 7) << "the node's load is one for every worker (worker 0 measures it)";
   EXPECT_EQ(m["frontend"]["handoff_latency_ms"]["bounds"], (nlohmann::json{1, 2}));
   EXPECT_EQ(m["frontend"]["handoff_latency_ms"]["counts"], (nlohmann::json{3, 14}));
   EXPECT_EQ(m["frontend"]["handoff_latency_ms"]["count"], 12);
@@ -47,6 +47,7 @@ TEST(WorkerStatus, CountersAreSummedAndTheNodeIsDescribedOnce) {
   EXPECT_EQ(m["per_worker"][1]["handoffs_accepted"], 20);
   EXPECT_EQ(m["per_worker"][1]["peers_up"], 0);
   EXPECT_EQ(m["per_worker"][2]["peers_up"], 1);
+  EXPECT_EQ(m["per_worker"][2]["load"], 7) << "each worker's view of the node's load";
 }
 
 TEST(WorkerStatus, FlowsOfEveryWorker) {

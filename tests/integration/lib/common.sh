@@ -67,7 +67,7 @@ per_worker() {
   "$batonctl" -s "$(node_socket "$1")" --json status | /usr/bin/python3 -c 'import json,sys
 d = json.load(sys.stdin)
 one = {"handed_off": d["frontend"]["handed_off"], "served_locally": d["frontend"]["served_locally"],
-       "handoffs_accepted": d["backend"]["handoffs_accepted"], "live_flows": d["live_flows"]}
+       "handoffs_accepted": d["backend"]["handoffs_accepted"], "live_flows": d["live_flows"], "load": d["load"]}
 print(" ".join(str(w[sys.argv[1]]) for w in d.get("per_worker", [one])))' "$2"
 }
 
