@@ -67,9 +67,12 @@ nlohmann::json nodes_of(const nlohmann::json& s) {
                  {"last_error", ""}});
   for (const auto& p : s["control"]["peers"]) {
     const bool up = p.value("connected", false);
+    // Stalled: connected, but its kernel acknowledges nothing (timeouts.peer_stall_ms).
+    const char* state = up ? (p.value("stalled", false) ? "stalled" : "up")
+                           : (p.value("retired", false) ? "retired" : "down");
     out.push_back({{"id", p["id"]},
                    {"self", false},
-                   {"state", up ? "up" : (p.value("retired", false) ? "retired" : "down")},
+                   {"state", state},
                    {"load", p["load"]},
                    {"rtt_us", up ? p.value("rtt_us", nlohmann::json(nullptr)) : nlohmann::json(nullptr)},
                    {"draining", p.value("draining", false)},

@@ -209,8 +209,10 @@ Config parse(const toml::table& t) {
   }
 
   if (const toml::table* to = t["timeouts"].as_table()) {
-    reject_unknown(*to, {"hold_ms", "handoff_ms", "idle_ms", "linger_ms", "heartbeat_ms", "peer_down_ms"},
-                   "timeouts.");
+    reject_unknown(
+        *to,
+        {"hold_ms", "handoff_ms", "idle_ms", "linger_ms", "heartbeat_ms", "peer_down_ms", "peer_stall_ms"},
+        "timeouts.");
     auto ms = [&](const char* key, uint64_t fallback) {
       return static_cast<uint64_t>(in_range(
           optional_value<int64_t>((*to)[key], std::string("timeouts.") + key, static_cast<int64_t>(fallback)),
@@ -227,6 +229,16 @@ Config parse(const toml::table& t) {
     if (c.peer_down_ms < 2 * c.heartbeat_ms + 200)
       throw Fail{"timeouts.peer_down_ms must be at least 2 x timeouts.heartbeat_ms + 200 (" +
                  std::to_string(2 * c.heartbeat_ms + 200) + ")"};
+    c.peer_stall_ms = static_cast<uint64_t>(
+        in_range(optional_value<int64_t>((*to)["peer_stall_ms"], "timeouts.peer_stall_ms",
+                                         static_cast<int64_t>(c.peer_stall_ms)),
+                 0, 86'400'000, "timeouts.peer_stall_ms"));
+    // A peer's kernel may hold its ACK back until its next heartbeat: shorter would see a stall in every
+    // quiet moment. Not shorter than peer_down_ms either, or it would never come first.
+    if (c.peer_stall_ms && (c.peer_stall_ms < c.heartbeat_ms + 50 || c.peer_stall_ms >= c.peer_down_ms))
+      throw Fail{"timeouts.peer_stall_ms must be 0 (off) or from timeouts.heartbeat_ms + 50 (" +
+                 std::to_string(c.heartbeat_ms + 50) + ") to below timeouts.peer_down_ms (" +
+                 std::to_string(c.peer_down_ms) + ")"};
   }
   c.dispatch = dispatch_settings(t["dispatch"].as_table());
   for (const auto& n : c.nodes) {

@@ -44,6 +44,10 @@ struct Config {
   // connection dropped, no new handoffs to it, redialled).
   uint64_t heartbeat_ms = 200;
   uint64_t peer_down_ms = 900;
+  // A peer whose kernel has not acknowledged what was sent it for peer_stall_ms (core/stall_watch.hpp)
+  // gets new handoffs only when no other holder can take them, until it acknowledges again or is down.
+  // 0: off.
+  uint64_t peer_stall_ms = 250;
   size_t max_flows = 65'536;  // per worker and role
   // Threads that each run a whole engine (its own NFQUEUE queue queue_num + i, its own control connection
   // to every peer on control port + i) for the flows whose client hashes to i (worker_of). Every node of

@@ -52,7 +52,11 @@ Engine::Engine(const Config& cfg, Datapath& datapath)
                      if (n == cfg_.node_id) return load_measures_;
                      return mesh_ ? mesh_->load_reports(n) : 0;
                    },
-                   [this](NodeId n) { return mesh_ && mesh_->draining(n); }},
+                   // A stalled peer (nothing acknowledged for peer_stall_ms) is avoided as a draining
+                   // one: another holder first, it only when none is left.
+                   [this](NodeId n) {
+                     return mesh_ && (mesh_->draining(n) || mesh_->stalled(n, monotonic_ms()));
+                   }},
           [this](NodeId n) {
             auto it = service_addrs_.find(n);
             return it == service_addrs_.end() ? 0u : it->second;

@@ -145,7 +145,7 @@ std::string metrics_text(const nlohmann::json& status) {
         "/control/messages_unsent");
 
   // Peers, as this node sees them.
-  std::vector<std::pair<Labels, std::string>> up, load, rtt, draining;
+  std::vector<std::pair<Labels, std::string>> up, load, rtt, draining, stalled;
   const auto& peers = status.at("control").at("peers");
   for (size_t i = 0; i < peers.size(); ++i) {
     const Labels l{{"peer", std::to_string(peers[i].value("id", 0))}};
@@ -154,12 +154,15 @@ std::string metrics_text(const nlohmann::json& status) {
     load.emplace_back(l, at + "/load");
     rtt.emplace_back(l, at + "/rtt_us");
     draining.emplace_back(l, at + "/draining");
+    stalled.emplace_back(l, at + "/stalled");
   }
   f.add("baton_peer_up", "1 while the control channel to the peer is up and authenticated", G, up);
   f.add("baton_peer_load", "The peer's load as its last heartbeat reported it", G, load);
   f.add("baton_peer_rtt_seconds", "Smoothed round-trip time of the control connection to the peer", G, rtt,
         1e-6);
   f.add("baton_peer_draining", "1 while the peer drains", G, draining);
+  f.add("baton_peer_stalled",
+        "1 while the peer's kernel acknowledges nothing sent to it (timeouts.peer_stall_ms)", G, stalled);
 
   // The tc programs' per-CPU counters (eBPF datapath), summed over CPUs.
   const auto& dp = status.value("datapath_stats", nlohmann::json::object());

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 
+#include "core/stall_watch.hpp"
 #include "daemon/socket_probe.hpp"
 
 namespace baton {
@@ -43,6 +44,8 @@ struct PeerMesh::Connection {
   bool waiting_out = false;  // EPOLLOUT asked for: the socket's buffer was full
   bool in_queued = false;    // in PeerMesh::queued_: written at the end of this round
   uint64_t last_rx_ms = 0;
+  StallWatch stall;       // what the peer's kernel has not acknowledged yet, and since when
+  bool stalled = false;   // as last checked (PeerMesh::stalled): logged when it changes
   std::string remote;     // ADDR:PORT, for the log
   bool rejected = false;  // closed for what it sent (logged once, by reject)
 };
@@ -331,6 +334,7 @@ void PeerMesh::queue(Connection* c, const proto::Message& m) {
   if (c->out.size() - c->out_pos + b.size() > kMaxOutBuffer) return drop(c, "peer is not reading");
   c->out.insert(c->out.end(), b.begin(), b.end());
   c->queued_bytes += b.size();
+  c->stall.queued(c->queued_bytes, monotonic_ms());
   if (const auto* r = std::get_if<proto::HandoffRequest>(&m))
     c->handoffs.emplace_back(c->queued_bytes, r->flow);
   if (const auto* f = std::get_if<proto::FlowClosed>(&m)) c->closes.emplace_back(c->queued_bytes, *f);
@@ -461,6 +465,10 @@ void PeerMesh::tick(uint64_t now_ms) {
       dialing |= c->dialed == id;
     if (!dialing && now_ms >= p.next_dial_ms) dial(p, now_ms);
   }
+  // At least once a tick, each connection's stall is looked at: logged when it begins, and its marks
+  // trimmed while nothing asks for the peer.
+  for (auto& [id, p] : peers_)
+    stalled(id, now_ms);
   std::vector<Connection*> dead;
   for (auto& [fd, c] : conns_) {
     if (now_ms > c->last_rx_ms + cfg_.peer_down_ms) dead.push_back(c.get());
@@ -476,6 +484,34 @@ void PeerMesh::tick(uint64_t now_ms) {
       queue(p.conn, proto::Heartbeat{load_(), draining_});
     }
   }
+}
+
+bool PeerMesh::stalled(NodeId node, uint64_t now_ms) {
+  if (!cfg_.peer_stall_ms) return false;
+  auto it = peers_.find(node);
+  if (it == peers_.end() || !it->second.conn) return false;
+  Connection* c = it->second.conn;
+  // Only a mark older than the limit costs a look at what the peer's kernel acknowledged since.
+  if (c->stall.stalled(now_ms, cfg_.peer_stall_ms)) {
+    auto acked = tcp_bytes_acked(c->fd);
+    if (acked) {
+      c->stall.acked(*acked);
+    } else {
+      c->stall = StallWatch{};  // unknown: no stall claimed, and no marks left to pile up
+    }
+  }
+  const bool now_stalled = c->stall.stalled(now_ms, cfg_.peer_stall_ms);
+  if (now_stalled != c->stalled) {
+    c->stalled = now_stalled;
+    if (now_stalled)
+      spdlog::info(
+          "control: node {} has acknowledged nothing for {} ms: new handoffs go to other holders "
+          "while there are",
+          node, cfg_.peer_stall_ms);
+    else
+      spdlog::info("control: node {} acknowledges again", node);
+  }
+  return now_stalled;
 }
 
 bool PeerMesh::draining(NodeId node) const {
@@ -518,6 +554,7 @@ nlohmann::json PeerMesh::status() const {
                    {"draining", p.draining},
                    {"retired", p.retired},
                    {"connects", p.connects},
+                   {"stalled", p.conn != nullptr && p.conn->stalled},
                    {"last_error", p.last_error}});
   }
   return arr;

@@ -49,6 +49,9 @@ class PeerMesh {
   // Draining: the node (this one or a peer, as its heartbeats say) takes no new handoffs while another
   // node can serve them. request_drain works from any node: a peer's is relayed to it.
   bool draining(NodeId node) const;
+  // Its kernel has acknowledged nothing of what was sent it for timeouts.peer_stall_ms: dispatch treats it
+  // as draining (another holder first) until it acknowledges again or is down.
+  bool stalled(NodeId node, uint64_t now_ms);
   void set_draining(bool on);
   Status request_drain(NodeId node, bool on);
   void tick(uint64_t now_ms);

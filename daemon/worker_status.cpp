@@ -42,6 +42,7 @@ void merge_peers(nlohmann::json& into, const nlohmann::json& from) {
     for (const auto& other : from) {
       if (other.value("id", 0) != peer.value("id", 0)) continue;
       peer["connected"] = peer.value("connected", false) && other.value("connected", false);
+      peer["stalled"] = peer.value("stalled", false) || other.value("stalled", false);
       if (peer.value("last_error", std::string()).empty() &&
           !other.value("last_error", std::string()).empty())
         peer["last_error"] = other["last_error"];

@@ -20,6 +20,7 @@ for n in $BATON_NODES; do
 done
 for p in 2 3; do
   [ "$(metric "$work/m1" "baton_peer_up{peer=\"$p\"}")" = 1 ] || fail "node 1 does not show peer $p up"
+  [ "$(metric "$work/m1" "baton_peer_stalled{peer=\"$p\"}")" = 0 ] || fail "node 1 shows peer $p stalled"
   rtt=$(metric "$work/m1" "baton_peer_rtt_seconds{peer=\"$p\"}")
   awk -v r="$rtt" 'BEGIN {exit !(r > 0 && r < 1)}' || fail "peer $p: round-trip time '$rtt'"
 done

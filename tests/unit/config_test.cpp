@@ -64,6 +64,10 @@ TEST(Config, BadFilesGetClearErrors) {
       {replace(kGood, "hold_ms = 100", "hold_ms = \"soon\""), "wrong type"},
       {replace(kGood, "hold_ms = 100", "heartbeat_ms = 500"),
        "peer_down_ms must be at least 2 x timeouts.heartbeat_ms + 200 (1200)"},
+      {replace(kGood, "hold_ms = 100", "peer_stall_ms = 100"),
+       "peer_stall_ms must be 0 (off) or from timeouts.heartbeat_ms + 50 (250) to below "
+       "timeouts.peer_down_ms (900)"},
+      {replace(kGood, "hold_ms = 100", "peer_stall_ms = 900"), "to below timeouts.peer_down_ms (900)"},
       {"sevrice_port = 8080\n" + kGood, "unknown key 'sevrice_port'"},
       {kGood + "linger = 5\n", "unknown key 'timeouts.linger'"},
       {"datapath = \"dpdk\"\n" + kGood, "'dpdk' is not available"},
@@ -147,6 +151,18 @@ TEST(Config, Workers) {
   ASSERT_TRUE(nfq) << nfq.error();
   EXPECT_EQ(reload_refusal(*nfq, *four),
             "workers cannot change at reload (1 running, 4 in the file): restart batond");
+}
+
+TEST(Config, PeerStall) {
+  auto c = parse_config(kGood, "good.toml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->peer_stall_ms, 250u);
+  auto off = parse_config(kGood + "peer_stall_ms = 0\n", "good.toml");
+  ASSERT_TRUE(off) << off.error();
+  EXPECT_EQ(off->peer_stall_ms, 0u);
+  auto longer = parse_config(kGood + "peer_stall_ms = 400\n", "good.toml");
+  ASSERT_TRUE(longer) << longer.error();
+  EXPECT_EQ(longer->peer_stall_ms, 400u);
 }
 
 TEST(Config, MetricsListen) {

@@ -188,6 +188,40 @@ print(int(any(p["id"] == int(sys.argv[1]) and p["retired"] for p in d["control"]
 
 # back_in_use NODE SECONDS TAG: node 1 is connected to NODE again within SECONDS and hands it its own
 # content (while NODE was down node 1 could only have answered 503 for it).
+# hold_busy NODE COUNT: COUNT keep-alive connections from the client held open on NODE after one request
+# each, until the test ends (NODE's load then counts them). They bind ports outside the client's
+# ephemeral range (32768-60999): on an ephemeral port, a request through another node could draw the same
+# port, and its handoff to NODE would meet the held connection's tuple there and be refused as a duplicate
+# (port_collision). They close with a reset (linger 0): no TIME_WAIT holds a port for the next test.
+hold_busy() {
+  ip netns exec "$BATON_CLIENT_NS" /usr/bin/python3 -c '
+import socket, struct, sys, time
+held = []
+for i in range(int(sys.argv[3])):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.bind(("", 61300 + i))
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    s.sendall(b"GET /n%s/small.txt HTTP/1.1\r\nHost: t\r\n\r\n" % sys.argv[4].encode())
+    held.append(s)
+time.sleep(120)
+' "$(node_addr "$1")" "$BATON_PORT" "$2" "$1" &
+  busy_pid=$!
+  cleanup_hooks+=("kill $busy_pid 2>/dev/null")
+}
+
+# control_rto_settled NODE PEER: NODE's control connections to PEER retransmit after at most 300 ms. A
+# control connection a few seconds old whose handshake was slow (PEER's link had been cut) starts with
+# an RTO near 1 s, which settles to 200 ms plus the round trip over seconds of heartbeats; a test that
+# cuts PEER's link counts on the settled state (docs/operations.md, "When a node fails").
+control_rto_settled() {
+  local rto
+  rto=$(ip netns exec "$(node_ns "$1")" ss -tin state established dst "$(node_addr "$2")" | grep -o 'rto:[0-9]*' |
+        cut -d: -f2 | sort -n | tail -1)
+  [ -n "$rto" ] && [ "$rto" -le 300 ]
+}
+
 back_in_use() {
   local node=$1 seconds=$2 tag=$3
   connected() { [ "$(peer_connected 1 "$node")" = 1 ]; }
