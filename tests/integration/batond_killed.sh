@@ -11,7 +11,7 @@
 # A clean stop without --keep-flows (eBPF datapath: programs detached, maps unpinned) loses the flows
 # the same way and must end them the same way.
 . "$(dirname "$0")/lib/common.sh"
-cleanup_hooks+=('for n in 1 2; do batond_alive $n || start_batond $n; done')
+cleanup_hooks+=('for n in 1 2; do batond_alive $n || { start_batond $n; eventually 10 all_peers_up $n; }; done')
 both_up() { [ "$(peers_up 1)$(peers_up 2)" = 11 ]; }
 # no_socket NS PORT: no connection of the client port left there but a TIME_WAIT.
 no_socket() { [ -z "$(ip netns exec "$1" ss -Htan "( sport = :$2 or dport = :$2 )" | grep -v TIME-WAIT)" ]; }
@@ -31,7 +31,7 @@ for case in $cases; do
   fetch=$bg_pid
   grows "$work/body" 2000000 || fail "node $victim ($how): the download did not get going"
   if [ "$how" = kill ]; then
-    kill -KILL "$(cat "$root/out/testbed/n$victim/batond.pid")"
+    kill_batond "$victim" || fail "node $victim's batond did not die"
   else
     stop_batond "$victim" || fail "node $victim's batond did not stop"
   fi

@@ -50,7 +50,7 @@ failure() {
   refused_before=$(status 3 backend.handoffs_refused)
   t0=$(now_ms)
   case $mode in
-    batond-killed) kill -KILL "$(cat "$root/out/testbed/n3/batond.pid")"; eventually 5 node3_down ;;
+    batond-killed) kill_batond 3; eventually 5 node3_down ;;
     nginx-stopped) nginx3 -s stop; eventually 5 node3_refuses ;;
     link-cut) ip -n "$br" link set v-n3 down; eventually 5 node3_down ;;
   esac || fail "$mode: node 1 still hands node 3 requests 5 s later"

@@ -151,6 +151,17 @@ stop_batond() {
   return 1
 }
 
+# kill_batond N: SIGKILL to node N's batond (no chance to clean up), then waits until the process is gone:
+# while it dies its status socket still answers, and a batond started meanwhile refuses to run ("status
+# socket ... is in use").
+kill_batond() {
+  local pid
+  pid=$(cat "$root/out/testbed/n$1/batond.pid")
+  kill -KILL "$pid"
+  for _ in $(seq 1 100); do running "$pid" || return 0; sleep 0.05; done
+  return 1
+}
+
 # restart_node N [CONFIG]: restarts node N's batond (with CONFIG, or the testbed's config) and waits
 # until it is connected to every other node again.
 restart_node() {
