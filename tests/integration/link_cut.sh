@@ -26,8 +26,7 @@ hold_busy 3 30
 # How many handoffs are reset depends on how long node 1's TCP goes on sending into the cut link: until
 # its first retransmission timeout. The 20-of-30 bound below assumes a settled one.
 eventually 20 control_rto_settled 1 2 || fail "node 1's control connection to node 2 kept an RTO above 300 ms"
-busy() { [ "$(status 3 load)" -ge 30 ] && [ "$(status 1 control.peers.1.load)" -ge 30 ]; }
-eventually 5 busy || fail "node 3's idle connections not counted in its load"
+eventually 5 busy_seen 3 30 || fail "node 3's idle connections not counted in its load"
 q=$(unique)
 link n2 down
 pids=()

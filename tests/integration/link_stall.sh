@@ -13,8 +13,7 @@ eventually 10 all_peers_up 1 || fail "node 1's peers are not all up"
 br=${BATON_CLIENT_NS%-client}-br
 cleanup_hooks+=("ip -n $br link set v-n2 up")
 hold_busy 3 30
-busy() { [ "$(status 3 load)" -ge 30 ] && [ "$(status 1 control.peers.1.load)" -ge 30 ]; }
-eventually 5 busy || fail "node 3's idle connections not counted in its load"
+eventually 5 busy_seen 3 30 || fail "node 3's idle connections not counted in its load"
 eventually 20 control_rto_settled 1 2 || fail "node 1's control connection to node 2 kept an RTO above 300 ms"
 node_state() {
   "$batonctl" -s "$(node_socket 1)" --json nodes | /usr/bin/python3 -c '

@@ -62,7 +62,8 @@ print(d)' "$2"
 }
 
 # per_worker NODE KEY: KEY of each of NODE's workers (status per_worker: handed_off, handoffs_accepted,
-# served_locally, live_flows, peers_up), space-separated; one value with a single worker.
+# served_locally, live_flows, load; peers_up only with several workers), space-separated; one value with
+# a single worker.
 per_worker() {
   "$batonctl" -s "$(node_socket "$1")" --json status | /usr/bin/python3 -c 'import json,sys
 d = json.load(sys.stdin)
@@ -197,8 +198,6 @@ import json, sys; d = json.load(sys.stdin)
 print(int(any(p["id"] == int(sys.argv[1]) and p["retired"] for p in d["control"]["peers"])))' "$2" 2>/dev/null)" = 1 ]
 }
 
-# back_in_use NODE SECONDS TAG: node 1 is connected to NODE again within SECONDS and hands it its own
-# content (while NODE was down node 1 could only have answered 503 for it).
 # hold_busy NODE COUNT: COUNT keep-alive connections from the client held open on NODE after one request
 # each, until the test ends (NODE's load then counts them). They bind ports outside the client's
 # ephemeral range (32768-60999): on an ephemeral port, a request through another node could draw the same
@@ -222,6 +221,17 @@ time.sleep(120)
   cleanup_hooks+=("kill $busy_pid 2>/dev/null")
 }
 
+# busy_seen NODE COUNT: NODE's load counts COUNT connections, and node 1's view of NODE (its heartbeats)
+# does too.
+busy_seen() {
+  [ "$(status "$1" load)" -ge "$2" ] || return 1
+  local seen
+  seen=$("$batonctl" -s "$(node_socket 1)" --json status | /usr/bin/python3 -c '
+import json, sys
+print(next(p["load"] for p in json.load(sys.stdin)["control"]["peers"] if p["id"] == int(sys.argv[1])))' "$1")
+  [ "$seen" -ge "$2" ]
+}
+
 # control_rto_settled NODE PEER: NODE's control connections to PEER retransmit after at most 300 ms. A
 # control connection a few seconds old whose handshake was slow (PEER's link had been cut) starts with
 # an RTO near 1 s, which settles to 200 ms plus the round trip over seconds of heartbeats; a test that
@@ -233,6 +243,8 @@ control_rto_settled() {
   [ -n "$rto" ] && [ "$rto" -le 300 ]
 }
 
+# back_in_use NODE SECONDS TAG: node 1 is connected to NODE again within SECONDS and hands it its own
+# content (while NODE was down node 1 could only have answered 503 for it).
 back_in_use() {
   local node=$1 seconds=$2 tag=$3
   connected() { [ "$(peer_connected 1 "$node")" = 1 ]; }
